@@ -1,0 +1,142 @@
+//! muster bot agent (DESIGN §6; shared/spec/swarming-bot-protocol.md §1–§4, §7, §8).
+//!
+//! Owns everything a worker machine does: the bot directory (lock, cleaning),
+//! dimensions and state, hooks, the handshake/poll loop, running tasks with
+//! output streaming and timeouts, events and self-update. It talks to the
+//! server over HTTP only and never depends on server-side crates.
+//!
+//! Entry point: [`run`]. The `muster bot` subcommand cancels the shutdown
+//! token on SIGTERM/SIGINT and re-execs on [`BotExit::Restart`].
+//!
+//! Modules: [`agent`] (the loop), [`runner`] (one task), [`remote`] (HTTP),
+//! [`host`] (dimensions, state), [`hooks`], [`dirs`] (lock, cleaning),
+//! [`update`] (self-update).
+
+pub mod agent;
+pub mod dirs;
+pub mod hooks;
+pub mod host;
+pub mod remote;
+pub mod runner;
+pub mod update;
+
+pub use hooks::{Hook, HookError};
+pub use runner::{RunnerConfig, SinkError, TaskRunner, TaskSummary, UpdateSink};
+
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How to run the bot. Explicit values win over the config trailer of the
+/// running executable (see [`muster_api::trailer`]); the trailer's dimensions
+/// are server-enforced and always override.
+#[derive(Debug, Clone)]
+pub struct BotOptions {
+    /// Server URL (no trailing slash). Empty: take it from the trailer.
+    pub server: String,
+    /// The bot directory (created; cleaned at start; one bot per directory).
+    pub dir: PathBuf,
+    /// Bot id; else env `SWARMING_BOT_ID`; else the short host name.
+    pub bot_id: Option<String>,
+    /// Dimensions added to (and replacing) the auto-detected ones.
+    pub extra_dimensions: BTreeMap<String, Vec<String>>,
+    /// Hook executable; else the trailer's `hook_script`, written to `<dir>/hook`.
+    pub hook: Option<PathBuf>,
+    /// Time a hook call may take before it is killed.
+    pub hook_timeout: Duration,
+    /// Bearer token for the bot API; else the trailer's token.
+    pub token: Option<String>,
+    /// Obey `update` commands. When false, `update` is treated as a sleep and
+    /// reported once as a `bot_error`.
+    pub self_update: bool,
+    /// The bot quarantines itself when its partition has less free space (MiB).
+    pub min_free_disk_mb: u64,
+    /// Packet cadence of the task runner.
+    pub runner: RunnerConfig,
+}
+
+impl BotOptions {
+    /// Options with defaults for everything but the server and the directory.
+    pub fn new(server: impl Into<String>, dir: impl Into<PathBuf>) -> Self {
+        BotOptions {
+            server: server.into(),
+            dir: dir.into(),
+            bot_id: None,
+            extra_dimensions: BTreeMap::new(),
+            hook: None,
+            hook_timeout: hooks::DEFAULT_HOOK_TIMEOUT,
+            token: None,
+            self_update: true,
+            min_free_disk_mb: 1024,
+            runner: RunnerConfig::default(),
+        }
+    }
+}
+
+/// Why [`run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BotExit {
+    /// The server said `terminate`.
+    Terminated,
+    /// The shutdown token was cancelled (a signal).
+    Shutdown,
+    /// Re-exec `exe` with the same arguments (self-update or `bot_restart`).
+    Restart { exe: PathBuf },
+}
+
+/// Failures that stop the bot before it can serve.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    #[error("another bot is already running in {0} (its lock file muster-bot.lck is held)")]
+    AlreadyRunning(PathBuf),
+    #[error("refusing to use {0} as the bot directory: {1}; it is emptied at start")]
+    UnsafeDir(PathBuf, String),
+    #[error("no server URL: pass one, or run a binary downloaded from the server's /bot_code")]
+    NoServer,
+    #[error("invalid server URL {0:?}: it must start with http:// or https://")]
+    BadServer(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("creating the HTTP client: {0}")]
+    Http(String),
+}
+
+impl BotError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        BotError::Io { context: context.into(), source }
+    }
+}
+
+/// SHA-256 hex of the running executable's bytes (the bot's version).
+pub fn own_version() -> std::io::Result<String> {
+    let mut f = std::fs::File::open(std::env::current_exe()?)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The config trailer of the running executable, if it has one.
+pub fn own_trailer() -> std::io::Result<Option<muster_api::trailer::BotConfig>> {
+    let bytes = std::fs::read(std::env::current_exe()?)?;
+    Ok(muster_api::trailer::split(&bytes).1)
+}
+
+/// Runs the bot until the server terminates it, `shutdown` is cancelled, or it
+/// must restart. Fails fast if another bot holds the directory.
+pub async fn run(opts: BotOptions, shutdown: CancellationToken) -> Result<BotExit, BotError> {
+    agent::run(opts, shutdown).await
+}

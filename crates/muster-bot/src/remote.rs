@@ -1,0 +1,282 @@
+//! HTTP transport to the server's bot API (shared/spec/swarming-bot-protocol.md §1).
+//!
+//! Owns the headers every call carries (bot id, JSON content type, optional
+//! bearer token, a `muster-bot/...` user agent), the session token (taken from
+//! any reply that has one and sent back in later bodies), and the retry policy:
+//! network errors, 408, 429 and 5xx are retried with capped exponential backoff
+//! and jitter within a time budget; other statuses fail at once. Once the
+//! shutdown token is cancelled, the remaining budget shrinks to a few seconds so
+//! that a bot whose server is gone still exits promptly.
+
+use rand::Rng as _;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Path prefix of every bot endpoint.
+pub const API: &str = "/swarming/api/v1/bot";
+
+/// Per-request read timeout for JSON calls (the server long-polls up to ~25 s).
+pub const JSON_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Per-request timeout for bot code downloads.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Retry budget of task updates and other idempotent calls (spec §11: 240 s).
+pub const TASK_UPDATE_BUDGET: Duration = Duration::from_secs(240);
+
+/// At most this many attempts per call (spec §11).
+const MAX_ATTEMPTS: u32 = 30;
+
+/// Remaining budget once shutdown was requested.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
+
+/// How a call is retried.
+#[derive(Debug, Clone, Copy)]
+pub enum Retry {
+    /// One attempt only (poll: the loop itself backs off).
+    Once,
+    /// Retry transient failures for up to this long.
+    Budget(Duration),
+}
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Network error, timeout, 408, 429 or 5xx after the retries ran out.
+    #[error("calling {path}: {msg}")]
+    Transient { path: String, msg: String },
+    /// A status that retrying cannot fix (401, 403, 400, 404, ...).
+    #[error("{path} answered HTTP {status}: {body}")]
+    Rejected { path: String, status: u16, body: String },
+    /// A 2xx whose body is not the expected JSON, or carries `error`.
+    #[error("bad reply from {path}: {msg}")]
+    BadReply { path: String, msg: String },
+}
+
+impl NetError {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, NetError::Transient { .. })
+    }
+}
+
+/// The bot's connection to its server.
+#[derive(Debug)]
+pub struct Remote {
+    http: reqwest::Client,
+    server: String,
+    bot_id: String,
+    token: Option<String>,
+    user_agent: String,
+    session: Mutex<Option<String>>,
+    shutdown: CancellationToken,
+}
+
+impl Remote {
+    /// A client for `server` (no trailing slash), speaking as `bot_id`.
+    pub fn new(
+        server: &str,
+        bot_id: &str,
+        token: Option<String>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()?;
+        let host = crate::host::hostname();
+        Ok(Remote {
+            http,
+            server: server.trim_end_matches('/').to_string(),
+            bot_id: bot_id.to_string(),
+            token,
+            user_agent: format!("muster-bot/{}@{host}", env!("CARGO_PKG_VERSION")),
+            session: Mutex::new(None),
+            shutdown,
+        })
+    }
+
+    /// The server URL, no trailing slash.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The latest session token the server handed out.
+    pub fn session(&self) -> Option<String> {
+        self.session.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    fn remember_session(&self, reply: &Value) {
+        if let Some(s) = reply.get("session").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            if let Ok(mut g) = self.session.lock() {
+                *g = Some(s.to_string());
+            }
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.server))
+            .timeout(timeout)
+            .header("X-Luci-Swarming-Bot-ID", &self.bot_id)
+            .header(USER_AGENT, &self.user_agent);
+        if let Some(t) = &self.token {
+            rb = rb.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        rb
+    }
+
+    /// Runs `attempt` until it succeeds, fails permanently or the budget ends.
+    async fn with_retry<T, F, Fut>(&self, path: &str, retry: Retry, mut attempt: F) -> Result<T, NetError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, NetError>>,
+    {
+        let budget = match retry {
+            Retry::Once => return attempt().await,
+            Retry::Budget(b) => b,
+        };
+        let mut deadline = Instant::now() + budget;
+        let mut shortened = false;
+        let mut n: u32 = 0;
+        loop {
+            n += 1;
+            let err = match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            if self.shutdown.is_cancelled() && !shortened {
+                shortened = true;
+                deadline = deadline.min(Instant::now() + SHUTDOWN_BUDGET);
+            }
+            let pause = backoff_pause(n);
+            if n >= MAX_ATTEMPTS || Instant::now() + pause >= deadline {
+                return Err(err);
+            }
+            tracing::debug!(path, attempt = n, error = %err, "retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.shutdown.cancelled(), if !shortened => {}
+            }
+        }
+    }
+
+    async fn post_once(&self, path: &str, body: &[u8]) -> Result<Value, NetError> {
+        let resp = self
+            .request(reqwest::Method::POST, path, JSON_TIMEOUT)
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| transient(path, &e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| transient(path, &e))?;
+        check_status(path, status, &bytes)?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| NetError::BadReply { path: path.to_string(), msg: format!("not JSON: {e}") })?;
+        if let Some(err) = v.get("error").filter(|e| truthy(e)) {
+            return Err(NetError::BadReply { path: path.to_string(), msg: format!("server error: {err}") });
+        }
+        self.remember_session(&v);
+        Ok(v)
+    }
+
+    /// POSTs `body` as JSON to `API + path` and decodes the reply.
+    pub async fn post_json<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        retry: Retry,
+    ) -> Result<R, NetError> {
+        let full = format!("{API}{path}");
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| NetError::BadReply { path: full.clone(), msg: format!("encoding the request: {e}") })?;
+        let v = self.with_retry(&full, retry, || self.post_once(&full, &bytes)).await?;
+        serde_json::from_value(v).map_err(|e| NetError::BadReply { path: full, msg: e.to_string() })
+    }
+
+    /// `GET /swarming/api/v1/bot/server_ping`.
+    pub async fn ping(&self, retry: Retry) -> Result<(), NetError> {
+        let path = format!("{API}/server_ping");
+        self.with_retry(&path, retry, || async {
+            let resp = self
+                .request(reqwest::Method::GET, &path, JSON_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| transient(&path, &e))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(|e| transient(&path, &e))?;
+            check_status(&path, status, &bytes)
+        })
+        .await
+    }
+
+    /// GETs raw bytes at `API + path` (bot code).
+    pub async fn download(&self, path: &str, retry: Retry) -> Result<Vec<u8>, NetError> {
+        let full = format!("{API}{path}");
+        self.with_retry(&full, retry, || async {
+            let resp = self
+                .request(reqwest::Method::GET, &full, DOWNLOAD_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| transient(&full, &e))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(|e| transient(&full, &e))?;
+            check_status(&full, status, &bytes)?;
+            Ok(bytes.to_vec())
+        })
+        .await
+    }
+}
+
+fn transient(path: &str, e: &reqwest::Error) -> NetError {
+    NetError::Transient { path: path.to_string(), msg: e.to_string() }
+}
+
+fn check_status(path: &str, status: StatusCode, body: &[u8]) -> Result<(), NetError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let text: String = String::from_utf8_lossy(body).chars().take(300).collect();
+    if status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return Err(NetError::Transient { path: path.to_string(), msg: format!("HTTP {}: {text}", status.as_u16()) });
+    }
+    Err(NetError::Rejected { path: path.to_string(), status: status.as_u16(), body: text })
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.is_empty(),
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Pause before retry `n` (1-based): `min(10, U(0,1.5) + 1.5^(n-1))` seconds.
+fn backoff_pause(n: u32) -> Duration {
+    let base = 1.5f64.powi(n.saturating_sub(1).min(20) as i32);
+    let jitter = rand::rng().random_range(0.0..1.5);
+    Duration::from_secs_f64((base + jitter).min(10.0))
+}
+
+/// Loop backoff for attempt `n` (1-based): `factor^(n-1)` seconds ±20 %, capped.
+pub fn loop_backoff(n: u32, factor: f64, cap: Duration) -> Duration {
+    if n <= 1 {
+        return Duration::ZERO;
+    }
+    let base = factor.powi((n - 1).min(40) as i32).min(cap.as_secs_f64());
+    let jitter = rand::rng().random_range(0.8..1.2);
+    Duration::from_secs_f64(base * jitter)
+}

@@ -1,0 +1,1 @@
+//! muster client verbs over swarming.v2

@@ -1,0 +1,43 @@
+//! `POST /swarming/api/v1/bot/handshake` (bot spec §2.2).
+
+use super::{bot_id_of, decode, hello, refresh};
+use crate::error::JsonError;
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State as S};
+use axum::http::HeaderMap;
+use axum::Json;
+use muster_api::bot::{BotGroupCfg, HandshakeRequest, HandshakeResponse};
+use muster_core::Error;
+use std::net::SocketAddr;
+
+fn valid_session_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 50 && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'/'))
+}
+
+pub(crate) async fn handle(
+    S(app): S<State>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<HandshakeResponse>, JsonError> {
+    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
+    let req: HandshakeRequest = decode(&body)?;
+    let now = app.clock.now();
+    let bot_id = bot_id_of(&req.dimensions, &headers).ok_or_else(|| Error::invalid("dimensions.id is required"))?;
+    let session_id = match req.session_id.as_deref() {
+        Some(s) if valid_session_id(s) => s.to_string(),
+        _ => format!("autogen-{}-{:04x}", now.timestamp_millis(), rand::random::<u16>()),
+    };
+    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session_id, peer.ip());
+    app.sched.handshake(h, now).await?;
+    Ok(Json(HandshakeResponse {
+        session: Some(refresh(&app, &bot_id, &session_id, now)),
+        server_version: app.config.server_version.clone(),
+        bot_version: app.bot_code.version.clone(),
+        bot_config: None,
+        bot_config_name: "bot_config.py".to_string(),
+        bot_config_rev: app.config.server_version.clone(),
+        bot_group_cfg: BotGroupCfg { dimensions: app.config.bot_dimensions.clone() },
+    }))
+}

@@ -1,0 +1,150 @@
+//! The Swarming bot API (shared/spec/swarming-bot-protocol.md §2–§4, §9).
+//!
+//! One file per endpoint. Every JSON endpoint answers JSON (errors too), never
+//! redirects, and replies with a non-empty dict (the Python bot's quirks).
+
+mod bot_code;
+mod event;
+mod handshake;
+mod manifest;
+mod poll;
+mod server_ping;
+mod task_error;
+mod task_update;
+
+use crate::auth::session::SessionError;
+use crate::error::JsonError;
+use crate::{AppState, State};
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use muster_core::{Error, ErrorKind, Time};
+use muster_sched::BotHello;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::net::IpAddr;
+
+pub(crate) fn routes() -> Router<State> {
+    const P: &str = "/swarming/api/v1/bot";
+    Router::new()
+        .route(&format!("{P}/server_ping"), get(server_ping::handle))
+        .route(&format!("{P}/handshake"), post(handshake::handle))
+        .route(&format!("{P}/poll"), post(poll::handle))
+        .route(&format!("{P}/task_update"), post(task_update::handle))
+        .route(&format!("{P}/task_update/{{task_id}}"), post(task_update::handle_with_id))
+        .route(&format!("{P}/task_error"), post(task_error::handle))
+        .route(&format!("{P}/task_error/{{task_id}}"), post(task_error::handle_with_id))
+        .route(&format!("{P}/event"), post(event::handle))
+        .route(&format!("{P}/bot_code/{{version}}"), get(bot_code::versioned))
+        .route("/bot_code", get(bot_code::current))
+}
+
+/// Decodes a JSON dict body leniently (unknown keys ignored).
+pub(crate) fn decode<T: DeserializeOwned>(body: &Bytes) -> Result<T, JsonError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| Error::invalid(format!("request body is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(Error::invalid("request body must be a JSON object").into());
+    }
+    serde_json::from_value(v).map_err(|e| Error::invalid(format!("bad request body: {e}")).into())
+}
+
+/// The bot id a request speaks for: `dimensions.id[0]`, else the header.
+pub(crate) fn bot_id_of(dims: &Value, headers: &HeaderMap) -> Option<String> {
+    dims.get("id")
+        .and_then(|v| v.as_array())
+        .and_then(|a| a.first())
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .or_else(|| headers.get("x-luci-swarming-bot-id").and_then(|v| v.to_str().ok()).map(str::to_string))
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the caller is a muster bot (as opposed to the upstream Python bot).
+pub(crate) fn is_muster_bot(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("muster-bot"))
+}
+
+/// Text of a truthy `quarantined`/`maintenance` value (string or bool).
+fn flag_text(v: Option<&Value>, default_msg: &str) -> String {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Bool(true)) => default_msg.to_string(),
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f != 0.0) => default_msg.to_string(),
+        Some(Value::Array(a)) if !a.is_empty() => {
+            a.iter().filter_map(|x| x.as_str()).next().unwrap_or(default_msg).to_string()
+        }
+        _ => String::new(),
+    }
+}
+
+/// Builds what the scheduler needs from a bot's dimensions and state.
+/// Invalid dimensions do not reject the call: they quarantine the bot.
+pub(crate) fn hello(
+    app: &AppState,
+    bot_id: &str,
+    dims: &Value,
+    state: &Value,
+    version: &str,
+    session_id: &str,
+    peer: IpAddr,
+) -> BotHello {
+    let mut quarantined = String::new();
+    let reported = match muster_api::bot::parse_dimensions(dims) {
+        Ok(d) => d,
+        Err(e) => {
+            quarantined = e;
+            muster_core::BotDimensions::default()
+        }
+    };
+    let server_dims = muster_core::BotDimensions::from_map(app.config.bot_dimensions.clone());
+    let mut dimensions = reported.merged_with(&server_dims);
+    dimensions.0.insert("id".to_string(), vec![bot_id.to_string()]);
+    if quarantined.is_empty() {
+        if let Err(e) = muster_core::validate::validate_bot_dimensions(&dimensions) {
+            quarantined = e.message;
+        }
+    }
+    if quarantined.is_empty() {
+        quarantined = flag_text(state.get("quarantined"), "quarantined by the bot");
+    }
+    if quarantined.is_empty() {
+        quarantined = flag_text(dims.get("quarantined"), "quarantined by the bot");
+    }
+    let maintenance_msg = flag_text(state.get("maintenance"), "in maintenance");
+    let state_json = if state.is_object() { state.to_string() } else { "{}".to_string() };
+    BotHello {
+        bot_id: bot_id.to_string(),
+        dimensions,
+        state_json,
+        version: version.to_string(),
+        session_id: session_id.to_string(),
+        external_ip: peer.to_string(),
+        authenticated_as: format!("bot:{bot_id}"),
+        quarantined_msg: quarantined,
+        maintenance_msg,
+    }
+}
+
+/// Verifies a session token for a non-poll call; maps failures to 401/403.
+pub(crate) fn require_session(
+    app: &AppState,
+    token: Option<&str>,
+    bot_id: &str,
+    now: Time,
+) -> Result<crate::auth::session::Session, JsonError> {
+    app.sessions.verify(token, Some(bot_id), now).map_err(|e| {
+        let kind = if e == SessionError::WrongBot { ErrorKind::PermissionDenied } else { ErrorKind::Unauthenticated };
+        JsonError(Error::new(kind, e.to_string()))
+    })
+}
+
+/// A fresh token for `bot_id`/`session_id`, valid from `now`.
+pub(crate) fn refresh(app: &AppState, bot_id: &str, session_id: &str, now: Time) -> String {
+    let expiry = now.timestamp() + app.config.session_expiry.as_secs() as i64;
+    app.sessions.issue(bot_id, session_id, expiry)
+}

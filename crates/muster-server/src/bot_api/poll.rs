@@ -1,0 +1,78 @@
+//! `POST /swarming/api/v1/bot/poll` (bot spec §2.3, §3).
+//!
+//! Decision order: session (missing/expired → `bot_restart`, another bot's →
+//! 403), version (muster bots only → `update`), then the scheduler: `run`,
+//! `terminate` or `sleep` (quarantine and maintenance included).
+
+use super::{bot_id_of, decode, hello, is_muster_bot, manifest, refresh};
+use crate::auth::session::SessionError;
+use crate::error::JsonError;
+use crate::State;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State as S};
+use axum::http::HeaderMap;
+use axum::Json;
+use muster_api::bot::{cmd, PollRequest, PollResponse};
+use muster_core::{Error, ErrorKind};
+use muster_sched::PollOutcome;
+use std::net::SocketAddr;
+
+pub(crate) async fn handle(
+    S(app): S<State>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PollResponse>, JsonError> {
+    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
+    let req: PollRequest = decode(&body)?;
+    let now = app.clock.now();
+    let bot_id = bot_id_of(&req.dimensions, &headers).ok_or_else(|| Error::invalid("dimensions.id is required"))?;
+    let session = match app.sessions.verify(req.session.as_deref(), Some(&bot_id), now) {
+        Ok(s) => s,
+        Err(SessionError::WrongBot) => {
+            return Err(Error::new(ErrorKind::PermissionDenied, "session token belongs to another bot").into())
+        }
+        Err(e) => {
+            return Ok(Json(PollResponse {
+                cmd: cmd::BOT_RESTART.to_string(),
+                message: Some(format!("Bot session invalid: {e}")),
+                ..Default::default()
+            }))
+        }
+    };
+    if is_muster_bot(&headers) && !req.version.is_empty() && req.version != app.bot_code.version {
+        return Ok(Json(PollResponse {
+            cmd: cmd::UPDATE.to_string(),
+            version: Some(app.bot_code.version.clone()),
+            ..Default::default()
+        }));
+    }
+    let request_uuid = req.request_uuid.clone().unwrap_or_default();
+    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session.session_id, peer.ip());
+    let authenticated_as = h.authenticated_as.clone();
+    let outcome = app.sched.poll(h, &request_uuid, now).await?;
+    // The reply is sent after a (possibly long) poll: refresh from a fresh read.
+    let token = refresh(&app, &bot_id, &session.session_id, app.clock.now());
+    let reply = match outcome {
+        PollOutcome::Run { request, result } => PollResponse {
+            cmd: cmd::RUN.to_string(),
+            manifest: Some(manifest::build(&request, &result, &authenticated_as)?),
+            session: Some(token),
+            ..Default::default()
+        },
+        PollOutcome::Terminate { task_id } => PollResponse {
+            cmd: cmd::TERMINATE.to_string(),
+            task_id: Some(task_id.run_id()),
+            session: Some(token),
+            ..Default::default()
+        },
+        PollOutcome::Sleep { duration, quarantined } => PollResponse {
+            cmd: cmd::SLEEP.to_string(),
+            duration: Some(duration.as_secs_f64()),
+            quarantined: Some(quarantined),
+            session: Some(token),
+            ..Default::default()
+        },
+    };
+    Ok(Json(reply))
+}

@@ -1,0 +1,75 @@
+//! Server settings. The binary builds this from flags, a TOML file and
+//! `MUSTER__*` environment variables; tests build it directly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How bots must authenticate (bot spec §6.3; DESIGN §7).
+#[derive(Clone, Default)]
+pub struct BotAuth {
+    /// Peers allowed by address: CIDRs like `127.0.0.0/8`, `::1/128`.
+    /// Empty = any address.
+    pub ip_allowlist: Vec<String>,
+    /// Shared token bots send as `Authorization: Bearer <token>`. None = not required.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for BotAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotAuth")
+            .field("ip_allowlist", &self.ip_allowlist)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// URL bots and users reach this server at (no trailing slash).
+    pub external_url: String,
+    /// The executable served at /bot_code (with a config trailer appended).
+    /// None = the running executable.
+    pub bot_exe: Option<PathBuf>,
+    /// Server-enforced bot dimensions (override what bots report).
+    pub bot_dimensions: BTreeMap<String, Vec<String>>,
+    /// Hook script delivered to muster bots in the trailer.
+    pub bot_hook_script: Option<String>,
+    pub bot_auth: BotAuth,
+    /// HMAC key for bot session tokens (persisted in the data dir).
+    pub session_secret: Vec<u8>,
+    /// How long a bot session token is valid (refreshed on every call).
+    pub session_expiry: Duration,
+    pub sweep_interval: Duration,
+    pub server_version: String,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("external_url", &self.external_url)
+            .field("bot_exe", &self.bot_exe)
+            .field("bot_dimensions", &self.bot_dimensions)
+            .field("bot_auth", &self.bot_auth)
+            .field("session_secret", &"<redacted>")
+            .field("session_expiry", &self.session_expiry)
+            .field("sweep_interval", &self.sweep_interval)
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    pub fn new(external_url: &str, session_secret: Vec<u8>) -> ServerConfig {
+        ServerConfig {
+            external_url: external_url.trim_end_matches('/').to_string(),
+            bot_exe: None,
+            bot_dimensions: BTreeMap::new(),
+            bot_hook_script: None,
+            bot_auth: BotAuth::default(),
+            session_secret,
+            session_expiry: Duration::from_secs(3600),
+            sweep_interval: Duration::from_secs(1),
+            server_version: concat!("muster-", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! muster-server: the HTTP face of muster (DESIGN §2, §3).
+//!
+//! Owns: routing, request decoding/encoding, authentication of bots and
+//! clients, the one error kind → status mapping ([`error`]), bot code
+//! serving, and the background sweeper. Handlers are thin: decode →
+//! authorize → one muster-sched / muster-store call → encode.
+//! Must not: hold business rules (muster-sched) or SQL (muster-store).
+//!
+//! Entry point: [`run`]`(listener, deps, shutdown)`.
+
+pub mod auth;
+pub mod bot_api;
+pub mod bot_code;
+pub mod client_api;
+pub mod config;
+pub mod error;
+mod sweeper;
+
+use axum::Router;
+use muster_core::Clock;
+use muster_sched::Scheduler;
+use muster_store::Store;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::ServerConfig;
+
+/// Everything a server needs, built once by the binary (or a test).
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub sched: Arc<Scheduler>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ServerConfig,
+}
+
+/// Shared state of the HTTP handlers.
+pub(crate) struct AppState {
+    pub store: Arc<dyn Store>,
+    pub sched: Arc<Scheduler>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ServerConfig,
+    pub sessions: auth::session::SessionKey,
+    pub bot_code: bot_code::BotCode,
+}
+
+pub(crate) type State = Arc<AppState>;
+
+/// Largest request body accepted (bot output packets are ≤ ~250 KB base64).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Builds the router (exposed for tests that want to drive it directly).
+pub fn router(deps: Deps) -> Result<Router, error::StartError> {
+    let state = Arc::new(AppState {
+        sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
+        bot_code: bot_code::BotCode::load(&deps.config)?,
+        store: deps.store,
+        sched: deps.sched,
+        clock: deps.clock,
+        config: deps.config,
+    });
+    let app = Router::new()
+        .merge(bot_api::routes())
+        .merge(client_api::routes())
+        .fallback(error::not_found)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state.clone());
+    Ok(app)
+}
+
+/// Serves until `shutdown` is cancelled, running the sweeper alongside.
+pub async fn run(listener: TcpListener, deps: Deps, shutdown: CancellationToken) -> Result<(), error::StartError> {
+    let sched = deps.sched.clone();
+    let clock = deps.clock.clone();
+    let sweep_every = deps.config.sweep_interval;
+    let app = router(deps)?;
+    let sweeper = tokio::spawn(sweeper::run(sched, clock, sweep_every, shutdown.clone()));
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    shutdown.cancel();
+    let _ = sweeper.await;
+    served.map_err(|e| error::StartError::Io(e.to_string()))
+}

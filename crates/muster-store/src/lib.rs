@@ -1,0 +1,179 @@
+//! muster-store: durable state behind one async [`Store`] trait.
+//!
+//! Owns: SQL, schemas, migrations, the group-commit writer. Exposes domain
+//! types from muster-core only; no driver type crosses this API.
+//! Must not: hold business rules (which state follows which lives in
+//! muster-sched) or know wire formats.
+//!
+//! Writes are [`Txn`]s: an ordered list of [`Write`]s applied atomically.
+//! A `Txn` whose compare-and-set fails is rolled back alone and reported as
+//! [`CommitOutcome::Conflict`]; other transactions of the same group commit
+//! are unaffected. Nothing is acknowledged before it is durable.
+
+pub mod conformance;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use muster_core::dims::DimFilter;
+use muster_core::state::{SortQuery, StateQuery};
+use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
+
+pub use sqlite::SqliteStore;
+
+/// Output is stored in chunks of this many bytes (Swarming's 100 KiB).
+pub const OUTPUT_CHUNK_SIZE: u64 = 100 * 1024;
+/// At most this many chunks per task (~100 MiB); bytes past that are dropped.
+pub const OUTPUT_MAX_CHUNKS: u64 = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The database was written by a newer muster.
+    #[error("database schema version {found} is newer than this binary supports ({supported})")]
+    TooNew { found: i64, supported: i64 },
+    #[error("store: {0}")]
+    Other(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<StoreError> for muster_core::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => muster_core::Error::not_found("not found"),
+            other => muster_core::Error::internal(other.to_string()),
+        }
+    }
+}
+
+/// One mutation inside a [`Txn`].
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert a new task: request + result. Conflict if the id exists.
+    InsertTask {
+        request: Box<TaskRequest>,
+        result: Box<TaskResult>,
+    },
+    /// Compare-and-set a result: applies only if the stored version equals
+    /// `result.version`; the stored version becomes `result.version + 1`.
+    UpdateResult(Box<TaskResult>),
+    /// Map an idempotency key (already scoped by caller) to a task.
+    /// Conflict if the key exists.
+    PutRequestUuid {
+        key: String,
+        task: TaskId,
+        created: Time,
+    },
+    /// Write output bytes at a byte offset: overwrite, zero-fill any gap,
+    /// drop bytes past the cap. Idempotent.
+    WriteOutput {
+        task: TaskId,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// Insert or replace a bot.
+    PutBot(Box<BotInfo>),
+    /// Forget a bot's current record (its events stay).
+    DeleteBot(String),
+    /// Append to a bot's history.
+    AppendEvent(Box<BotEvent>),
+}
+
+/// Writes applied atomically, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Txn(pub Vec<Write>);
+
+impl Txn {
+    pub fn new() -> Txn {
+        Txn(Vec::new())
+    }
+    pub fn push(&mut self, w: Write) -> &mut Txn {
+        self.0.push(w);
+        self
+    }
+    pub fn with(mut self, w: Write) -> Txn {
+        self.0.push(w);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Everything is durable.
+    Committed,
+    /// The write at `index` failed its precondition; nothing was applied.
+    Conflict { index: usize },
+}
+
+/// Filter for task listings (ListTasks, ListTaskRequests, CountTasks,
+/// ListBotTasks, CancelTasks). Results are newest-created first.
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    pub state: StateQuery,
+    pub sort: SortQuery,
+    /// ANDed `key:v1|v2` tag filters.
+    pub tags: Vec<DimFilter>,
+    /// Inclusive lower bound on the sort timestamp.
+    pub start: Option<Time>,
+    /// Exclusive upper bound on the sort timestamp.
+    pub end: Option<Time>,
+    /// Only tasks run by this bot.
+    pub bot_id: Option<String>,
+    /// Page size; 0 means no limit (counts).
+    pub limit: usize,
+    /// Resume after this opaque position (from a previous page).
+    pub cursor: Option<String>,
+}
+
+/// A page of results plus the cursor for the next one (None = no more).
+#[derive(Debug, Clone, Default)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub cursor: Option<String>,
+}
+
+/// Filter for bot event listings. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub bot_id: String,
+    pub start: Option<Time>,
+    pub end: Option<Time>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+/// The durable state of muster.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies `txn` atomically and durably (group commit).
+    async fn commit(&self, txn: Txn) -> Result<CommitOutcome>;
+
+    async fn get_request(&self, id: TaskId) -> Result<Option<TaskRequest>>;
+    async fn get_result(&self, id: TaskId) -> Result<Option<TaskResult>>;
+    /// Results for `ids`, in the same order (None where unknown).
+    async fn get_results(&self, ids: &[TaskId]) -> Result<Vec<Option<TaskResult>>>;
+    async fn lookup_request_uuid(&self, key: &str) -> Result<Option<TaskId>>;
+    /// The newest reusable result with this properties hash created at or
+    /// after `since` (client spec §7.4).
+    async fn find_dedup(&self, properties_hash: &str, since: Time) -> Result<Option<TaskResult>>;
+
+    async fn list_results(&self, q: &TaskQuery) -> Result<Page<TaskResult>>;
+    async fn list_requests(&self, q: &TaskQuery) -> Result<Page<TaskRequest>>;
+    async fn count_results(&self, q: &TaskQuery) -> Result<u64>;
+
+    /// Up to `length` bytes of a task's output from `offset`.
+    async fn read_output(&self, task: TaskId, offset: u64, length: u64) -> Result<Vec<u8>>;
+
+    async fn get_bot(&self, bot_id: &str) -> Result<Option<BotInfo>>;
+    /// Every bot record (startup rebuild).
+    async fn load_bots(&self) -> Result<Vec<BotInfo>>;
+    async fn list_bot_events(&self, q: &EventQuery) -> Result<Page<BotEvent>>;
+
+    /// Every PENDING or RUNNING task with its request (startup rebuild).
+    async fn load_active(&self) -> Result<Vec<(TaskRequest, TaskResult)>>;
+
+    /// Deletes finished tasks created before `before` and bot events older
+    /// than `before`, at most `limit` rows of each; returns rows deleted.
+    async fn evict(&self, before: Time, limit: usize) -> Result<u64>;
+}

@@ -1,0 +1,452 @@
+//! Read queries, run on a pooled read-only connection.
+//!
+//! Listings build one SQL statement per query shape (cached by SQL text),
+//! order newest first, and page with an opaque cursor: `i<id>` for created
+//! order, `t<ts>.<id>` for the other sort columns, `e<ts>.<row>` for events.
+
+use super::{blob, sql_err};
+use crate::{
+    EventQuery, Page, Result, StoreError, TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS,
+};
+use muster_core::state::{SortQuery, StateQuery, TaskState};
+use muster_core::time::to_micros;
+use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+pub(crate) fn get_request(c: &Connection, id: TaskId) -> Result<Option<TaskRequest>> {
+    let b: Option<Vec<u8>> = c
+        .prepare_cached("SELECT blob FROM task_request WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![id.0], |r| r.get(0)).optional())
+        .map_err(sql_err("reading task request"))?;
+    b.map(|b| blob::decode_request(&b)).transpose()
+}
+
+pub(crate) fn get_result(c: &Connection, id: TaskId) -> Result<Option<TaskResult>> {
+    let row: Option<(i64, Vec<u8>)> = c
+        .prepare_cached("SELECT version, blob FROM task_result WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(sql_err("reading task result"))?;
+    row.map(|(v, b)| blob::decode_result(&b, v)).transpose()
+}
+
+pub(crate) fn get_results(c: &Connection, ids: &[TaskId]) -> Result<Vec<Option<TaskResult>>> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for part in ids.chunks(256) {
+        let marks = vec!["?"; part.len()].join(",");
+        let sql = format!("SELECT version, blob FROM task_result WHERE id IN ({marks})");
+        let mut st = c
+            .prepare_cached(&sql)
+            .map_err(sql_err("preparing task results read"))?;
+        let rows = st
+            .query_map(params_from_iter(part.iter().map(|i| i.0)), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(sql_err("reading task results"))?;
+        for row in rows {
+            let (v, b) = row.map_err(sql_err("reading task results"))?;
+            let r = blob::decode_result(&b, v)?;
+            found.insert(r.id, r);
+        }
+    }
+    Ok(ids.iter().map(|i| found.get(i).cloned()).collect())
+}
+
+pub(crate) fn lookup_request_uuid(c: &Connection, key: &str) -> Result<Option<TaskId>> {
+    c.prepare_cached("SELECT task_id FROM request_uuid WHERE key = ?1")
+        .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+        .map(|o| o.map(TaskId))
+        .map_err(sql_err("reading request uuid"))
+}
+
+pub(crate) fn find_dedup(c: &Connection, hash: &str, since: Time) -> Result<Option<TaskResult>> {
+    let row: Option<(i64, Vec<u8>)> = c
+        .prepare_cached(
+            "SELECT version, blob FROM task_result WHERE dedup_hash = ?1 AND created >= ?2 ORDER BY id DESC LIMIT 1",
+        )
+        .and_then(|mut s| s.query_row(params![hash, to_micros(since)], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(sql_err("finding dedup candidate"))?;
+    row.map(|(v, b)| blob::decode_result(&b, v)).transpose()
+}
+
+/// The SQL pieces of a task listing.
+struct Listing {
+    /// `WHERE ...` over `task_result r` (without cursor).
+    filter: String,
+    params: Vec<Value>,
+    /// The sort timestamp column (None = created order by id).
+    sort_col: Option<&'static str>,
+}
+
+fn state_clause(s: StateQuery) -> Option<String> {
+    let st = |x: TaskState| format!("r.state = {}", x.as_i32());
+    let c = TaskState::Completed.as_i32();
+    Some(match s {
+        StateQuery::Pending => st(TaskState::Pending),
+        StateQuery::Running => st(TaskState::Running),
+        StateQuery::PendingRunning => {
+            format!(
+                "r.state IN ({}, {})",
+                TaskState::Pending.as_i32(),
+                TaskState::Running.as_i32()
+            )
+        }
+        StateQuery::Completed => st(TaskState::Completed),
+        StateQuery::CompletedSuccess => format!("r.state = {c} AND r.failure = 0"),
+        StateQuery::CompletedFailure => format!("r.state = {c} AND r.failure = 1"),
+        StateQuery::Expired => st(TaskState::Expired),
+        StateQuery::TimedOut => st(TaskState::TimedOut),
+        StateQuery::BotDied => st(TaskState::BotDied),
+        StateQuery::Canceled => st(TaskState::Canceled),
+        StateQuery::All => return None,
+        StateQuery::Deduped => format!("r.state = {c} AND r.try_number = 0"),
+        StateQuery::Killed => st(TaskState::Killed),
+        StateQuery::NoResource => st(TaskState::NoResource),
+        StateQuery::ClientError => st(TaskState::ClientError),
+    })
+}
+
+fn listing(q: &TaskQuery) -> Listing {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(s) = state_clause(q.state) {
+        conds.push(s);
+    }
+    let sort_col = match q.sort {
+        SortQuery::CreatedTs => None,
+        SortQuery::CompletedTs => Some("completed"),
+        SortQuery::AbandonedTs => Some("abandoned"),
+        SortQuery::StartedTs => Some("started"),
+    };
+    let time_col = sort_col.unwrap_or("created");
+    if let Some(col) = sort_col {
+        conds.push(format!("r.{col} IS NOT NULL"));
+    }
+    if let Some(s) = q.start {
+        conds.push(format!("r.{time_col} >= ?"));
+        params.push(Value::Integer(to_micros(s)));
+    }
+    if let Some(e) = q.end {
+        conds.push(format!("r.{time_col} < ?"));
+        params.push(Value::Integer(to_micros(e)));
+    }
+    if let Some(b) = &q.bot_id {
+        conds.push("r.bot_id = ?".into());
+        params.push(Value::Text(b.clone()));
+    }
+    for f in &q.tags {
+        if f.values.is_empty() {
+            conds.push("0".into());
+            continue;
+        }
+        let marks = vec!["?"; f.values.len()].join(",");
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM task_tag t WHERE t.task_id = r.id AND t.tag IN ({marks}))"
+        ));
+        for v in &f.values {
+            params.push(Value::Text(format!("{}:{}", f.key, v)));
+        }
+    }
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    Listing {
+        filter,
+        params,
+        sort_col,
+    }
+}
+
+fn bad_cursor() -> StoreError {
+    StoreError::Other("invalid cursor".into())
+}
+
+/// Adds the cursor condition and returns (full WHERE, ORDER BY, LIMIT).
+fn paged(l: &Listing, q: &TaskQuery) -> Result<(String, Vec<Value>, String, String)> {
+    let mut filter = l.filter.clone();
+    let mut params = l.params.clone();
+    let join = if filter.is_empty() { "WHERE" } else { " AND" };
+    let order = match l.sort_col {
+        None => {
+            if let Some(c) = &q.cursor {
+                let id: i64 = c
+                    .strip_prefix('i')
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(bad_cursor)?;
+                filter.push_str(&format!("{join} r.id < ?"));
+                params.push(Value::Integer(id));
+            }
+            "ORDER BY r.id DESC".to_string()
+        }
+        Some(col) => {
+            if let Some(c) = &q.cursor {
+                let (ts, id) = parse_pair(c, 't')?;
+                filter.push_str(&format!(
+                    "{join} (r.{col} < ? OR (r.{col} = ? AND r.id < ?))"
+                ));
+                params.extend([Value::Integer(ts), Value::Integer(ts), Value::Integer(id)]);
+            }
+            format!("ORDER BY r.{col} DESC, r.id DESC")
+        }
+    };
+    let limit = if q.limit == 0 {
+        String::new()
+    } else {
+        format!("LIMIT {}", q.limit + 1)
+    };
+    Ok((filter, params, order, limit))
+}
+
+fn parse_pair(c: &str, prefix: char) -> Result<(i64, i64)> {
+    let (a, b) = c
+        .strip_prefix(prefix)
+        .and_then(|s| s.split_once('.'))
+        .ok_or_else(bad_cursor)?;
+    Ok((
+        a.parse().map_err(|_| bad_cursor())?,
+        b.parse().map_err(|_| bad_cursor())?,
+    ))
+}
+
+/// Trims the extra look-ahead row and makes the cursor of a full page.
+fn finish<T>(mut rows: Vec<(T, i64, i64)>, limit: usize, sort: Option<&str>) -> Page<T> {
+    let more = limit > 0 && rows.len() > limit;
+    if more {
+        rows.truncate(limit);
+    }
+    let cursor = if more {
+        rows.last().map(|(_, id, ts)| match sort {
+            None => format!("i{id}"),
+            Some(_) => format!("t{ts}.{id}"),
+        })
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(t, _, _)| t).collect(),
+        cursor,
+    }
+}
+
+pub(crate) fn list_results(c: &Connection, q: &TaskQuery) -> Result<Page<TaskResult>> {
+    let l = listing(q);
+    let (filter, params, order, limit) = paged(&l, q)?;
+    let ts = l.sort_col.unwrap_or("created");
+    let sql = format!(
+        "SELECT r.id, r.version, r.blob, r.{ts} FROM task_result r {filter} {order} {limit}"
+    );
+    let mut st = c
+        .prepare_cached(&sql)
+        .map_err(sql_err("preparing task listing"))?;
+    let rows = st
+        .query_map(params_from_iter(params), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(sql_err("listing tasks"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, v, b, t) = row.map_err(sql_err("listing tasks"))?;
+        out.push((blob::decode_result(&b, v)?, id, t));
+    }
+    Ok(finish(out, q.limit, l.sort_col))
+}
+
+pub(crate) fn list_requests(c: &Connection, q: &TaskQuery) -> Result<Page<TaskRequest>> {
+    let l = listing(q);
+    let (filter, params, order, limit) = paged(&l, q)?;
+    let ts = l.sort_col.unwrap_or("created");
+    let sql = format!(
+        "SELECT r.id, q.blob, r.{ts} FROM task_result r JOIN task_request q ON q.id = r.id {filter} {order} {limit}"
+    );
+    let mut st = c
+        .prepare_cached(&sql)
+        .map_err(sql_err("preparing request listing"))?;
+    let rows = st
+        .query_map(params_from_iter(params), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(sql_err("listing requests"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, b, t) = row.map_err(sql_err("listing requests"))?;
+        out.push((blob::decode_request(&b)?, id, t));
+    }
+    Ok(finish(out, q.limit, l.sort_col))
+}
+
+/// Counts every match (limit and cursor are ignored).
+pub(crate) fn count_results(c: &Connection, q: &TaskQuery) -> Result<u64> {
+    let l = listing(q);
+    let sql = format!("SELECT COUNT(*) FROM task_result r {}", l.filter);
+    let n: i64 = c
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_row(params_from_iter(l.params), |r| r.get(0)))
+        .map_err(sql_err("counting tasks"))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Bytes `[offset, offset+length)` of the stream, clamped to its logical
+/// length (the highest byte ever written). Missing chunks are zeros.
+pub(crate) fn read_output(
+    c: &Connection,
+    task: TaskId,
+    offset: u64,
+    length: u64,
+) -> Result<Vec<u8>> {
+    let last: Option<(i64, i64)> = c
+        .prepare_cached("SELECT idx, length(data) FROM output_chunk WHERE task_id = ?1 ORDER BY idx DESC LIMIT 1")
+        .and_then(|mut s| s.query_row(params![task.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(sql_err("reading output length"))?;
+    let Some((last_idx, last_len)) = last else {
+        return Ok(Vec::new());
+    };
+    let total = (last_idx.max(0) as u64) * OUTPUT_CHUNK_SIZE + last_len.max(0) as u64;
+    let total = total.min(OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS);
+    if offset >= total || length == 0 {
+        return Ok(Vec::new());
+    }
+    let end = offset.saturating_add(length).min(total);
+    let mut out = vec![0u8; (end - offset) as usize];
+    let first = (offset / OUTPUT_CHUNK_SIZE) as i64;
+    let lastc = ((end - 1) / OUTPUT_CHUNK_SIZE) as i64;
+    let mut st = c
+        .prepare_cached("SELECT idx, data FROM output_chunk WHERE task_id = ?1 AND idx BETWEEN ?2 AND ?3 ORDER BY idx")
+        .map_err(sql_err("preparing output read"))?;
+    let rows = st
+        .query_map(params![task.0, first, lastc], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(sql_err("reading output"))?;
+    for row in rows {
+        let (idx, data) = row.map_err(sql_err("reading output"))?;
+        let cstart = idx.max(0) as u64 * OUTPUT_CHUNK_SIZE;
+        let from = offset.max(cstart);
+        let to = end.min(cstart + data.len() as u64);
+        if from >= to {
+            continue;
+        }
+        out[(from - offset) as usize..(to - offset) as usize]
+            .copy_from_slice(&data[(from - cstart) as usize..(to - cstart) as usize]);
+    }
+    Ok(out)
+}
+
+pub(crate) fn get_bot(c: &Connection, id: &str) -> Result<Option<BotInfo>> {
+    let b: Option<Vec<u8>> = c
+        .prepare_cached("SELECT blob FROM bot WHERE bot_id = ?1")
+        .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+        .map_err(sql_err("reading bot"))?;
+    b.map(|b| blob::decode_bot(&b)).transpose()
+}
+
+pub(crate) fn load_bots(c: &Connection) -> Result<Vec<BotInfo>> {
+    let mut st = c
+        .prepare_cached("SELECT blob FROM bot ORDER BY bot_id")
+        .map_err(sql_err("preparing bots read"))?;
+    let rows = st
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(sql_err("reading bots"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(blob::decode_bot(&row.map_err(sql_err("reading bots"))?)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn list_bot_events(c: &Connection, q: &EventQuery) -> Result<Page<BotEvent>> {
+    let mut conds = vec!["bot_id = ?".to_string()];
+    let mut params = vec![Value::Text(q.bot_id.clone())];
+    if let Some(s) = q.start {
+        conds.push("ts >= ?".into());
+        params.push(Value::Integer(to_micros(s)));
+    }
+    if let Some(e) = q.end {
+        conds.push("ts < ?".into());
+        params.push(Value::Integer(to_micros(e)));
+    }
+    if let Some(cur) = &q.cursor {
+        let (ts, id) = parse_pair(cur, 'e')?;
+        conds.push("(ts < ? OR (ts = ? AND id < ?))".into());
+        params.extend([Value::Integer(ts), Value::Integer(ts), Value::Integer(id)]);
+    }
+    let limit = if q.limit == 0 {
+        String::new()
+    } else {
+        format!("LIMIT {}", q.limit + 1)
+    };
+    let sql = format!(
+        "SELECT id, ts, blob FROM bot_event WHERE {} ORDER BY ts DESC, id DESC {limit}",
+        conds.join(" AND ")
+    );
+    let mut st = c
+        .prepare_cached(&sql)
+        .map_err(sql_err("preparing bot events read"))?;
+    let rows = st
+        .query_map(params_from_iter(params), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .map_err(sql_err("reading bot events"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, ts, b) = row.map_err(sql_err("reading bot events"))?;
+        out.push((blob::decode_event(&b)?, id, ts));
+    }
+    let more = q.limit > 0 && out.len() > q.limit;
+    if more {
+        out.truncate(q.limit);
+    }
+    let cursor = if more {
+        out.last().map(|(_, id, ts)| format!("e{ts}.{id}"))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: out.into_iter().map(|(e, _, _)| e).collect(),
+        cursor,
+    })
+}
+
+pub(crate) fn load_active(c: &Connection) -> Result<Vec<(TaskRequest, TaskResult)>> {
+    let sql = format!(
+        "SELECT q.blob, r.version, r.blob FROM task_result r JOIN task_request q ON q.id = r.id \
+         WHERE r.state IN ({}, {}) ORDER BY r.id",
+        TaskState::Pending.as_i32(),
+        TaskState::Running.as_i32()
+    );
+    let mut st = c
+        .prepare_cached(&sql)
+        .map_err(sql_err("preparing active tasks read"))?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .map_err(sql_err("reading active tasks"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (qb, v, rb) = row.map_err(sql_err("reading active tasks"))?;
+        out.push((blob::decode_request(&qb)?, blob::decode_result(&rb, v)?));
+    }
+    Ok(out)
+}

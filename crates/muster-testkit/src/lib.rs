@@ -1,0 +1,18 @@
+//! muster-testkit: what tests share (dev-dependency only).
+//!
+//! - [`FakeClock`]: a settable clock pinned far in the future (2044).
+//! - [`TestServer`]: a real server in-process on 127.0.0.1:0 with a real
+//!   SQLite file in a temp dir.
+//! - [`ServerProcess`]: a real `muster server` child process (for kill -9).
+//! - [`TestBot`]: a protocol-level bot speaking the Swarming bot API over HTTP.
+//! - [`Prpc`]: a small swarming.v2 pRPC JSON client.
+
+mod bot;
+mod clock;
+mod prpc;
+mod server;
+
+pub use bot::TestBot;
+pub use clock::FakeClock;
+pub use prpc::Prpc;
+pub use server::{ServerProcess, TestServer};

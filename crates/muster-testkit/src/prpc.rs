@@ -1,0 +1,107 @@
+use anyhow::{anyhow, Context};
+use serde_json::Value;
+
+/// A swarming.v2 pRPC client speaking JSON (the wire shape a browser uses).
+#[derive(Clone)]
+pub struct Prpc {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+/// A pRPC reply: the gRPC code and the decoded JSON (or the error text).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub code: i32,
+    pub http_status: u16,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Prpc {
+    pub fn new(url: &str) -> Prpc {
+        Prpc { url: url.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+    }
+
+    /// Calls `service.method` (e.g. "Tasks", "NewTask") with a JSON body.
+    pub async fn call(&self, service: &str, method: &str, body: &Value) -> anyhow::Result<Reply> {
+        let resp = self
+            .http
+            .post(format!("{}/prpc/swarming.v2.{service}/{method}", self.url))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(serde_json::to_vec(body)?)
+            .send()
+            .await
+            .with_context(|| format!("calling {service}.{method}"))?;
+        let http_status = resp.status().as_u16();
+        let code = resp
+            .headers()
+            .get("x-prpc-grpc-code")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("{service}.{method}: no X-Prpc-Grpc-Code header (HTTP {http_status})"))?;
+        let bytes = resp.bytes().await?;
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let json = if code == 0 {
+            let body = text.strip_prefix(")]}'\n").ok_or_else(|| anyhow!("JSON reply without )]}}' prefix: {text}"))?;
+            serde_json::from_str(body).with_context(|| format!("decoding {text}"))?
+        } else {
+            Value::Null
+        };
+        Ok(Reply { code, http_status, json, text })
+    }
+
+    /// Like [`Prpc::call`] but fails unless the code is OK.
+    pub async fn ok(&self, service: &str, method: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self.call(service, method, body).await?;
+        if r.code != 0 {
+            return Err(anyhow!("{service}.{method} failed: code {} {}", r.code, r.text.trim()));
+        }
+        Ok(r.json)
+    }
+
+    /// NewTask with one slice running `command` on `pool`; returns the summary id.
+    pub async fn new_task(&self, name: &str, pool: &str, command: &[&str]) -> anyhow::Result<String> {
+        let v = self
+            .ok(
+                "Tasks",
+                "NewTask",
+                &serde_json::json!({
+                    "name": name, "priority": 100,
+                    "taskSlices": [{"expirationSecs": 600, "properties": {
+                        "command": command, "dimensions": [{"key": "pool", "value": pool}],
+                        "executionTimeoutSecs": 60, "ioTimeoutSecs": 60, "gracePeriodSecs": 5}}],
+                }),
+            )
+            .await?;
+        v["taskId"].as_str().map(str::to_string).ok_or_else(|| anyhow!("no taskId in {v}"))
+    }
+
+    /// GetResult's JSON.
+    pub async fn result(&self, task_id: &str) -> anyhow::Result<Value> {
+        self.ok("Tasks", "GetResult", &serde_json::json!({"taskId": task_id})).await
+    }
+
+    /// The whole stdout of a task.
+    pub async fn stdout(&self, task_id: &str) -> anyhow::Result<Vec<u8>> {
+        let v = self.ok("Tasks", "GetStdout", &serde_json::json!({"taskId": task_id})).await?;
+        let s = v["output"].as_str().unwrap_or_default();
+        muster_api::bot::decode_b64(s).map_err(|e| anyhow!(e))
+    }
+
+    /// Polls GetResult until the state is final (hang guard: `limit`).
+    pub async fn wait_final(&self, task_id: &str, limit: std::time::Duration) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let r = self.result(task_id).await?;
+            let state = r["state"].as_str().unwrap_or("");
+            if !matches!(state, "PENDING" | "RUNNING") {
+                return Ok(r);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(anyhow!("task {task_id} still {state} after {limit:?}: {r}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

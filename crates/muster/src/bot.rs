@@ -1,0 +1,113 @@
+//! `muster bot`, and the no-argument start of an executable fetched from
+//! `/bot_code` (its config trailer names the server).
+
+use anyhow::Context;
+use clap::Args;
+use muster_api::trailer::{BotConfig, MAGIC};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Run a bot agent.
+///
+/// Examples:
+///   muster bot --server http://127.0.0.1:8080 --dir /var/lib/muster-bot
+///   curl -o muster-bot http://SERVER/bot_code && chmod +x muster-bot && ./muster-bot
+///
+/// An executable downloaded from a server's /bot_code knows its server and
+/// needs no flags.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct BotArgs {
+    /// Server URL [default: from the executable's config trailer].
+    #[arg(short = 'S', long, env = "SWARMING_SERVER")]
+    pub server: Option<String>,
+    /// Bot working directory (one bot per directory) [default: ./muster-bot-dir].
+    #[arg(long, env = "MUSTER_BOT_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Bot id [default: $SWARMING_BOT_ID, else the short hostname].
+    #[arg(long, env = "SWARMING_BOT_ID")]
+    pub id: Option<String>,
+    /// Extra dimension key=value (repeatable).
+    #[arg(short = 'd', long = "dimension", value_name = "KEY=VALUE")]
+    pub dimensions: Vec<String>,
+    /// Hook executable called with JSON on stdin (get_dimensions, get_state, ...).
+    #[arg(long)]
+    pub hook: Option<PathBuf>,
+    /// Token sent as `Authorization: Bearer` [default: from the trailer].
+    #[arg(long, env = "MUSTER_BOT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Do not replace this executable when the server serves another version.
+    #[arg(long)]
+    pub no_self_update: bool,
+}
+
+/// Reads the config trailer of an executable without loading all of it.
+pub(crate) fn read_trailer(path: &Path) -> Option<BotConfig> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len < 16 {
+        return None;
+    }
+    let mut tail = [0u8; 16];
+    f.seek(SeekFrom::Start(len - 16)).ok()?;
+    f.read_exact(&mut tail).ok()?;
+    if &tail[8..] != MAGIC {
+        return None;
+    }
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&tail[..8]);
+    let n = u64::from_le_bytes(n);
+    if n > 1 << 20 || n > len - 16 {
+        return None;
+    }
+    let mut json = vec![0u8; n as usize];
+    f.seek(SeekFrom::Start(len - 16 - n)).ok()?;
+    f.read_exact(&mut json).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+/// The trailer of the running executable, if it has one.
+pub(crate) fn own_trailer() -> Option<BotConfig> {
+    read_trailer(&std::env::current_exe().ok()?)
+}
+
+pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {
+    crate::init_tracing("info");
+    let trailer = own_trailer().unwrap_or_default();
+    let server = args
+        .server
+        .clone()
+        .or_else(|| (!trailer.server.is_empty()).then(|| trailer.server.clone()))
+        .context("no server: pass --server URL (or run an executable fetched from the server's /bot_code)")?;
+    let mut extra = crate::config::parse_dims(&args.dimensions)?;
+    for (k, v) in &trailer.dimensions {
+        extra.insert(k.clone(), v.clone());
+    }
+    let opts = muster_bot::BotOptions {
+        server: server.trim_end_matches('/').to_string(),
+        dir: args.dir.clone().unwrap_or_else(|| PathBuf::from("muster-bot-dir")),
+        bot_id: args.id.clone(),
+        extra_dimensions: extra,
+        hook: args.hook.clone(),
+        hook_script: trailer.hook_script.clone(),
+        token: args.token.clone().or(trailer.token.clone()),
+        self_update: !args.no_self_update,
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let exit = rt.block_on(async move {
+        let shutdown = crate::signals::shutdown_token();
+        muster_bot::run(opts, shutdown).await
+    })?;
+    match exit {
+        muster_bot::BotExit::Restart { exe } => reexec(&exe),
+        _ => Ok(()),
+    }
+}
+
+/// Replaces this process with `exe`, keeping the arguments.
+fn reexec(exe: &Path) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let err = std::process::Command::new(exe).args(&args).exec();
+    Err(anyhow::anyhow!("re-executing {}: {err}", exe.display()))
+}

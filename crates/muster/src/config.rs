@@ -1,0 +1,53 @@
+//! Server configuration: defaults → TOML file (`--config`) → `MUSTER_*`
+//! environment variables → flags (each later layer wins).
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The TOML file. Every key mirrors a `muster server` flag.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// Address to listen on, e.g. "0.0.0.0:8080".
+    pub listen: Option<String>,
+    /// Where the SQLite database and the session key live.
+    pub data_dir: Option<PathBuf>,
+    /// URL bots and users reach the server at.
+    pub external_url: Option<String>,
+    /// Executable served to bots at /bot_code (default: this one).
+    pub bot_exe: Option<PathBuf>,
+    /// Server-enforced bot dimensions, "key=value".
+    pub bot_dimensions: Option<Vec<String>>,
+    /// Shared token bots must send.
+    pub bot_token: Option<String>,
+    /// CIDRs bots may connect from.
+    pub bot_allow: Option<Vec<String>>,
+    /// Allow any bot from any address without a token (not on a public address!).
+    pub insecure_allow_any_bot: Option<bool>,
+    /// Longest a bot poll is held, seconds.
+    pub long_poll_secs: Option<u64>,
+    /// A bot silent this long is dead, seconds.
+    pub bot_death_timeout_secs: Option<u64>,
+}
+
+impl FileConfig {
+    pub(crate) fn load(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
+        let Some(path) = path else { return Ok(FileConfig::default()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("parsing config file {}: {e}", path.display()))
+    }
+}
+
+/// Parses `key=value` pairs into a dimension map.
+pub(crate) fn parse_dims(pairs: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in pairs {
+        let (k, v) = p
+            .split_once('=')
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("bad dimension {p:?}: expected key=value"))?;
+        m.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    Ok(m)
+}

@@ -1,0 +1,75 @@
+//! The `muster` binary: server, bot, client and dev in one executable.
+//! Thin: flags and config → the library crates.
+
+mod bot;
+mod client;
+mod config;
+mod dev;
+mod server;
+mod signals;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// muster: a distributed task execution system compatible with LUCI Swarming.
+///
+/// Start here: `muster dev` runs a server, two local bots and the web UI on
+/// this machine. Then `muster run -S http://127.0.0.1:8080 -d pool=default -- echo hi`.
+#[derive(Parser)]
+#[command(name = "muster", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the coordinator: bot API, swarming.v2 API, web UI.
+    Server(server::ServerArgs),
+    /// Run a bot agent that executes tasks for a server.
+    Bot(bot::BotArgs),
+    /// Server + local bots on this machine, zero configuration.
+    Dev(dev::DevArgs),
+    /// Print the version and this executable's bot digest.
+    Version,
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+fn main() -> ExitCode {
+    // An executable fetched from /bot_code runs as a bot when started bare.
+    if std::env::args_os().len() == 1 && bot::own_trailer().is_some() {
+        return exit(bot::main(bot::BotArgs::default()));
+    }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            let digest = muster_bot::own_version().unwrap_or_default();
+            println!("muster {} {}", env!("CARGO_PKG_VERSION"), digest);
+            ExitCode::SUCCESS
+        }
+        Command::Server(a) => exit(server::main(a)),
+        Command::Bot(a) => exit(bot::main(a)),
+        Command::Dev(a) => exit(dev::main(a)),
+        Command::Client(c) => client::main(c),
+    }
+}
+
+fn exit(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("muster: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sets up logging: pretty for humans, JSON when `MUSTER_LOG_FORMAT=json`.
+pub(crate) fn init_tracing(default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let json = std::env::var("MUSTER_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { b.json().try_init() } else { b.try_init() };
+}

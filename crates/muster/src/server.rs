@@ -1,0 +1,171 @@
+//! `muster server`.
+
+use crate::config::{parse_dims, FileConfig};
+use anyhow::Context;
+use clap::Args;
+use muster_core::time::SystemClock;
+use muster_core::Clock;
+use muster_sched::{SchedConfig, Scheduler};
+use muster_server::config::BotAuth;
+use muster_server::{Deps, ServerConfig};
+use muster_store::{SqliteStore, Store};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Run the coordinator.
+///
+/// Examples:
+///   muster server --listen 127.0.0.1:8080 --data-dir /var/lib/muster
+///   muster server --listen 0.0.0.0:8080 --external-url http://muster.example:8080 --bot-token s3cret
+///
+/// With port 0 the first line on stdout is `listening on http://ADDR`.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct ServerArgs {
+    /// TOML config file (keys mirror these flags).
+    #[arg(long, env = "MUSTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "MUSTER_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory for the SQLite database and the session key [default: ./muster-data].
+    #[arg(long, env = "MUSTER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// URL bots and users reach this server at [default: http://<listen address>].
+    #[arg(long, env = "MUSTER_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+    /// Executable served to bots at /bot_code [default: this executable].
+    #[arg(long, env = "MUSTER_BOT_EXE")]
+    pub bot_exe: Option<PathBuf>,
+    /// Server-enforced bot dimension key=value (repeatable); overrides what bots report.
+    #[arg(long = "bot-dimension", value_name = "KEY=VALUE")]
+    pub bot_dimensions: Vec<String>,
+    /// Shared token bots must send as `Authorization: Bearer`.
+    #[arg(long, env = "MUSTER_BOT_TOKEN", hide_env_values = true)]
+    pub bot_token: Option<String>,
+    /// CIDR bots may connect from (repeatable) [default: loopback only].
+    #[arg(long = "bot-allow", value_name = "CIDR")]
+    pub bot_allow: Vec<String>,
+    /// Accept bots from any address without a token. Only for trusted networks.
+    #[arg(long, env = "MUSTER_INSECURE_ALLOW_ANY_BOT")]
+    pub insecure_allow_any_bot: bool,
+    /// Longest a bot poll is held open, seconds [default: 25].
+    #[arg(long, env = "MUSTER_LONG_POLL_SECS")]
+    pub long_poll_secs: Option<u64>,
+    /// A bot silent this long is dead, seconds [default: 600].
+    #[arg(long, env = "MUSTER_BOT_DEATH_TIMEOUT_SECS")]
+    pub bot_death_timeout_secs: Option<u64>,
+}
+
+/// Everything resolved from flags, env and file.
+pub(crate) struct Resolved {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub external_url: Option<String>,
+    pub bot_exe: Option<PathBuf>,
+    pub bot_dimensions: Vec<String>,
+    pub bot_token: Option<String>,
+    pub bot_allow: Vec<String>,
+    pub insecure_allow_any_bot: bool,
+    pub long_poll: Duration,
+    pub bot_death_timeout: Duration,
+}
+
+impl ServerArgs {
+    pub(crate) fn resolve(self) -> anyhow::Result<Resolved> {
+        let f = FileConfig::load(self.config.as_ref())?;
+        Ok(Resolved {
+            listen: self.listen.or(f.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
+            external_url: self.external_url.or(f.external_url),
+            bot_exe: self.bot_exe.or(f.bot_exe),
+            bot_dimensions: if self.bot_dimensions.is_empty() { f.bot_dimensions.unwrap_or_default() } else { self.bot_dimensions },
+            bot_token: self.bot_token.or(f.bot_token),
+            bot_allow: if self.bot_allow.is_empty() { f.bot_allow.unwrap_or_default() } else { self.bot_allow },
+            insecure_allow_any_bot: self.insecure_allow_any_bot || f.insecure_allow_any_bot.unwrap_or(false),
+            long_poll: Duration::from_secs(self.long_poll_secs.or(f.long_poll_secs).unwrap_or(25).clamp(1, 50)),
+            bot_death_timeout: Duration::from_secs(self.bot_death_timeout_secs.or(f.bot_death_timeout_secs).unwrap_or(600).max(10)),
+        })
+    }
+}
+
+/// Reads the session HMAC key from the data dir, creating it on first start.
+fn session_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("session.key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => return Ok(k),
+        Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new one", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let key: [u8; 32] = rand::random();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(&key).and_then(|_| f.sync_all()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key.to_vec())
+}
+
+pub(crate) fn main(args: ServerArgs) -> anyhow::Result<()> {
+    crate::init_tracing("info");
+    let r = args.resolve()?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let shutdown = crate::signals::shutdown_token();
+        let listener = tokio::net::TcpListener::bind(&r.listen)
+            .await
+            .with_context(|| format!("listening on {}", r.listen))?;
+        serve(r, listener, shutdown).await
+    })
+}
+
+/// Opens the store, starts the scheduler and serves on `listener`.
+pub(crate) async fn serve(
+    r: Resolved,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let addr: SocketAddr = listener.local_addr().context("reading the bound address")?;
+    let loopback = addr.ip().is_loopback();
+    if !loopback && r.bot_token.is_none() && r.bot_allow.is_empty() && !r.insecure_allow_any_bot {
+        anyhow::bail!(
+            "refusing to serve bots on public address {addr} without authentication: \
+             pass --bot-token, --bot-allow CIDR, or --insecure-allow-any-bot"
+        );
+    }
+    std::fs::create_dir_all(&r.data_dir).with_context(|| format!("creating {}", r.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&r.data_dir.join("muster.db"))
+            .with_context(|| format!("opening the database in {}", r.data_dir.display()))?,
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sched_cfg = SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };
+    let sched = Scheduler::start(store.clone(), sched_cfg, clock.now()).await.context("starting the scheduler")?;
+    let external_url = r.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let mut config = ServerConfig::new(&external_url, session_key(&r.data_dir)?);
+    config.bot_exe = r.bot_exe.clone();
+    config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
+    config.bot_auth = BotAuth {
+        ip_allowlist: if !r.bot_allow.is_empty() {
+            r.bot_allow.clone()
+        } else if r.insecure_allow_any_bot || r.bot_token.is_some() {
+            Vec::new()
+        } else {
+            vec!["127.0.0.0/8".to_string(), "::1/128".to_string()]
+        },
+        token: r.bot_token.clone(),
+    };
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, data_dir = %r.data_dir.display(), "muster server started");
+    muster_server::run(listener, Deps { store, sched, clock, config }, shutdown)
+        .await
+        .context("serving")?;
+    Ok(())
+}
