@@ -72,11 +72,7 @@ impl BotInfo {
 
     /// Whether the bot may be given a task (alive, healthy, not busy).
     pub fn available(&self) -> bool {
-        !self.is_dead
-            && !self.deleted
-            && !self.quarantined()
-            && !self.in_maintenance()
-            && !self.is_busy()
+        !self.is_dead && !self.deleted && !self.quarantined() && !self.in_maintenance() && !self.is_busy()
     }
 }
 

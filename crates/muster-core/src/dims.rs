@@ -47,10 +47,7 @@ impl BotDimensions {
 
     /// Every `key:value` pair, sorted.
     pub fn flat(&self) -> Vec<String> {
-        self.0
-            .iter()
-            .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k}:{v}")))
-            .collect()
+        self.0.iter().flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k}:{v}"))).collect()
     }
 
     /// Overrides keys from `server` (server-enforced dimensions win).
@@ -64,16 +61,12 @@ impl BotDimensions {
 
     /// Whether these dimensions satisfy every constraint of `task`.
     pub fn satisfies(&self, task: &TaskDimensions) -> bool {
-        task.0
-            .iter()
-            .all(|(k, v)| v.split('|').any(|alt| self.has(k, alt)))
+        task.0.iter().all(|(k, v)| v.split('|').any(|alt| self.has(k, alt)))
     }
 
     /// Whether these dimensions pass a listing filter.
     pub fn matches_filter(&self, filter: &[DimFilter]) -> bool {
-        filter
-            .iter()
-            .all(|f| f.values.iter().any(|v| self.has(&f.key, v)))
+        filter.iter().all(|f| f.values.iter().any(|v| self.has(&f.key, v)))
     }
 }
 
@@ -119,10 +112,7 @@ impl TaskDimensions {
 
     /// The values of `key` (un-split).
     pub fn get<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// The single `pool` value, if present.
@@ -187,20 +177,14 @@ impl DimFilter {
         let mut values: Vec<String> = value.split('|').map(str::to_string).collect();
         values.sort();
         values.dedup();
-        DimFilter {
-            key: key.to_string(),
-            values,
-        }
+        DimFilter { key: key.to_string(), values }
     }
 
     /// Whether a flat `k:v` tag list passes this filter.
     pub fn matches_tags(&self, tags: &[String]) -> bool {
-        self.values.iter().any(|v| {
-            tags.iter().any(|t| {
-                t.split_once(':')
-                    .is_some_and(|(tk, tv)| tk == self.key && tv == v)
-            })
-        })
+        self.values
+            .iter()
+            .any(|v| tags.iter().any(|t| t.split_once(':').is_some_and(|(tk, tv)| tk == self.key && tv == v)))
     }
 }
 
@@ -212,21 +196,12 @@ mod tests {
         BotDimensions::from_map(pairs.iter().map(|(k, vs)| (*k, vs.iter().copied())))
     }
     fn task(pairs: &[(&str, &str)]) -> TaskDimensions {
-        TaskDimensions(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        TaskDimensions(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
     fn and_of_constraints_and_or_of_values() {
-        let b = bot(&[
-            ("pool", &["ci"]),
-            ("os", &["Linux", "Ubuntu"]),
-            ("gpu", &["none"]),
-        ]);
+        let b = bot(&[("pool", &["ci"]), ("os", &["Linux", "Ubuntu"]), ("gpu", &["none"])]);
         assert!(b.satisfies(&task(&[("pool", "ci")])));
         assert!(b.satisfies(&task(&[("pool", "ci"), ("os", "Linux"), ("os", "Ubuntu")])));
         assert!(b.satisfies(&task(&[("pool", "ci"), ("os", "Mac|Linux")])));
@@ -242,9 +217,7 @@ mod tests {
         let alts = t.alternatives();
         assert_eq!(alts.len(), 4);
         assert_eq!(t.alternatives_count(), 4);
-        assert!(alts
-            .iter()
-            .all(|a| a.contains(&("pool".into(), "p".into()))));
+        assert!(alts.iter().all(|a| a.contains(&("pool".into(), "p".into()))));
     }
 
     #[test]
@@ -252,10 +225,7 @@ mod tests {
         let a = task(&[("pool", "p"), ("os", "b|a")]);
         let b = task(&[("os", "a|b"), ("pool", "p")]);
         assert_eq!(a.queue_key(), b.queue_key());
-        assert_ne!(
-            a.queue_key(),
-            task(&[("pool", "p"), ("os", "a")]).queue_key()
-        );
+        assert_ne!(a.queue_key(), task(&[("pool", "p"), ("os", "a")]).queue_key());
     }
 
     #[test]

@@ -25,13 +25,11 @@ impl TaskId {
     /// Parses a summary (`…0`) or run (`…1`) id. The last hex digit is dropped.
     pub fn parse(s: &str) -> Result<TaskId> {
         if s.len() < 2 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(Error::invalid(format!(
-                "bad task ID: {s:?}: must be lowercase hex, at least 2 characters"
-            )));
+            return Err(Error::invalid(format!("bad task ID: {s:?}: must be lowercase hex, at least 2 characters")));
         }
         let body = &s[..s.len() - 1];
-        let v = i64::from_str_radix(body, 16)
-            .map_err(|_| Error::invalid(format!("bad task ID: {s:?}: out of range")))?;
+        let v =
+            i64::from_str_radix(body, 16).map_err(|_| Error::invalid(format!("bad task ID: {s:?}: out of range")))?;
         if v <= 0 {
             return Err(Error::invalid(format!("bad task ID: {s:?}")));
         }
@@ -72,10 +70,7 @@ mod tests {
 
     #[test]
     fn summary_and_run_ids_share_the_request_value() {
-        let t = Utc
-            .with_ymd_and_hms(2044, 1, 2, 3, 4, 5)
-            .single()
-            .expect("valid date");
+        let t = Utc.with_ymd_and_hms(2044, 1, 2, 3, 4, 5).single().expect("valid date");
         let id = TaskId::new(t, 0xabcd);
         assert!(id.summary_id().ends_with('0'));
         assert!(id.run_id().ends_with('1'));
@@ -101,10 +96,7 @@ mod tests {
 
     #[test]
     fn newer_ids_are_larger() {
-        let t = Utc
-            .with_ymd_and_hms(2044, 1, 2, 3, 4, 5)
-            .single()
-            .expect("valid date");
+        let t = Utc.with_ymd_and_hms(2044, 1, 2, 3, 4, 5).single().expect("valid date");
         let a = TaskId::new(t, 0xffff);
         let b = TaskId::new(t + chrono::Duration::milliseconds(1), 0);
         assert!(b > a);

@@ -78,13 +78,7 @@ pub struct TaskResult {
 
 impl TaskResult {
     /// A new PENDING result for a request created at `created`.
-    pub fn pending(
-        id: TaskId,
-        created: Time,
-        name: &str,
-        tags: &[String],
-        user: &str,
-    ) -> TaskResult {
+    pub fn pending(id: TaskId, created: Time, name: &str, tags: &[String], user: &str) -> TaskResult {
         TaskResult {
             id,
             version: 0,

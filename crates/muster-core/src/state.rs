@@ -32,10 +32,7 @@ impl TaskState {
 
     /// Only PENDING and RUNNING may change.
     pub fn is_final(self) -> bool {
-        !matches!(
-            self,
-            TaskState::Pending | TaskState::Running | TaskState::Invalid
-        )
+        !matches!(self, TaskState::Pending | TaskState::Running | TaskState::Invalid)
     }
 
     pub fn as_i32(self) -> i32 {

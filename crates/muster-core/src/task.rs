@@ -101,10 +101,7 @@ impl TaskProperties {
         for (k, vs) in &ep {
             field("env_prefix", format!("{k}={}", vs.join("\u{0}")).as_bytes());
         }
-        field(
-            "execution_timeout",
-            &self.execution_timeout_secs.to_le_bytes(),
-        );
+        field("execution_timeout", &self.execution_timeout_secs.to_le_bytes());
         field("grace_period", &self.grace_period_secs.to_le_bytes());
         field("io_timeout", &self.io_timeout_secs.to_le_bytes());
         field("idempotent", &[self.idempotent as u8]);
@@ -116,25 +113,16 @@ impl TaskProperties {
         if let Some(ci) = &self.cipd_input {
             field("cipd_server", ci.server.as_bytes());
             if let Some(cp) = &ci.client_package {
-                field(
-                    "cipd_client",
-                    format!("{}@{}", cp.package_name, cp.version).as_bytes(),
-                );
+                field("cipd_client", format!("{}@{}", cp.package_name, cp.version).as_bytes());
             }
             for p in &ci.packages {
-                field(
-                    "cipd_pkg",
-                    format!("{}@{}@{}", p.package_name, p.version, p.path).as_bytes(),
-                );
+                field("cipd_pkg", format!("{}@{}@{}", p.package_name, p.version, p.path).as_bytes());
             }
         }
         if let Some(cas) = &self.cas_input_root {
             field("cas_instance", cas.cas_instance.as_bytes());
             if let Some(d) = &cas.digest {
-                field(
-                    "cas_digest",
-                    format!("{}/{}", d.hash, d.size_bytes).as_bytes(),
-                );
+                field("cas_digest", format!("{}/{}", d.hash, d.size_bytes).as_bytes());
             }
         }
         for o in &self.outputs {
@@ -214,12 +202,7 @@ impl TaskRequest {
 
     /// Absolute deadline of slice `i`: created + sum of expirations up to i.
     pub fn slice_deadline(&self, i: usize) -> Time {
-        let secs: i64 = self
-            .slices
-            .iter()
-            .take(i + 1)
-            .map(|s| s.expiration_secs as i64)
-            .sum();
+        let secs: i64 = self.slices.iter().take(i + 1).map(|s| s.expiration_secs as i64).sum();
         crate::time::add_secs(self.created, secs)
     }
 
@@ -230,8 +213,6 @@ impl TaskRequest {
 
     /// The pool all slices use.
     pub fn pool(&self) -> Option<&str> {
-        self.slices
-            .first()
-            .and_then(|s| s.properties.dimensions.pool())
+        self.slices.first().and_then(|s| s.properties.dimensions.pool())
     }
 }

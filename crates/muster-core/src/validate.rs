@@ -20,8 +20,8 @@ use std::fmt::Display;
 use std::sync::LazyLock;
 
 pub use dimensions::{
-    is_valid_dimension_key, validate_bot_dimensions, validate_dimension_filter,
-    validate_dimension_value, validate_tag_filter,
+    is_valid_dimension_key, validate_bot_dimensions, validate_dimension_filter, validate_dimension_value,
+    validate_tag_filter,
 };
 pub use properties::is_valid_env_key;
 
@@ -62,12 +62,10 @@ pub(crate) fn re(pattern: &str) -> Regex {
 
 static PUBSUB_TOPIC: LazyLock<Regex> = LazyLock::new(|| re(r"^projects/(.*)/topics/(.*)$"));
 static PUBSUB_PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]([a-z0-9-]){4,28}[a-z0-9]$"));
-static PUBSUB_TOPIC_ID: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[A-Za-z]([0-9A-Za-z\._\-~+%]){3,255}$"));
+static PUBSUB_TOPIC_ID: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z]([0-9A-Za-z\._\-~+%]){3,255}$"));
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+$"));
 static REALM_PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9\-_]{1,100}$"));
-static REALM_NAME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(?:[a-z0-9_\.\-/]{1,400}|@root|@legacy|@project)$"));
+static REALM_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[a-z0-9_\.\-/]{1,400}|@root|@legacy|@project)$"));
 
 /// Validates a NewTaskRequest (everything that needs no storage lookup),
 /// in the order of client spec §6.1. Returns the first violation.
@@ -86,18 +84,12 @@ pub fn validate_new_task(req: &NewTaskRequest) -> Result<()> {
             _ => return Err(bad(field, "pool cannot be specified more than once")),
         };
         if pool.contains('|') {
-            return Err(bad(
-                field,
-                "pool must have exactly one value, not an OR list (|)",
-            ));
+            return Err(bad(field, "pool must have exactly one value, not an OR list (|)"));
         }
         match first_pool {
             None => first_pool = Some(pool),
             Some(p) if p != pool => {
-                return Err(bad(
-                    field,
-                    "each task slice must use the same pool dimensions",
-                ));
+                return Err(bad(field, "each task slice must use the same pool dimensions"));
             }
             Some(_) => {}
         }
@@ -109,26 +101,14 @@ pub fn validate_new_task(req: &NewTaskRequest) -> Result<()> {
     }
     // 4. Deprecated fields.
     if req.properties.is_some() {
-        return Err(bad(
-            "properties",
-            "properties is deprecated, use task_slices instead.",
-        ));
+        return Err(bad("properties", "properties is deprecated, use task_slices instead."));
     }
     if req.expiration_secs != 0 {
-        return Err(bad(
-            "expiration_secs",
-            "expiration_secs is deprecated, set it per task slice instead.",
-        ));
+        return Err(bad("expiration_secs", "expiration_secs is deprecated, set it per task slice instead."));
     }
     // 5. Slice count.
     if req.task_slices.len() > MAX_SLICES {
-        return Err(bad(
-            "task_slices",
-            format!(
-                "can have up to {MAX_SLICES} slices, got {}",
-                req.task_slices.len()
-            ),
-        ));
+        return Err(bad("task_slices", format!("can have up to {MAX_SLICES} slices, got {}", req.task_slices.len())));
     }
     // 6. Parent (syntax only).
     if !req.parent_task_id.is_empty() {
@@ -138,10 +118,7 @@ pub fn validate_new_task(req: &NewTaskRequest) -> Result<()> {
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&req.priority) {
         return Err(bad(
             "priority",
-            format!(
-                "must be between {MIN_PRIORITY} and {MAX_PRIORITY}, got {}",
-                req.priority
-            ),
+            format!("must be between {MIN_PRIORITY} and {MAX_PRIORITY}, got {}", req.priority),
         ));
     }
     // 8. Service account.
@@ -187,33 +164,22 @@ pub fn validate_new_task(req: &NewTaskRequest) -> Result<()> {
         if !(MIN_EXPIRATION_SECS..=MAX_EXPIRATION_SECS).contains(&s.expiration_secs) {
             return Err(bad(
                 format!("{slice}.expiration_secs"),
-                format!(
-                    "must be between {MIN_EXPIRATION_SECS} and {MAX_EXPIRATION_SECS}, got {}",
-                    s.expiration_secs
-                ),
+                format!("must be between {MIN_EXPIRATION_SECS} and {MAX_EXPIRATION_SECS}, got {}", s.expiration_secs),
             ));
         }
         properties::validate_properties(&format!("{slice}.properties"), &s.properties)?;
     }
     for (i, s) in req.task_slices.iter().enumerate() {
-        if let Some(j) = req.task_slices[..i]
-            .iter()
-            .position(|o| o.properties == s.properties)
-        {
+        if let Some(j) = req.task_slices[..i].iter().position(|o| o.properties == s.properties) {
             return Err(bad(
                 format!("task_slices[{i}]"),
-                format!(
-                    "cannot request duplicate task slice (same properties as task_slices[{j}])"
-                ),
+                format!("cannot request duplicate task slice (same properties as task_slices[{j}])"),
             ));
         }
     }
     // 14. pool_task_template is an enum AUTO..SKIP; the rest is free-form.
     if !(0..=3).contains(&req.pool_task_template) {
-        return Err(bad(
-            "pool_task_template",
-            format!("unknown value {}", req.pool_task_template),
-        ));
+        return Err(bad("pool_task_template", format!("unknown value {}", req.pool_task_template)));
     }
     Ok(())
 }
@@ -226,10 +192,7 @@ fn validate_service_account(sa: &str) -> Result<()> {
         return Err(bad("service_account", "must be at most 128 characters"));
     }
     if !EMAIL.is_match(sa) {
-        return Err(bad(
-            "service_account",
-            "must be \"none\", \"bot\" or an email address",
-        ));
+        return Err(bad("service_account", "must be \"none\", \"bot\" or an email address"));
     }
     Ok(())
 }
@@ -245,23 +208,14 @@ fn validate_pubsub(req: &NewTaskRequest) -> Result<()> {
         return Ok(());
     }
     if req.pubsub_userdata.len() > 1024 {
-        return Err(bad(
-            "pubsub_userdata",
-            format!(
-                "must be at most 1024 bytes, got {}",
-                req.pubsub_userdata.len()
-            ),
-        ));
+        return Err(bad("pubsub_userdata", format!("must be at most 1024 bytes, got {}", req.pubsub_userdata.len())));
     }
     let topic = &req.pubsub_topic;
     if topic.len() > 1024 {
         return Err(bad("pubsub_topic", "must be at most 1024 bytes"));
     }
     let Some(caps) = PUBSUB_TOPIC.captures(topic) else {
-        return Err(bad(
-            "pubsub_topic",
-            "must be projects/<project>/topics/<topic>",
-        ));
+        return Err(bad("pubsub_topic", "must be projects/<project>/topics/<topic>"));
     };
     let project = caps.get(1).map_or("", |m| m.as_str());
     let id = caps.get(2).map_or("", |m| m.as_str());
@@ -296,10 +250,7 @@ fn validate_realm(realm: &str) -> Result<()> {
 /// Tags of a new request (client spec §6.1.12).
 pub fn validate_tags(tags: &[String]) -> Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(bad(
-            "tags",
-            format!("can have up to {MAX_TAGS} tags, got {}", tags.len()),
-        ));
+        return Err(bad("tags", format!("can have up to {MAX_TAGS} tags, got {}", tags.len())));
     }
     for (i, t) in tags.iter().enumerate() {
         let field = format!("tags[{i}]");
@@ -316,10 +267,7 @@ pub fn validate_tags(tags: &[String]) -> Result<()> {
             return Err(bad(field, "value must be at most 256 characters"));
         }
         if v.trim() != v {
-            return Err(bad(
-                field,
-                "value must not have leading or trailing whitespace",
-            ));
+            return Err(bad(field, "value must not have leading or trailing whitespace"));
         }
         if k == "swarming.terminate" {
             return Err(bad(field, "key swarming.terminate is reserved"));
@@ -331,16 +279,10 @@ pub fn validate_tags(tags: &[String]) -> Result<()> {
 /// TerminateBot reason (client spec §5.2): CR/LF become spaces, then at most
 /// 1000 characters.
 pub fn validate_terminate_reason(reason: &str) -> Result<String> {
-    let r: String = reason
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect();
+    let r: String = reason.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
     let n = r.chars().count();
     if n > MAX_TERMINATE_REASON_CHARS {
-        return Err(bad(
-            "reason",
-            format!("must be at most {MAX_TERMINATE_REASON_CHARS} characters, got {n}"),
-        ));
+        return Err(bad("reason", format!("must be at most {MAX_TERMINATE_REASON_CHARS} characters, got {n}")));
     }
     Ok(r)
 }
@@ -366,35 +308,14 @@ pub fn build_request(req: &NewTaskRequest, ctx: &CreateContext) -> TaskRequest {
     if (1..HIGH_PRIORITY_THRESHOLD).contains(&priority) && !ctx.high_priority_allowed {
         priority = HIGH_PRIORITY_THRESHOLD;
     }
-    let service_account = if req.service_account.is_empty() {
-        "none".to_string()
-    } else {
-        req.service_account.clone()
-    };
-    let bot_ping_tolerance_secs = if req.bot_ping_tolerance_secs == 0 {
-        DEFAULT_BOT_PING_TOLERANCE_SECS
-    } else {
-        req.bot_ping_tolerance_secs
-    };
+    let service_account = if req.service_account.is_empty() { "none".to_string() } else { req.service_account.clone() };
+    let bot_ping_tolerance_secs =
+        if req.bot_ping_tolerance_secs == 0 { DEFAULT_BOT_PING_TOLERANCE_SECS } else { req.bot_ping_tolerance_secs };
     let mut tags = req.tags.clone();
     tags.push(format!("priority:{priority}"));
-    tags.push(format!(
-        "realm:{}",
-        if req.realm.is_empty() {
-            "none"
-        } else {
-            &req.realm
-        }
-    ));
+    tags.push(format!("realm:{}", if req.realm.is_empty() { "none" } else { &req.realm }));
     tags.push(format!("service_account:{service_account}"));
-    tags.push(format!(
-        "user:{}",
-        if req.user.is_empty() {
-            "none"
-        } else {
-            &req.user
-        }
-    ));
+    tags.push(format!("user:{}", if req.user.is_empty() { "none" } else { &req.user }));
     tags.push(format!("authenticated:{}", ctx.authenticated));
     if !req.parent_task_id.is_empty() {
         tags.push(format!("parent_task_id:{}", req.parent_task_id));

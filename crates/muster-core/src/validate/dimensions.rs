@@ -24,17 +24,12 @@ pub fn is_valid_dimension_key(key: &str) -> bool {
 
 fn key_problem(key: &str) -> Option<String> {
     let mut chars = key.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'));
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '-' | '_' | '.'));
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         return Some(format!("must match {KEY_REGEX}"));
     }
     if key.len() > MAX_DIMENSION_KEY_LEN {
-        return Some(format!(
-            "must be at most {MAX_DIMENSION_KEY_LEN} characters, got {}",
-            key.len()
-        ));
+        return Some(format!("must be at most {MAX_DIMENSION_KEY_LEN} characters, got {}", key.len()));
     }
     None
 }
@@ -46,9 +41,7 @@ fn value_problem(key: &str, value: &str) -> Option<String> {
     }
     let n = value.chars().count();
     if n > MAX_DIMENSION_VALUE_CHARS {
-        return Some(format!(
-            "must be at most {MAX_DIMENSION_VALUE_CHARS} characters, got {n}"
-        ));
+        return Some(format!("must be at most {MAX_DIMENSION_VALUE_CHARS} characters, got {n}"));
     }
     if value.trim() != value {
         return Some("must not have leading or trailing whitespace".to_string());
@@ -85,11 +78,7 @@ pub(crate) fn validate_task_dimensions(field: &str, dims: &TaskDimensions) -> Re
         let mut parts: Vec<&str> = v.split('|').collect();
         for part in &parts {
             if let Some(p) = value_problem(k, part) {
-                let p = if parts.len() > 1 {
-                    format!("{p} (in OR list {v:?})")
-                } else {
-                    p
-                };
+                let p = if parts.len() > 1 { format!("{p} (in OR list {v:?})") } else { p };
                 return Err(bad(&vfield, p));
             }
         }
@@ -99,37 +88,22 @@ pub(crate) fn validate_task_dimensions(field: &str, dims: &TaskDimensions) -> Re
         }
         if k == "id" {
             if parts.len() > 1 {
-                return Err(bad(
-                    &vfield,
-                    "id must have exactly one value, not an OR list (|)",
-                ));
+                return Err(bad(&vfield, "id must have exactly one value, not an OR list (|)"));
             }
             ids += 1;
             if ids > 1 {
-                return Err(bad(
-                    format!("{field}[{j}]"),
-                    "id cannot be specified more than once",
-                ));
+                return Err(bad(format!("{field}[{j}]"), "id cannot be specified more than once"));
             }
         }
-        if let Some(i) = seen
-            .iter()
-            .position(|(sk, sv)| *sk == k.as_str() && *sv == parts)
-        {
-            return Err(bad(
-                format!("{field}[{j}]"),
-                format!("duplicate of {field}[{i}] ({k}:{v})"),
-            ));
+        if let Some(i) = seen.iter().position(|(sk, sv)| *sk == k.as_str() && *sv == parts) {
+            return Err(bad(format!("{field}[{j}]"), format!("duplicate of {field}[{i}] ({k}:{v})")));
         }
         total_values += parts.len();
         alternatives = alternatives.saturating_mul(parts.len());
         seen.push((k.as_str(), parts));
     }
     if total_values > MAX_DIMENSION_VALUES {
-        return Err(bad(
-            field,
-            format!("too many dimension values: {total_values} > {MAX_DIMENSION_VALUES}"),
-        ));
+        return Err(bad(field, format!("too many dimension values: {total_values} > {MAX_DIMENSION_VALUES}")));
     }
     if alternatives > MAX_DIMENSION_ALTERNATIVES {
         return Err(bad(
@@ -151,30 +125,21 @@ fn bad_bot(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> Error 
 pub fn validate_bot_dimensions(d: &BotDimensions) -> Result<()> {
     let ids = d.get("id").len();
     if ids != 1 {
-        return Err(bad_bot(
-            "dimensions[\"id\"]",
-            format!("id must have exactly one value, got {ids}"),
-        ));
+        return Err(bad_bot("dimensions[\"id\"]", format!("id must have exactly one value, got {ids}")));
     }
     for (k, vs) in &d.0 {
         if let Some(p) = key_problem(k) {
             return Err(bad_bot(format!("dimensions key {k:?}"), p));
         }
         if vs.is_empty() {
-            return Err(bad_bot(
-                format!("dimensions[{k:?}]"),
-                "must have at least one value",
-            ));
+            return Err(bad_bot(format!("dimensions[{k:?}]"), "must have at least one value"));
         }
         for (i, v) in vs.iter().enumerate() {
             if let Some(p) = value_problem(k, v) {
                 return Err(bad_bot(format!("dimensions[{k:?}][{i}]"), p));
             }
             if vs[..i].contains(v) {
-                return Err(bad_bot(
-                    format!("dimensions[{k:?}][{i}]"),
-                    format!("duplicate value {v:?}"),
-                ));
+                return Err(bad_bot(format!("dimensions[{k:?}][{i}]"), format!("duplicate value {v:?}")));
             }
         }
     }
@@ -195,20 +160,14 @@ pub fn validate_tag_filter(tags: &[String]) -> Result<Vec<DimFilter>> {
             return Err(bad(field, "key must not be empty"));
         }
         if k.trim() != k {
-            return Err(bad(
-                field,
-                "key must not have leading or trailing whitespace",
-            ));
+            return Err(bad(field, "key must not have leading or trailing whitespace"));
         }
         for part in v.split('|') {
             if part.is_empty() {
                 return Err(bad(field, "values must not be empty"));
             }
             if part.trim() != part {
-                return Err(bad(
-                    field,
-                    "values must not have leading or trailing whitespace",
-                ));
+                return Err(bad(field, "values must not have leading or trailing whitespace"));
             }
         }
         out.push(DimFilter::new(k, v));

@@ -22,14 +22,11 @@ pub const MAX_CIPD_PACKAGES: usize = 64;
 
 const ENV_KEY_REGEX: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
 
-static CAS_INSTANCE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^projects/[a-z0-9-]+/instances/[a-z0-9-_]+$"));
+static CAS_INSTANCE: LazyLock<Regex> = LazyLock::new(|| re(r"^projects/[a-z0-9-]+/instances/[a-z0-9-_]+$"));
 static CIPD_TEMPLATE: LazyLock<Regex> = LazyLock::new(|| re(r"\$\{([^}]*)\}"));
-static CIPD_TEMPLATE_BODY: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[a-z_]+(=[A-Za-z0-9_\-,.]+)?$"));
+static CIPD_TEMPLATE_BODY: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z_]+(=[A-Za-z0-9_\-,.]+)?$"));
 static CIPD_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^([a-z0-9_\-\.]+/)*[a-z0-9_\-\.]+$"));
-static CIPD_INSTANCE_ID: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(?:[0-9a-f]{40}|[A-Za-z0-9_\-]{44})$"));
+static CIPD_INSTANCE_ID: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[0-9a-f]{40}|[A-Za-z0-9_\-]{44})$"));
 static CIPD_TAG: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9_\-]+:.+$"));
 static CIPD_REF: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9_./\-]{1,256}$"));
 
@@ -41,17 +38,12 @@ pub fn is_valid_env_key(key: &str) -> bool {
 
 fn env_key_problem(key: &str) -> Option<String> {
     let mut chars = key.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Some(format!("must match {ENV_KEY_REGEX}"));
     }
     if key.len() > MAX_ENV_KEY_LEN {
-        return Some(format!(
-            "must be at most {MAX_ENV_KEY_LEN} characters, got {}",
-            key.len()
-        ));
+        return Some(format!("must be at most {MAX_ENV_KEY_LEN} characters, got {}", key.len()));
     }
     None
 }
@@ -70,18 +62,11 @@ struct PathRules {
 
 fn path_problem(p: &str, r: PathRules) -> Option<String> {
     if p.is_empty() {
-        return if r.empty {
-            None
-        } else {
-            Some("is required".to_string())
-        };
+        return if r.empty { None } else { Some("is required".to_string()) };
     }
     let n = p.chars().count();
     if n > r.max_chars {
-        return Some(format!(
-            "must be at most {} characters, got {n}",
-            r.max_chars
-        ));
+        return Some(format!("must be at most {} characters, got {n}", r.max_chars));
     }
     if p.contains('\0') {
         return Some("must not contain NUL".to_string());
@@ -96,11 +81,7 @@ fn path_problem(p: &str, r: PathRules) -> Option<String> {
         return Some(format!("must be a relative path, got {p:?}"));
     }
     if p == "." {
-        return if r.dot {
-            None
-        } else {
-            Some("must not be the run directory \".\"".to_string())
-        };
+        return if r.dot { None } else { Some("must not be the run directory \".\"".to_string()) };
     }
     for seg in p.split(is_sep) {
         if seg == ".." {
@@ -115,8 +96,7 @@ fn path_problem(p: &str, r: PathRules) -> Option<String> {
 
 fn overlaps(a: &str, b: &str) -> bool {
     fn under(x: &str, dir: &str) -> bool {
-        x.strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/'))
+        x.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
     }
     a == b || under(a, b) || under(b, a)
 }
@@ -125,10 +105,7 @@ fn range(field: &str, v: i32, lo: i32, hi: i32) -> Result<()> {
     if (lo..=hi).contains(&v) {
         Ok(())
     } else {
-        Err(bad(
-            field,
-            format!("must be between {lo} and {hi}, got {v}"),
-        ))
+        Err(bad(field, format!("must be between {lo} and {hi}, got {v}")))
     }
 }
 
@@ -141,40 +118,18 @@ pub(crate) fn validate_properties(f: &str, p: &TaskProperties) -> Result<()> {
     if p.command.len() > MAX_COMMAND_ARGS {
         return Err(bad(
             format!("{f}.command"),
-            format!(
-                "can have up to {MAX_COMMAND_ARGS} arguments, got {}",
-                p.command.len()
-            ),
+            format!("can have up to {MAX_COMMAND_ARGS} arguments, got {}", p.command.len()),
         ));
     }
-    range(
-        &format!("{f}.execution_timeout_secs"),
-        p.execution_timeout_secs,
-        MIN_TIMEOUT_SECS,
-        MAX_TIMEOUT_SECS,
-    )?;
-    if p.io_timeout_secs != 0 && !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&p.io_timeout_secs)
-    {
+    range(&format!("{f}.execution_timeout_secs"), p.execution_timeout_secs, MIN_TIMEOUT_SECS, MAX_TIMEOUT_SECS)?;
+    if p.io_timeout_secs != 0 && !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&p.io_timeout_secs) {
         return Err(bad(
             format!("{f}.io_timeout_secs"),
-            format!(
-                "must be 0 or between {MIN_TIMEOUT_SECS} and {MAX_TIMEOUT_SECS}, got {}",
-                p.io_timeout_secs
-            ),
+            format!("must be 0 or between {MIN_TIMEOUT_SECS} and {MAX_TIMEOUT_SECS}, got {}", p.io_timeout_secs),
         ));
     }
-    range(
-        &format!("{f}.grace_period_secs"),
-        p.grace_period_secs,
-        0,
-        MAX_GRACE_PERIOD_SECS,
-    )?;
-    let cwd_rules = PathRules {
-        max_chars: 256,
-        backslash: true,
-        empty: true,
-        dot: true,
-    };
+    range(&format!("{f}.grace_period_secs"), p.grace_period_secs, 0, MAX_GRACE_PERIOD_SECS)?;
+    let cwd_rules = PathRules { max_chars: 256, backslash: true, empty: true, dot: true };
     if let Some(e) = path_problem(&p.relative_cwd, cwd_rules) {
         return Err(bad(format!("{f}.relative_cwd"), e));
     }
@@ -189,20 +144,14 @@ pub(crate) fn validate_properties(f: &str, p: &TaskProperties) -> Result<()> {
 
 fn validate_env(f: &str, p: &TaskProperties) -> Result<()> {
     if p.env.len() > MAX_ENV {
-        return Err(bad(
-            format!("{f}.env"),
-            format!("can have up to {MAX_ENV} entries, got {}", p.env.len()),
-        ));
+        return Err(bad(format!("{f}.env"), format!("can have up to {MAX_ENV} entries, got {}", p.env.len())));
     }
     for (i, (k, v)) in p.env.iter().enumerate() {
         if let Some(e) = env_key_problem(k) {
             return Err(bad(format!("{f}.env[{i}].key"), e));
         }
         if p.env[..i].iter().any(|(o, _)| o == k) {
-            return Err(bad(
-                format!("{f}.env[{i}].key"),
-                format!("duplicate key {k:?}"),
-            ));
+            return Err(bad(format!("{f}.env[{i}].key"), format!("duplicate key {k:?}")));
         }
         let n = v.chars().count();
         if n > MAX_ENV_VALUE_CHARS {
@@ -215,33 +164,19 @@ fn validate_env(f: &str, p: &TaskProperties) -> Result<()> {
     if p.env_prefixes.len() > MAX_ENV {
         return Err(bad(
             format!("{f}.env_prefixes"),
-            format!(
-                "can have up to {MAX_ENV} entries, got {}",
-                p.env_prefixes.len()
-            ),
+            format!("can have up to {MAX_ENV} entries, got {}", p.env_prefixes.len()),
         ));
     }
-    let rules = PathRules {
-        max_chars: 1024,
-        backslash: false,
-        empty: false,
-        dot: true,
-    };
+    let rules = PathRules { max_chars: 1024, backslash: false, empty: false, dot: true };
     for (i, (k, vs)) in p.env_prefixes.iter().enumerate() {
         if let Some(e) = env_key_problem(k) {
             return Err(bad(format!("{f}.env_prefixes[{i}].key"), e));
         }
         if p.env_prefixes[..i].iter().any(|(o, _)| o == k) {
-            return Err(bad(
-                format!("{f}.env_prefixes[{i}].key"),
-                format!("duplicate key {k:?}"),
-            ));
+            return Err(bad(format!("{f}.env_prefixes[{i}].key"), format!("duplicate key {k:?}")));
         }
         if vs.is_empty() {
-            return Err(bad(
-                format!("{f}.env_prefixes[{i}].value"),
-                "must have at least one path",
-            ));
+            return Err(bad(format!("{f}.env_prefixes[{i}].value"), "must have at least one path"));
         }
         for (j, v) in vs.iter().enumerate() {
             if let Some(e) = path_problem(v, rules) {
@@ -259,11 +194,7 @@ fn validate_cas(f: &str, cas: &CasReference) -> Result<()> {
     if !CAS_INSTANCE.is_match(&cas.cas_instance) {
         return Err(bad(
             format!("{f}.cas_instance"),
-            format!(
-                "must match {}, got {:?}",
-                CAS_INSTANCE.as_str(),
-                cas.cas_instance
-            ),
+            format!("must match {}, got {:?}", CAS_INSTANCE.as_str(), cas.cas_instance),
         ));
     }
     let Some(d) = &cas.digest else {
@@ -273,27 +204,16 @@ fn validate_cas(f: &str, cas: &CasReference) -> Result<()> {
         return Err(bad(format!("{f}.digest.hash"), "is required"));
     }
     if d.size_bytes < 0 {
-        return Err(bad(
-            format!("{f}.digest.size_bytes"),
-            format!("must be >= 0, got {}", d.size_bytes),
-        ));
+        return Err(bad(format!("{f}.digest.size_bytes"), format!("must be >= 0, got {}", d.size_bytes)));
     }
     Ok(())
 }
 
 fn validate_outputs(f: &str, outputs: &[String]) -> Result<()> {
     if outputs.len() > MAX_OUTPUTS {
-        return Err(bad(
-            format!("{f}.outputs"),
-            format!("can have up to {MAX_OUTPUTS} paths, got {}", outputs.len()),
-        ));
+        return Err(bad(format!("{f}.outputs"), format!("can have up to {MAX_OUTPUTS} paths, got {}", outputs.len())));
     }
-    let rules = PathRules {
-        max_chars: 512,
-        backslash: false,
-        empty: false,
-        dot: false,
-    };
+    let rules = PathRules { max_chars: 512, backslash: false, empty: false, dot: false };
     for (i, o) in outputs.iter().enumerate() {
         if let Some(e) = path_problem(o, rules) {
             return Err(bad(format!("{f}.outputs[{i}]"), e));
@@ -303,63 +223,35 @@ fn validate_outputs(f: &str, outputs: &[String]) -> Result<()> {
 }
 
 fn is_cache_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn validate_caches_and_cipd(f: &str, p: &TaskProperties) -> Result<()> {
     if p.caches.len() > MAX_CACHES {
-        return Err(bad(
-            format!("{f}.caches"),
-            format!(
-                "can have up to {MAX_CACHES} entries, got {}",
-                p.caches.len()
-            ),
-        ));
+        return Err(bad(format!("{f}.caches"), format!("can have up to {MAX_CACHES} entries, got {}", p.caches.len())));
     }
-    let rules = PathRules {
-        max_chars: 256,
-        backslash: false,
-        empty: false,
-        dot: false,
-    };
+    let rules = PathRules { max_chars: 256, backslash: false, empty: false, dot: false };
     for (i, c) in p.caches.iter().enumerate() {
         let cf = format!("{f}.caches[{i}]");
         if c.name.is_empty() {
             return Err(bad(format!("{cf}.name"), "is required"));
         }
         if !is_cache_name(&c.name) {
-            return Err(bad(
-                format!("{cf}.name"),
-                format!("must match ^[a-z0-9_]+$, got {:?}", c.name),
-            ));
+            return Err(bad(format!("{cf}.name"), format!("must match ^[a-z0-9_]+$, got {:?}", c.name)));
         }
         if c.name.len() > 128 {
-            return Err(bad(
-                format!("{cf}.name"),
-                format!("must be at most 128 characters, got {}", c.name.len()),
-            ));
+            return Err(bad(format!("{cf}.name"), format!("must be at most 128 characters, got {}", c.name.len())));
         }
         if let Some(j) = p.caches[..i].iter().position(|o| o.name == c.name) {
-            return Err(bad(
-                format!("{cf}.name"),
-                format!("duplicate of {f}.caches[{j}].name {:?}", c.name),
-            ));
+            return Err(bad(format!("{cf}.name"), format!("duplicate of {f}.caches[{j}].name {:?}", c.name)));
         }
         if let Some(e) = path_problem(&c.path, rules) {
             return Err(bad(format!("{cf}.path"), e));
         }
-        if let Some(j) = p.caches[..i]
-            .iter()
-            .position(|o| overlaps(&o.path, &c.path))
-        {
+        if let Some(j) = p.caches[..i].iter().position(|o| overlaps(&o.path, &c.path)) {
             return Err(bad(
                 format!("{cf}.path"),
-                format!(
-                    "{:?} overlaps {f}.caches[{j}].path {:?}",
-                    c.path, p.caches[j].path
-                ),
+                format!("{:?} overlaps {f}.caches[{j}].path {:?}", c.path, p.caches[j].path),
             ));
         }
     }
@@ -371,10 +263,7 @@ fn validate_caches_and_cipd(f: &str, p: &TaskProperties) -> Result<()> {
                 if !root && overlaps(&c.path, &pkg.path) {
                     return Err(bad(
                         format!("{f}.caches[{i}].path"),
-                        format!(
-                            "{:?} overlaps {f}.cipd_input.packages[{j}].path {:?}",
-                            c.path, pkg.path
-                        ),
+                        format!("{:?} overlaps {f}.cipd_input.packages[{j}].path {:?}", c.path, pkg.path),
                     ));
                 }
             }
@@ -413,9 +302,7 @@ fn cipd_version_problem(version: &str, pinned: bool) -> Option<String> {
         return Some(format!("invalid version {version:?}"));
     }
     if pinned {
-        return Some(format!(
-            "idempotent tasks must pin versions (instance id or key:value tag), got ref {version:?}"
-        ));
+        return Some(format!("idempotent tasks must pin versions (instance id or key:value tag), got ref {version:?}"));
     }
     None
 }
@@ -433,10 +320,7 @@ fn cipd_server_problem(server: &str) -> Option<String> {
     };
     let hostport = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = if hostport.starts_with('[') {
-        hostport
-            .split_once(']')
-            .map_or(hostport, |(h, _)| h)
-            .trim_start_matches('[')
+        hostport.split_once(']').map_or(hostport, |(h, _)| h).trim_start_matches('[')
     } else {
         hostport.split(':').next().unwrap_or("")
     };
@@ -444,9 +328,7 @@ fn cipd_server_problem(server: &str) -> Option<String> {
         return Some(format!("has no host: {server:?}"));
     }
     if !https && !matches!(host, "localhost" | "127.0.0.1" | "::1") {
-        return Some(format!(
-            "must be https:// (http only for localhost), got {server:?}"
-        ));
+        return Some(format!("must be https:// (http only for localhost), got {server:?}"));
     }
     None
 }
@@ -476,18 +358,10 @@ fn validate_cipd(f: &str, ci: &CipdInput, idempotent: bool) -> Result<()> {
     if ci.packages.len() > MAX_CIPD_PACKAGES {
         return Err(bad(
             format!("{f}.packages"),
-            format!(
-                "can have up to {MAX_CIPD_PACKAGES} packages, got {}",
-                ci.packages.len()
-            ),
+            format!("can have up to {MAX_CIPD_PACKAGES} packages, got {}", ci.packages.len()),
         ));
     }
-    let rules = PathRules {
-        max_chars: 256,
-        backslash: false,
-        empty: true,
-        dot: true,
-    };
+    let rules = PathRules { max_chars: 256, backslash: false, empty: true, dot: true };
     let norm = |p: &str| {
         if p == "." {
             String::new()
@@ -507,10 +381,7 @@ fn validate_cipd(f: &str, ci: &CipdInput, idempotent: bool) -> Result<()> {
         if let Some(j) = dup {
             return Err(bad(
                 &pf,
-                format!(
-                    "package {:?} at path {:?} is already listed in {f}.packages[{j}]",
-                    pkg.package_name, pkg.path
-                ),
+                format!("package {:?} at path {:?} is already listed in {f}.packages[{j}]", pkg.package_name, pkg.path),
             ));
         }
     }

@@ -4,9 +4,7 @@
 
 use super::*;
 use crate::dims::{BotDimensions, TaskDimensions};
-use crate::task::{
-    CacheEntry, CasReference, CipdInput, CipdPackage, Digest, TaskProperties, TaskSlice,
-};
+use crate::task::{CacheEntry, CasReference, CipdInput, CipdPackage, Digest, TaskProperties, TaskSlice};
 use proptest::prelude::*;
 
 fn s(v: &str) -> String {
@@ -14,11 +12,7 @@ fn s(v: &str) -> String {
 }
 
 fn pkg(name: &str, version: &str, path: &str) -> CipdPackage {
-    CipdPackage {
-        package_name: s(name),
-        version: s(version),
-        path: s(path),
-    }
+    CipdPackage { package_name: s(name), version: s(version), path: s(path) }
 }
 
 fn props() -> TaskProperties {
@@ -38,24 +32,13 @@ fn props() -> TaskProperties {
             }),
         }),
         outputs: vec![s("out/result.json")],
-        caches: vec![CacheEntry {
-            name: s("git_cache"),
-            path: s("cache/git"),
-        }],
+        caches: vec![CacheEntry { name: s("git_cache"), path: s("cache/git") }],
         cipd_input: Some(CipdInput {
             server: s("https://chrome-infra-packages.appspot.com"),
-            client_package: Some(pkg(
-                "infra/tools/cipd/${platform}",
-                "git_revision:deadbeef",
-                "",
-            )),
+            client_package: Some(pkg("infra/tools/cipd/${platform}", "git_revision:deadbeef", "")),
             packages: vec![
                 pkg("infra/tools/luci/vpython/${platform}", "latest", "bin"),
-                pkg(
-                    "infra/python/cpython3/${os=linux,mac}-${arch}",
-                    "version:3.11",
-                    ".",
-                ),
+                pkg("infra/python/cpython3/${os=linux,mac}-${arch}", "version:3.11", "."),
             ],
         }),
         ..Default::default()
@@ -63,11 +46,7 @@ fn props() -> TaskProperties {
 }
 
 fn slice() -> TaskSlice {
-    TaskSlice {
-        properties: props(),
-        expiration_secs: 3600,
-        wait_for_capacity: false,
-    }
+    TaskSlice { properties: props(), expiration_secs: 3600, wait_for_capacity: false }
 }
 
 /// A request that passes every rule.
@@ -98,9 +77,7 @@ fn cipd(r: &mut NewTaskRequest) -> &mut CipdInput {
 /// A second slice, different from the first one.
 fn add_slice(r: &mut NewTaskRequest) -> &mut TaskSlice {
     let mut sl = slice();
-    sl.properties
-        .command
-        .push(format!("slice{}", r.task_slices.len()));
+    sl.properties.command.push(format!("slice{}", r.task_slices.len()));
     r.task_slices.push(sl);
     r.task_slices.last_mut().expect("just pushed")
 }
@@ -548,25 +525,13 @@ fn every_rule_accepts_or_rejects_its_mutation_with_a_message_naming_the_field() 
         let got = validate_new_task(&r);
         match (want, &got) {
             (None, Ok(())) => {}
-            (Some(sub), Err(e))
-                if e.message.contains(sub)
-                    && e.kind == crate::error::ErrorKind::InvalidArgument =>
-            {
-                assert!(
-                    e.message.starts_with("bad request: "),
-                    "{name}: {}",
-                    e.message
-                );
+            (Some(sub), Err(e)) if e.message.contains(sub) && e.kind == crate::error::ErrorKind::InvalidArgument => {
+                assert!(e.message.starts_with("bad request: "), "{name}: {}", e.message);
             }
             _ => failures.push(format!("{name}: want {want:?}, got {got:?}")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failing cases:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -579,11 +544,7 @@ fn violations_are_reported_in_spec_order() {
     // Missing pool (step 1) beats the missing name (step 3).
     let mut r = base();
     r.name.clear();
-    r.task_slices[0]
-        .properties
-        .dimensions
-        .0
-        .retain(|(k, _)| k != "pool");
+    r.task_slices[0].properties.dimensions.0.retain(|(k, _)| k != "pool");
     assert!(validate_new_task(&r).is_err_and(|e| e.message.contains("pool is required")));
     // Tags (step 12) before slice properties (step 13).
     let mut r = base();
@@ -595,67 +556,27 @@ fn violations_are_reported_in_spec_order() {
 // ---- bot dimensions (bot spec §7.1) ----
 
 fn bot(pairs: &[(&str, &[&str])]) -> BotDimensions {
-    BotDimensions(
-        pairs
-            .iter()
-            .map(|(k, vs)| (s(k), vs.iter().map(|v| s(v)).collect()))
-            .collect(),
-    )
+    BotDimensions(pairs.iter().map(|(k, vs)| (s(k), vs.iter().map(|v| s(v)).collect())).collect())
 }
 
 #[test]
 fn bot_dimensions_follow_the_bot_protocol_rules() {
-    let ok = bot(&[
-        ("id", &["bot-1"]),
-        ("pool", &["default"]),
-        ("os", &["Debian", "Linux"]),
-        ("cpu", &["x86-64"]),
-    ]);
+    let ok = bot(&[("id", &["bot-1"]), ("pool", &["default"]), ("os", &["Debian", "Linux"]), ("cpu", &["x86-64"])]);
     assert_eq!(validate_bot_dimensions(&ok), Ok(()));
     let bad_cases: Vec<(BotDimensions, &str)> = vec![
-        (
-            bot(&[("pool", &["p"])]),
-            "id must have exactly one value, got 0",
-        ),
-        (
-            bot(&[("id", &["a", "b"])]),
-            "id must have exactly one value, got 2",
-        ),
-        (
-            bot(&[("id", &["a:b"])]),
-            "dimensions[\"id\"][0]: id value must not contain ':'",
-        ),
-        (
-            bot(&[("id", &["a"]), ("pool", &["x:y"])]),
-            "dimensions[\"pool\"][0]: pool value must not contain ':'",
-        ),
-        (
-            bot(&[("id", &["a"]), ("o s", &["x"])]),
-            "dimensions key \"o s\": must match",
-        ),
-        (
-            bot(&[("id", &["a"]), ("os", &[])]),
-            "dimensions[\"os\"]: must have at least one value",
-        ),
-        (
-            bot(&[("id", &["a"]), ("os", &[""])]),
-            "dimensions[\"os\"][0]: must not be empty",
-        ),
-        (
-            bot(&[("id", &["a"]), ("os", &["Linux "])]),
-            "leading or trailing whitespace",
-        ),
-        (
-            bot(&[("id", &["a"]), ("os", &["L", "L"])]),
-            "dimensions[\"os\"][1]: duplicate value",
-        ),
+        (bot(&[("pool", &["p"])]), "id must have exactly one value, got 0"),
+        (bot(&[("id", &["a", "b"])]), "id must have exactly one value, got 2"),
+        (bot(&[("id", &["a:b"])]), "dimensions[\"id\"][0]: id value must not contain ':'"),
+        (bot(&[("id", &["a"]), ("pool", &["x:y"])]), "dimensions[\"pool\"][0]: pool value must not contain ':'"),
+        (bot(&[("id", &["a"]), ("o s", &["x"])]), "dimensions key \"o s\": must match"),
+        (bot(&[("id", &["a"]), ("os", &[])]), "dimensions[\"os\"]: must have at least one value"),
+        (bot(&[("id", &["a"]), ("os", &[""])]), "dimensions[\"os\"][0]: must not be empty"),
+        (bot(&[("id", &["a"]), ("os", &["Linux "])]), "leading or trailing whitespace"),
+        (bot(&[("id", &["a"]), ("os", &["L", "L"])]), "dimensions[\"os\"][1]: duplicate value"),
     ];
     for (d, want) in bad_cases {
         let got = validate_bot_dimensions(&d);
-        assert!(
-            got.as_ref().is_err_and(|e| e.message.contains(want)),
-            "{d:?}: want {want:?}, got {got:?}"
-        );
+        assert!(got.as_ref().is_err_and(|e| e.message.contains(want)), "{d:?}: want {want:?}, got {got:?}");
     }
     let long = "v".repeat(257);
     let d = bot(&[("id", &["a"]), ("os", &[long.as_str()])]);
@@ -674,33 +595,19 @@ fn tag_filters_parse_or_lists_and_dedupe_values() {
     for (t, want) in [
         ("nocolon", "tags[0]: \"nocolon\" must be key:value"),
         (":v", "tags[0]: key must not be empty"),
-        (
-            " k:v",
-            "tags[0]: key must not have leading or trailing whitespace",
-        ),
+        (" k:v", "tags[0]: key must not have leading or trailing whitespace"),
         ("k:", "tags[0]: values must not be empty"),
         ("k:a|", "tags[0]: values must not be empty"),
-        (
-            "k: v",
-            "tags[0]: values must not have leading or trailing whitespace",
-        ),
+        ("k: v", "tags[0]: values must not have leading or trailing whitespace"),
     ] {
         let got = validate_tag_filter(&[s(t)]);
-        assert!(
-            got.as_ref().is_err_and(|e| e.message.contains(want)),
-            "{t}: got {got:?}"
-        );
+        assert!(got.as_ref().is_err_and(|e| e.message.contains(want)), "{t}: got {got:?}");
     }
 }
 
 #[test]
 fn dimension_filters_use_the_dimension_rules_and_allow_repeated_keys() {
-    let pairs = vec![
-        (s("os"), s("Linux")),
-        (s("os"), s("Ubuntu")),
-        (s("pool"), s("ci")),
-        (s("os"), s("Linux")),
-    ];
+    let pairs = vec![(s("os"), s("Linux")), (s("os"), s("Ubuntu")), (s("pool"), s("ci")), (s("os"), s("Linux"))];
     let f = validate_dimension_filter(&pairs).expect("valid filter");
     assert_eq!(f.len(), 4);
     let f = validate_dimension_filter(&[(s("gpu"), s("b|a|b"))]).expect("valid filter");
@@ -709,44 +616,28 @@ fn dimension_filters_use_the_dimension_rules_and_allow_repeated_keys() {
         (("1os", "x"), "dimensions[0].key: must match"),
         (("os", ""), "dimensions[0].value: must not be empty"),
         (("os", "a| b"), "dimensions[0].value: must not have leading"),
-        (
-            ("pool", "a:b"),
-            "dimensions[0].value: pool value must not contain ':'",
-        ),
+        (("pool", "a:b"), "dimensions[0].value: pool value must not contain ':'"),
     ] {
         let got = validate_dimension_filter(&[(s(k), s(v))]);
-        assert!(
-            got.as_ref().is_err_and(|e| e.message.contains(want)),
-            "{k}={v}: got {got:?}"
-        );
+        assert!(got.as_ref().is_err_and(|e| e.message.contains(want)), "{k}={v}: got {got:?}");
     }
 }
 
 #[test]
 fn terminate_reasons_lose_line_breaks_and_are_limited_to_1000_chars() {
-    assert_eq!(
-        validate_terminate_reason("a\r\nb\nc").as_deref(),
-        Ok("a  b c")
-    );
+    assert_eq!(validate_terminate_reason("a\r\nb\nc").as_deref(), Ok("a  b c"));
     assert_eq!(validate_terminate_reason("").as_deref(), Ok(""));
     let r = "é".repeat(1000);
     assert_eq!(validate_terminate_reason(&r), Ok(r.clone()));
     let got = validate_terminate_reason(&"x".repeat(1001));
-    assert!(got.is_err_and(
-        |e| e.message == "bad request: reason: must be at most 1000 characters, got 1001"
-    ));
+    assert!(got.is_err_and(|e| e.message == "bad request: reason: must be at most 1000 characters, got 1001"));
 }
 
 // ---- build_request (§6.5) ----
 
 fn ctx(high: bool) -> CreateContext {
     let now = crate::time::from_micros(1_700_000_000_123_456) + chrono::Duration::nanoseconds(789);
-    CreateContext {
-        now,
-        random16: 0xabcd,
-        authenticated: s("user:a@b.com"),
-        high_priority_allowed: high,
-    }
+    CreateContext { now, random16: 0xabcd, authenticated: s("user:a@b.com"), high_priority_allowed: high }
 }
 
 #[test]
@@ -775,10 +666,7 @@ fn built_requests_carry_sorted_deduplicated_auto_tags() {
     assert_eq!(t.tags, want);
     assert_eq!(t.service_account, "none");
     assert_eq!(t.bot_ping_tolerance_secs, DEFAULT_BOT_PING_TOLERANCE_SECS);
-    assert_eq!(
-        t.slices[0].properties.dimensions.0,
-        vec![(s("os"), s("Linux|Mac")), (s("pool"), s("default"))]
-    );
+    assert_eq!(t.slices[0].properties.dimensions.0, vec![(s("os"), s("Linux|Mac")), (s("pool"), s("default"))]);
     assert_eq!(crate::time::to_micros(t.created), 1_700_000_000_123_456);
     assert_eq!(t.created, crate::time::from_micros(1_700_000_000_123_456));
     assert_eq!(t.id, TaskId::new(t.created, 0xabcd));
@@ -794,9 +682,7 @@ fn built_requests_default_realm_and_user_to_none_and_keep_explicit_values() {
     let t = build_request(&r, &ctx(false));
     assert!(t.tags.contains(&s("realm:none")));
     assert!(t.tags.contains(&s("user:none")));
-    assert!(t
-        .tags
-        .contains(&s("service_account:sa@p.iam.gserviceaccount.com")));
+    assert!(t.tags.contains(&s("service_account:sa@p.iam.gserviceaccount.com")));
     assert!(!t.tags.iter().any(|t| t.starts_with("parent_task_id:")));
     assert_eq!(t.bot_ping_tolerance_secs, 60);
     assert_eq!(t.service_account, "sa@p.iam.gserviceaccount.com");
@@ -842,22 +728,11 @@ fn dim_value_ok(v: &str) -> bool {
 }
 
 fn keyish() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[a-zA-Z0-9._\\- ]{0,70}",
-        "[A-Za-z_][A-Za-z0-9_]{60,66}",
-        "\\PC{0,8}"
-    ]
+    prop_oneof![any::<String>(), "[a-zA-Z0-9._\\- ]{0,70}", "[A-Za-z_][A-Za-z0-9_]{60,66}", "\\PC{0,8}"]
 }
 
 fn valueish() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[a-c| ]{0,12}",
-        "[a-z]{250,260}",
-        "\\PC{0,12}",
-        "\\s?[a-z]{1,4}\\s?"
-    ]
+    prop_oneof![any::<String>(), "[a-c| ]{0,12}", "[a-z]{250,260}", "\\PC{0,12}", "\\s?[a-z]{1,4}\\s?"]
 }
 
 proptest! {
