@@ -30,7 +30,9 @@ impl Scheduler {
                     next.completed = Some(now);
                     self.stamp(&mut next, now);
                     match self.store.commit(Txn::new().with(Write::UpdateResult(Box::new(next)))).await {
-                        Ok(CommitOutcome::Committed) => return Ok(CancelOutcome { canceled: true, was_running: false }),
+                        Ok(CommitOutcome::Committed) => {
+                            return Ok(CancelOutcome { canceled: true, was_running: false })
+                        }
                         Ok(CommitOutcome::Conflict { .. }) => {
                             if let Some(e) = removed {
                                 self.restore_if_pending(e).await?;
@@ -113,7 +115,8 @@ impl Scheduler {
         if let Some(existing) = self.store.list_results(&q).await?.items.first() {
             return Ok(existing.id);
         }
-        let name = if reason.is_empty() { format!("Terminate {bot_id}") } else { format!("Terminate {bot_id}: {reason}") };
+        let name =
+            if reason.is_empty() { format!("Terminate {bot_id}") } else { format!("Terminate {bot_id}: {reason}") };
         let req = NewTaskRequest {
             name,
             priority: 0,

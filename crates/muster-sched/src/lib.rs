@@ -8,6 +8,18 @@
 //! the arbiter (claims are compare-and-set).
 //! Must not: know HTTP, JSON, SQL, or read the wall clock (every entry point
 //! takes `now`).
+//!
+//! Decisions (see the op modules for details):
+//! - Capacity = a matching bot that is alive and not quarantined (busy and
+//!   in-maintenance bots count) — [`new_task`](crate::Scheduler::new_task).
+//! - A poll with a new request_uuid while the bot's task never saw a
+//!   task_update gets the same manifest again; after an update it abandons
+//!   the task (BOT_DIED). After a restart running tasks count as started.
+//! - `dead_after` and bot `last_seen` live in memory; bot records are
+//!   flushed by `sweep`; a restart gives every running task a full ping
+//!   tolerance and every bot a full death timeout.
+//! - DeleteBot does not abandon the bot's running task.
+//! - Slice deadlines are absolute (created + Σ expirations), as Swarming.
 
 mod bots;
 mod cancel;

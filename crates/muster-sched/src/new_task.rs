@@ -82,7 +82,8 @@ impl Scheduler {
             }
         }
         for attempt in 0..4 {
-            let mut txn = Txn::new().with(Write::InsertTask { request: Box::new(request.clone()), result: Box::new(result.clone()) });
+            let mut txn = Txn::new()
+                .with(Write::InsertTask { request: Box::new(request.clone()), result: Box::new(result.clone()) });
             if let Some(key) = &uuid_key {
                 txn.push(Write::PutRequestUuid { key: key.clone(), task: request.id, created: now });
             }
@@ -117,7 +118,8 @@ impl Scheduler {
     }
 
     async fn choose_start(&self, request: &TaskRequest, now: Time) -> Result<Start> {
-        let since = now - chrono::Duration::from_std(self.cfg.reusable_task_age).unwrap_or_else(|_| chrono::Duration::days(7));
+        let since =
+            now - chrono::Duration::from_std(self.cfg.reusable_task_age).unwrap_or_else(|_| chrono::Duration::days(7));
         for (i, s) in request.slices.iter().enumerate() {
             if !s.properties.idempotent {
                 continue;

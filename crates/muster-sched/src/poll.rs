@@ -133,12 +133,12 @@ impl Scheduler {
                             entry
                         }
                         Ok(Err(_)) => {
-                            // Sender dropped without an offer: park again.
+                            // Sender dropped without an offer: a newer poll
+                            // of the same bot replaced this one, or the bot
+                            // was deleted. Re-parking would evict the newer
+                            // poll in turn, so answer sleep.
                             guard.rx = None;
-                            if tokio::time::Instant::now() >= deadline {
-                                return Ok(self.sleep());
-                            }
-                            continue;
+                            return Ok(self.sleep());
                         }
                         Err(_) => {
                             // Deadline. Unregister; if our sender was already

@@ -46,11 +46,13 @@ impl Scheduler {
                 if info.deleted {
                     continue;
                 }
-                // Which task a bot runs is rebuilt from the tasks below.
-                info.task_id = None;
+                // Which task a bot runs is rebuilt from the tasks below; a
+                // record that said otherwise is rewritten at the next flush.
+                let stored_task = info.task_id.take();
                 info.task_name.clear();
-                let alive_until = if info.is_dead { info.last_seen + death } else { (info.last_seen + death).max(now + death) };
-                let entry = BotEntry { info, alive_until, dirty: false, last_poll: None };
+                let alive_until =
+                    if info.is_dead { info.last_seen + death } else { (info.last_seen + death).max(now + death) };
+                let entry = BotEntry { info, alive_until, dirty: stored_task.is_some(), last_poll: None };
                 let capable = State::capable(&entry, now);
                 st.index.set_bot(&entry.info.bot_id, &entry.info.dimensions, capable);
                 if !entry.info.is_dead {
@@ -77,6 +79,7 @@ impl Scheduler {
                         let dead_after = res.dead_after.map_or(now + tolerance, |d| d.max(now + tolerance));
                         let run = running_entry(&req, &res, dead_after);
                         if let Some(b) = st.bots.get_mut(&res.bot_id) {
+                            b.dirty = false;
                             b.info.task_id = Some(res.id);
                             b.info.task_name = res.name.clone();
                             b.info.idle_since = None;

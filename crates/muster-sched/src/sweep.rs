@@ -93,7 +93,9 @@ impl Scheduler {
         }
         for (info, task) in dead_bots {
             let ev = BotEvent::of(&info, now, "bot_missing", "");
-            self.store.commit(Txn::new().with(Write::PutBot(Box::new(info.clone()))).with(Write::AppendEvent(Box::new(ev)))).await?;
+            self.store
+                .commit(Txn::new().with(Write::PutBot(Box::new(info.clone()))).with(Write::AppendEvent(Box::new(ev))))
+                .await?;
             report.bots_dead += 1;
             if let Some(task) = task {
                 if self.abandon(task, &info.bot_id, Abandon::BotDied, "bot missing", now).await? {
@@ -126,7 +128,8 @@ impl Scheduler {
                 let req = &entry.request;
                 (entry.slice + 1..req.slices.len()).find(|&j| {
                     req.slice_deadline(j) > now
-                        && (req.slices[j].wait_for_capacity || st.index.has_capacity(&req.slices[j].properties.dimensions))
+                        && (req.slices[j].wait_for_capacity
+                            || st.index.has_capacity(&req.slices[j].properties.dimensions))
                 })
             };
             let mut next = current.clone();

@@ -117,7 +117,13 @@ impl Scheduler {
         Ok(match finished {
             Finish::Done(r) => TaskUpdateOutcome { ok: true, must_stop: r.killing },
             // A retried final packet from the same bot: accepted, no change.
-            Finish::NotRunning(Some(r)) if r.bot_id == op.bot_id && r.state.is_final() => {
+            Finish::NotRunning(Some(r))
+                if r.bot_id == op.bot_id
+                    && matches!(
+                        r.state,
+                        TaskState::Completed | TaskState::TimedOut | TaskState::Killed | TaskState::Canceled
+                    ) =>
+            {
                 TaskUpdateOutcome { ok: true, must_stop: r.killing }
             }
             Finish::NotRunning(_) => TaskUpdateOutcome { ok: false, must_stop: true },
@@ -155,7 +161,14 @@ impl Scheduler {
 
     /// Ends a running task the bot will never report on. Returns whether a
     /// change was committed.
-    pub(crate) async fn abandon(&self, task: TaskId, bot_id: &str, why: Abandon, _msg: &str, now: Time) -> Result<bool> {
+    pub(crate) async fn abandon(
+        &self,
+        task: TaskId,
+        bot_id: &str,
+        why: Abandon,
+        _msg: &str,
+        now: Time,
+    ) -> Result<bool> {
         let Abandon::BotDied = why;
         let out = self
             .finish(task, bot_id, now, Vec::new(), |r, run_cost, _| {
@@ -190,7 +203,14 @@ impl Scheduler {
     /// CAS loop finalizing a task RUNNING on `bot_id`. `f` turns the stored
     /// result into the final one (given the in-memory cost and dedup hash)
     /// and names the bot event to append ("" for none).
-    pub(crate) async fn finish<F>(&self, task: TaskId, bot_id: &str, now: Time, extra: Vec<Write>, f: F) -> Result<Finish>
+    pub(crate) async fn finish<F>(
+        &self,
+        task: TaskId,
+        bot_id: &str,
+        now: Time,
+        extra: Vec<Write>,
+        f: F,
+    ) -> Result<Finish>
     where
         F: Fn(&mut TaskResult, f64, Option<String>) -> &'static str,
     {

@@ -101,12 +101,7 @@ pub fn slice(pool: &str, extra: &[(&str, &str)], expiration_secs: i32) -> TaskSl
 }
 
 pub fn task(name: &str, pool: &str, priority: i32) -> NewTaskRequest {
-    NewTaskRequest {
-        name: name.to_string(),
-        priority,
-        task_slices: vec![slice(pool, &[], 600)],
-        ..Default::default()
-    }
+    NewTaskRequest { name: name.to_string(), priority, task_slices: vec![slice(pool, &[], 600)], ..Default::default() }
 }
 
 /// The task id of a `Run` outcome.
