@@ -117,10 +117,8 @@ pub fn cpu_values(arch: &str, cpuinfo: &str) -> Vec<String> {
         out.push(format!("{family}-{bits}"));
     }
     if family == "x86" && bits == "64" {
-        let has_avx2 = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("flags"))
-            .is_some_and(|l| l.split_whitespace().any(|f| f == "avx2"));
+        let has_avx2 =
+            cpuinfo.lines().find(|l| l.starts_with("flags")).is_some_and(|l| l.split_whitespace().any(|f| f == "avx2"));
         if has_avx2 {
             out.push("x86-64-avx2".to_string());
         }
@@ -204,10 +202,7 @@ pub fn base_state(inp: &StateInputs<'_>) -> Map<String, Value> {
     let mut s = Map::new();
     if let Some((free, total)) = disk_space(inp.bot_dir) {
         let mb = |b: u64| (b as f64 / (1024.0 * 1024.0) * 10.0).round() / 10.0;
-        s.insert(
-            "disks".into(),
-            json!({ mount_point(inp.bot_dir): { "free_mb": mb(free), "size_mb": mb(total) } }),
-        );
+        s.insert("disks".into(), json!({ mount_point(inp.bot_dir): { "free_mb": mb(free), "size_mb": mb(total) } }));
     }
     if let Some(kib) = meminfo_kib("MemTotal") {
         s.insert("ram".into(), json!(kib / 1024));

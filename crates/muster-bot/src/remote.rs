@@ -108,6 +108,11 @@ impl Remote {
         &self.server
     }
 
+    /// The bot id sent in the `X-Luci-Swarming-Bot-ID` header.
+    pub fn bot_id(&self) -> &str {
+        &self.bot_id
+    }
+
     /// The latest session token the server handed out.
     pub fn session(&self) -> Option<String> {
         self.session.lock().map(|g| g.clone()).unwrap_or(None)

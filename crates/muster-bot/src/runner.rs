@@ -292,6 +292,12 @@ impl TaskRunner {
         if !valid_task_id(&m.task_id) {
             return Err(format!("invalid task id {:?}", m.task_id));
         }
+        if m.cas_input_root.is_some() {
+            return Err("cas_input_root is not supported by the muster bot".to_string());
+        }
+        if m.cipd_input.as_ref().is_some_and(|c| !c.packages.is_empty()) {
+            return Err("cipd_input packages are not supported by the muster bot".to_string());
+        }
         if m.command.is_empty() || m.command[0].is_empty() {
             return Err("the task has an empty command".to_string());
         }
@@ -304,7 +310,8 @@ impl TaskRunner {
         let cwd = if m.relative_cwd.is_empty() {
             work.clone()
         } else {
-            let rel = safe_relative(&m.relative_cwd).ok_or_else(|| format!("invalid relative_cwd {:?}", m.relative_cwd))?;
+            let rel =
+                safe_relative(&m.relative_cwd).ok_or_else(|| format!("invalid relative_cwd {:?}", m.relative_cwd))?;
             let cwd = work.join(rel);
             std::fs::create_dir_all(&cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
             cwd
@@ -356,7 +363,9 @@ impl TaskRunner {
 
     fn install_caches(&self, m: &Manifest, work: &Path) -> Result<(), String> {
         for c in &m.caches {
-            if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_') {
+            if c.name.is_empty()
+                || !c.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+            {
                 return Err(format!("invalid named cache name {:?}", c.name));
             }
             let rel = safe_relative(&c.path).ok_or_else(|| format!("invalid named cache path {:?}", c.path))?;
