@@ -6,17 +6,14 @@
 //! ids, so stories can share one store in any order; [`evict`] uses 2041 and
 //! touches nothing of the others. Failures panic (this is test code).
 
-use crate::{
-    CommitOutcome, EventQuery, Store, TaskQuery, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS,
-};
+use crate::{CommitOutcome, EventQuery, Store, TaskQuery, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use chrono::{TimeZone, Utc};
 use muster_core::bot::{BotEvent, BotInfo};
 use muster_core::dims::{BotDimensions, DimFilter, TaskDimensions};
 use muster_core::result::{OperationStats, PerformanceStats};
 use muster_core::state::{SortQuery, StateQuery, TaskState};
 use muster_core::task::{
-    CacheEntry, CasReference, CipdInput, CipdPackage, CipdPins, Digest, TaskProperties,
-    TaskRequest, TaskSlice,
+    CacheEntry, CasReference, CipdInput, CipdPackage, CipdPins, Digest, TaskProperties, TaskRequest, TaskSlice,
 };
 use muster_core::{TaskId, TaskResult, Time};
 
@@ -37,9 +34,7 @@ pub async fn run_all(store: &dyn Store) {
 
 /// `<year>-<month>-<day> 00:00:<sec>` UTC.
 pub fn at(year: i32, month: u32, day: u32, sec: u32) -> Time {
-    Utc.with_ymd_and_hms(year, month, day, 0, 0, sec)
-        .single()
-        .expect("valid fixed date")
+    Utc.with_ymd_and_hms(year, month, day, 0, 0, sec).single().expect("valid fixed date")
 }
 
 fn t44(month: u32, day: u32, sec: u32) -> Time {
@@ -50,20 +45,14 @@ fn t44(month: u32, day: u32, sec: u32) -> Time {
 pub fn request(id: TaskId, created: Time, tags: &[&str]) -> TaskRequest {
     let properties = TaskProperties {
         command: vec!["echo".into(), "hi".into()],
-        dimensions: TaskDimensions(vec![
-            ("pool".into(), "p".into()),
-            ("os".into(), "Linux|Mac".into()),
-        ]),
+        dimensions: TaskDimensions(vec![("pool".into(), "p".into()), ("os".into(), "Linux|Mac".into())]),
         env: vec![("A".into(), "1".into())],
         env_prefixes: vec![("PATH".into(), vec!["bin".into(), "x".into()])],
         execution_timeout_secs: 3600,
         grace_period_secs: 30,
         io_timeout_secs: 1200,
         idempotent: true,
-        caches: vec![CacheEntry {
-            name: "git".into(),
-            path: "cache/git".into(),
-        }],
+        caches: vec![CacheEntry { name: "git".into(), path: "cache/git".into() }],
         cipd_input: Some(CipdInput {
             server: "https://cipd".into(),
             client_package: Some(CipdPackage {
@@ -71,18 +60,11 @@ pub fn request(id: TaskId, created: Time, tags: &[&str]) -> TaskRequest {
                 version: "v1".into(),
                 path: String::new(),
             }),
-            packages: vec![CipdPackage {
-                package_name: "a/b".into(),
-                version: "latest".into(),
-                path: "bin".into(),
-            }],
+            packages: vec![CipdPackage { package_name: "a/b".into(), version: "latest".into(), path: "bin".into() }],
         }),
         cas_input_root: Some(CasReference {
             cas_instance: "projects/x/instances/default".into(),
-            digest: Some(Digest {
-                hash: "ab".repeat(32),
-                size_bytes: 42,
-            }),
+            digest: Some(Digest { hash: "ab".repeat(32), size_bytes: 42 }),
         }),
         outputs: vec!["out.txt".into()],
         secret_bytes: Some(vec![0, 1, 2, 255]),
@@ -95,16 +77,8 @@ pub fn request(id: TaskId, created: Time, tags: &[&str]) -> TaskRequest {
         parent_task_id: String::new(),
         priority: 100,
         slices: vec![
-            TaskSlice {
-                properties: properties.clone(),
-                expiration_secs: 600,
-                wait_for_capacity: false,
-            },
-            TaskSlice {
-                properties,
-                expiration_secs: 300,
-                wait_for_capacity: true,
-            },
+            TaskSlice { properties: properties.clone(), expiration_secs: 600, wait_for_capacity: false },
+            TaskSlice { properties, expiration_secs: 300, wait_for_capacity: true },
         ],
         tags: tags.iter().map(|s| s.to_string()).collect(),
         user: "joe".into(),
@@ -144,16 +118,8 @@ async fn commit(store: &dyn Store, txn: Txn) -> CommitOutcome {
 }
 
 async fn insert(store: &dyn Store, req: &TaskRequest, res: &TaskResult) {
-    let txn = Txn::new().with(Write::InsertTask {
-        request: Box::new(req.clone()),
-        result: Box::new(res.clone()),
-    });
-    assert_eq!(
-        commit(store, txn).await,
-        CommitOutcome::Committed,
-        "inserting {}",
-        req.id
-    );
+    let txn = Txn::new().with(Write::InsertTask { request: Box::new(req.clone()), result: Box::new(res.clone()) });
+    assert_eq!(commit(store, txn).await, CommitOutcome::Committed, "inserting {}", req.id);
 }
 
 /// Insert, get, get_results.
@@ -168,31 +134,19 @@ pub async fn tasks_round_trip(store: &dyn Store) {
         isolated_download: Some(OperationStats { duration: 1.5 }),
         ..PerformanceStats::default()
     });
-    res.cipd_pins = Some(CipdPins {
-        client_package: None,
-        packages: vec![],
-    });
+    res.cipd_pins = Some(CipdPins { client_package: None, packages: vec![] });
     res.cost_usd = 0.1;
     res.duration = Some(1.0 / 3.0);
     res.server_versions = vec!["v1".into()];
     res.dead_after = Some(t44(1, 1, 30));
     insert(store, &req, &res).await;
 
-    assert_eq!(
-        store.get_request(id).await.expect("get_request"),
-        Some(req.clone())
-    );
-    assert_eq!(
-        store.get_result(id).await.expect("get_result"),
-        Some(res.clone())
-    );
+    assert_eq!(store.get_request(id).await.expect("get_request"), Some(req.clone()));
+    assert_eq!(store.get_result(id).await.expect("get_result"), Some(res.clone()));
     let unknown = TaskId::new(created, 2);
     assert_eq!(store.get_request(unknown).await.expect("get_request"), None);
     assert_eq!(store.get_result(unknown).await.expect("get_result"), None);
-    let got = store
-        .get_results(&[unknown, id, unknown])
-        .await
-        .expect("get_results");
+    let got = store.get_results(&[unknown, id, unknown]).await.expect("get_results");
     assert_eq!(got, vec![None, Some(res.clone()), None]);
     assert_eq!(store.get_results(&[]).await.expect("get_results"), vec![]);
     // An empty transaction is a no-op.
@@ -213,32 +167,16 @@ pub async fn update_result_is_compare_and_set(store: &dyn Store) {
     claimed.started = Some(t44(2, 1, 5));
     let txn = Txn::new().with(Write::UpdateResult(Box::new(claimed.clone())));
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
-    let stored = store
-        .get_result(req.id)
-        .await
-        .expect("get")
-        .expect("exists");
+    let stored = store.get_result(req.id).await.expect("get").expect("exists");
     assert_eq!(stored.version, 1);
-    assert_eq!(
-        TaskResult {
-            version: 0,
-            ..stored.clone()
-        },
-        claimed
-    );
+    assert_eq!(TaskResult { version: 0, ..stored.clone() }, claimed);
 
     // A second writer holding version 0 loses.
     let mut stale = res.clone();
     stale.state = TaskState::Canceled;
     let txn = Txn::new().with(Write::UpdateResult(Box::new(stale)));
-    assert_eq!(
-        commit(store, txn).await,
-        CommitOutcome::Conflict { index: 0 }
-    );
-    assert_eq!(
-        store.get_result(req.id).await.expect("get"),
-        Some(stored.clone())
-    );
+    assert_eq!(commit(store, txn).await, CommitOutcome::Conflict { index: 0 });
+    assert_eq!(store.get_result(req.id).await.expect("get"), Some(stored.clone()));
 
     // Updating with the fresh version wins again.
     let mut done = stored.clone();
@@ -247,39 +185,21 @@ pub async fn update_result_is_compare_and_set(store: &dyn Store) {
     done.exit_code = Some(0);
     let txn = Txn::new().with(Write::UpdateResult(Box::new(done.clone())));
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
-    let after = store
-        .get_result(req.id)
-        .await
-        .expect("get")
-        .expect("exists");
+    let after = store.get_result(req.id).await.expect("get").expect("exists");
     assert_eq!(after, TaskResult { version: 2, ..done });
 
     // A conflict at index 1 undoes index 0 of the same transaction.
     let mut first = after.clone();
     first.exit_code = Some(7);
-    let txn = Txn::new()
-        .with(Write::UpdateResult(Box::new(first)))
-        .with(Write::UpdateResult(Box::new(after.clone())));
-    assert_eq!(
-        commit(store, txn).await,
-        CommitOutcome::Conflict { index: 1 }
-    );
+    let txn = Txn::new().with(Write::UpdateResult(Box::new(first))).with(Write::UpdateResult(Box::new(after.clone())));
+    assert_eq!(commit(store, txn).await, CommitOutcome::Conflict { index: 1 });
     assert_eq!(store.get_result(req.id).await.expect("get"), Some(after));
 
     // An unknown task cannot be updated.
     let ghost = pending(&request(TaskId::new(created, 2), created, &[]));
     let txn = Txn::new().with(Write::UpdateResult(Box::new(ghost)));
-    assert_eq!(
-        commit(store, txn).await,
-        CommitOutcome::Conflict { index: 0 }
-    );
-    assert_eq!(
-        store
-            .get_result(TaskId::new(created, 2))
-            .await
-            .expect("get"),
-        None
-    );
+    assert_eq!(commit(store, txn).await, CommitOutcome::Conflict { index: 0 });
+    assert_eq!(store.get_result(TaskId::new(created, 2)).await.expect("get"), None);
 }
 
 /// InsertTask of an existing id conflicts; nothing of that Txn is applied.
@@ -294,52 +214,18 @@ pub async fn inserting_an_existing_task_conflicts_and_applies_nothing(store: &dy
     let bot = BotInfo::new("dup-bot", created);
     let txn = Txn::new()
         .with(Write::PutBot(Box::new(bot)))
-        .with(Write::PutRequestUuid {
-            key: "dup-key".into(),
-            task: req.id,
-            created,
-        })
-        .with(Write::WriteOutput {
-            task: req.id,
-            offset: 0,
-            data: b"nope".to_vec(),
-        })
-        .with(Write::InsertTask {
-            request: Box::new(other_req),
-            result: Box::new(pending(&req)),
-        });
-    assert_eq!(
-        commit(store, txn).await,
-        CommitOutcome::Conflict { index: 3 }
-    );
+        .with(Write::PutRequestUuid { key: "dup-key".into(), task: req.id, created })
+        .with(Write::WriteOutput { task: req.id, offset: 0, data: b"nope".to_vec() })
+        .with(Write::InsertTask { request: Box::new(other_req), result: Box::new(pending(&req)) });
+    assert_eq!(commit(store, txn).await, CommitOutcome::Conflict { index: 3 });
     assert_eq!(store.get_bot("dup-bot").await.expect("get_bot"), None);
-    assert_eq!(
-        store.lookup_request_uuid("dup-key").await.expect("lookup"),
-        None
-    );
-    assert!(store
-        .read_output(req.id, 0, 100)
-        .await
-        .expect("read")
-        .is_empty());
-    assert_eq!(
-        store
-            .get_request(req.id)
-            .await
-            .expect("get")
-            .map(|r| r.name),
-        Some(req.name.clone())
-    );
+    assert_eq!(store.lookup_request_uuid("dup-key").await.expect("lookup"), None);
+    assert!(store.read_output(req.id, 0, 100).await.expect("read").is_empty());
+    assert_eq!(store.get_request(req.id).await.expect("get").map(|r| r.name), Some(req.name.clone()));
 
     // The same insert retried is "already done": a conflict, not an error.
-    let txn = Txn::new().with(Write::InsertTask {
-        request: Box::new(req.clone()),
-        result: Box::new(res.clone()),
-    });
-    assert_eq!(
-        commit(store, txn).await,
-        CommitOutcome::Conflict { index: 0 }
-    );
+    let txn = Txn::new().with(Write::InsertTask { request: Box::new(req.clone()), result: Box::new(res.clone()) });
+    assert_eq!(commit(store, txn).await, CommitOutcome::Conflict { index: 0 });
     assert_eq!(store.get_result(req.id).await.expect("get"), Some(res));
 }
 
@@ -348,55 +234,18 @@ pub async fn request_uuids_map_to_tasks_once(store: &dyn Store) {
     let created = t44(4, 1, 0);
     let a = TaskId::new(created, 1);
     let b = TaskId::new(created, 2);
-    assert_eq!(
-        store
-            .lookup_request_uuid("user:joe/uuid-4")
-            .await
-            .expect("lookup"),
-        None
-    );
-    let txn = Txn::new().with(Write::PutRequestUuid {
-        key: "user:joe/uuid-4".into(),
-        task: a,
-        created,
-    });
+    assert_eq!(store.lookup_request_uuid("user:joe/uuid-4").await.expect("lookup"), None);
+    let txn = Txn::new().with(Write::PutRequestUuid { key: "user:joe/uuid-4".into(), task: a, created });
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
-    assert_eq!(
-        store
-            .lookup_request_uuid("user:joe/uuid-4")
-            .await
-            .expect("lookup"),
-        Some(a)
-    );
-    let txn = Txn::new().with(Write::PutRequestUuid {
-        key: "user:joe/uuid-4".into(),
-        task: b,
-        created,
-    });
-    assert_eq!(
-        commit(store, txn).await,
-        CommitOutcome::Conflict { index: 0 }
-    );
-    assert_eq!(
-        store
-            .lookup_request_uuid("user:joe/uuid-4")
-            .await
-            .expect("lookup"),
-        Some(a)
-    );
-    assert_eq!(
-        store
-            .lookup_request_uuid("user:ann/uuid-4")
-            .await
-            .expect("lookup"),
-        None
-    );
+    assert_eq!(store.lookup_request_uuid("user:joe/uuid-4").await.expect("lookup"), Some(a));
+    let txn = Txn::new().with(Write::PutRequestUuid { key: "user:joe/uuid-4".into(), task: b, created });
+    assert_eq!(commit(store, txn).await, CommitOutcome::Conflict { index: 0 });
+    assert_eq!(store.lookup_request_uuid("user:joe/uuid-4").await.expect("lookup"), Some(a));
+    assert_eq!(store.lookup_request_uuid("user:ann/uuid-4").await.expect("lookup"), None);
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) | 1)
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) | 1).collect()
 }
 
 /// Output chunks: boundaries, retries, gaps, reads past the end, the cap.
@@ -404,158 +253,64 @@ pub async fn output_is_chunked_idempotent_and_capped(store: &dyn Store) {
     let created = t44(5, 1, 0);
     let task = TaskId::new(created, 1);
     let chunk = OUTPUT_CHUNK_SIZE as usize;
-    let write =
-        |offset: u64, data: Vec<u8>| Txn::new().with(Write::WriteOutput { task, offset, data });
+    let write = |offset: u64, data: Vec<u8>| Txn::new().with(Write::WriteOutput { task, offset, data });
 
-    assert!(
-        store
-            .read_output(task, 0, 10)
-            .await
-            .expect("read")
-            .is_empty(),
-        "no output yet"
-    );
+    assert!(store.read_output(task, 0, 10).await.expect("read").is_empty(), "no output yet");
 
     let a = pattern(chunk - 5, 3);
-    assert_eq!(
-        commit(store, write(0, a.clone())).await,
-        CommitOutcome::Committed
-    );
+    assert_eq!(commit(store, write(0, a.clone())).await, CommitOutcome::Committed);
     // Crosses the first chunk boundary.
     let b = pattern(20, 9);
-    assert_eq!(
-        commit(store, write(chunk as u64 - 5, b.clone())).await,
-        CommitOutcome::Committed
-    );
+    assert_eq!(commit(store, write(chunk as u64 - 5, b.clone())).await, CommitOutcome::Committed);
     let mut want = a.clone();
     want.extend_from_slice(&b);
-    assert_eq!(
-        store.read_output(task, 0, u64::MAX).await.expect("read"),
-        want
-    );
+    assert_eq!(store.read_output(task, 0, u64::MAX).await.expect("read"), want);
 
     // The same write retried changes nothing.
-    assert_eq!(
-        commit(store, write(chunk as u64 - 5, b.clone())).await,
-        CommitOutcome::Committed
-    );
-    assert_eq!(
-        store.read_output(task, 0, u64::MAX).await.expect("read"),
-        want
-    );
+    assert_eq!(commit(store, write(chunk as u64 - 5, b.clone())).await, CommitOutcome::Committed);
+    assert_eq!(store.read_output(task, 0, u64::MAX).await.expect("read"), want);
 
     // Overwrite in the middle, without extending.
-    assert_eq!(
-        commit(store, write(10, b"XYZ".to_vec())).await,
-        CommitOutcome::Committed
-    );
+    assert_eq!(commit(store, write(10, b"XYZ".to_vec())).await, CommitOutcome::Committed);
     want[10..13].copy_from_slice(b"XYZ");
-    assert_eq!(
-        store.read_output(task, 0, u64::MAX).await.expect("read"),
-        want
-    );
+    assert_eq!(store.read_output(task, 0, u64::MAX).await.expect("read"), want);
 
     // Reads at an offset, clamped to the length asked for and what exists.
-    assert_eq!(
-        store.read_output(task, 7, 6).await.expect("read"),
-        want[7..13].to_vec()
-    );
+    assert_eq!(store.read_output(task, 7, 6).await.expect("read"), want[7..13].to_vec());
     let len = want.len() as u64;
-    assert_eq!(
-        store.read_output(task, len - 4, 100).await.expect("read"),
-        want[want.len() - 4..].to_vec()
-    );
-    assert!(
-        store
-            .read_output(task, len, 100)
-            .await
-            .expect("read")
-            .is_empty(),
-        "read at the end"
-    );
-    assert!(
-        store
-            .read_output(task, len + 1000, 100)
-            .await
-            .expect("read")
-            .is_empty(),
-        "read past the end"
-    );
-    assert!(
-        store
-            .read_output(task, 0, 0)
-            .await
-            .expect("read")
-            .is_empty(),
-        "zero length"
-    );
+    assert_eq!(store.read_output(task, len - 4, 100).await.expect("read"), want[want.len() - 4..].to_vec());
+    assert!(store.read_output(task, len, 100).await.expect("read").is_empty(), "read at the end");
+    assert!(store.read_output(task, len + 1000, 100).await.expect("read").is_empty(), "read past the end");
+    assert!(store.read_output(task, 0, 0).await.expect("read").is_empty(), "zero length");
 
     // A gap of several whole chunks is zero-filled.
     let gap_at = 4 * OUTPUT_CHUNK_SIZE + 7;
-    assert_eq!(
-        commit(store, write(gap_at, b"tail".to_vec())).await,
-        CommitOutcome::Committed
-    );
+    assert_eq!(commit(store, write(gap_at, b"tail".to_vec())).await, CommitOutcome::Committed);
     let all = store.read_output(task, 0, u64::MAX).await.expect("read");
     assert_eq!(all.len() as u64, gap_at + 4);
     assert_eq!(&all[..want.len()], &want[..]);
-    assert!(
-        all[want.len()..gap_at as usize].iter().all(|&x| x == 0),
-        "gap reads as zeros"
-    );
+    assert!(all[want.len()..gap_at as usize].iter().all(|&x| x == 0), "gap reads as zeros");
     assert_eq!(&all[gap_at as usize..], b"tail");
-    let mid = store
-        .read_output(task, 2 * OUTPUT_CHUNK_SIZE + 3, 10)
-        .await
-        .expect("read");
+    let mid = store.read_output(task, 2 * OUTPUT_CHUNK_SIZE + 3, 10).await.expect("read");
     assert_eq!(mid, vec![0u8; 10]);
 
     // Bytes past the cap are dropped.
     let cap = OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS;
     let capped = TaskId::new(created, 2);
-    let txn = Txn::new().with(Write::WriteOutput {
-        task: capped,
-        offset: cap - 3,
-        data: b"abcdefgh".to_vec(),
-    });
+    let txn = Txn::new().with(Write::WriteOutput { task: capped, offset: cap - 3, data: b"abcdefgh".to_vec() });
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
-    let txn = Txn::new().with(Write::WriteOutput {
-        task: capped,
-        offset: cap + 10,
-        data: b"zzz".to_vec(),
-    });
+    let txn = Txn::new().with(Write::WriteOutput { task: capped, offset: cap + 10, data: b"zzz".to_vec() });
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
-    assert_eq!(
-        store.read_output(capped, cap - 3, 100).await.expect("read"),
-        b"abc".to_vec()
-    );
-    assert!(store
-        .read_output(capped, cap, 100)
-        .await
-        .expect("read")
-        .is_empty());
-    assert_eq!(
-        store.read_output(capped, cap - 5, 2).await.expect("read"),
-        vec![0, 0]
-    );
+    assert_eq!(store.read_output(capped, cap - 3, 100).await.expect("read"), b"abc".to_vec());
+    assert!(store.read_output(capped, cap, 100).await.expect("read").is_empty());
+    assert_eq!(store.read_output(capped, cap - 5, 2).await.expect("read"), vec![0, 0]);
 
     // Another task's output is separate.
-    assert!(store
-        .read_output(TaskId::new(created, 3), 0, 100)
-        .await
-        .expect("read")
-        .is_empty());
+    assert!(store.read_output(TaskId::new(created, 3), 0, 100).await.expect("read").is_empty());
 }
 
 fn q(state: StateQuery, tags: &[&str]) -> TaskQuery {
-    TaskQuery {
-        state,
-        tags: tags
-            .iter()
-            .filter_map(|t| DimFilter::parse_tag(t))
-            .collect(),
-        ..TaskQuery::default()
-    }
+    TaskQuery { state, tags: tags.iter().filter_map(|t| DimFilter::parse_tag(t)).collect(), ..TaskQuery::default() }
 }
 
 async fn ids_of(store: &dyn Store, query: &TaskQuery) -> Vec<TaskId> {
@@ -586,17 +341,10 @@ pub async fn listings_filter_sort_and_page(store: &dyn Store) {
     for (i, (state, os, failure, try_number)) in plan.iter().enumerate() {
         let created = t44(6, 1, i as u32);
         let req = request(TaskId::new(created, 7), created, &["story:list", os]);
-        let bot = if i % 2 == 0 {
-            "list-bot-even"
-        } else {
-            "list-bot-odd"
-        };
+        let bot = if i % 2 == 0 { "list-bot-even" } else { "list-bot-odd" };
         // Completion times run opposite to creation times.
         let mut res = finished(pending(&req), *state, bot, 100 - 2 * i as i64);
-        if matches!(
-            state,
-            Pending | Expired | Canceled | NoResource | ClientError
-        ) {
+        if matches!(state, Pending | Expired | Canceled | NoResource | ClientError) {
             res.bot_id = String::new();
             res.try_number = None;
             res.started = None;
@@ -617,48 +365,23 @@ pub async fn listings_filter_sort_and_page(store: &dyn Store) {
     let checks: Vec<(StateQuery, Vec<TaskId>)> = vec![
         (StateQuery::Pending, newest_first(&|r| r.state == Pending)),
         (StateQuery::Running, newest_first(&|r| r.state == Running)),
-        (
-            StateQuery::PendingRunning,
-            newest_first(&|r| matches!(r.state, Pending | Running)),
-        ),
-        (
-            StateQuery::Completed,
-            newest_first(&|r| r.state == Completed),
-        ),
-        (
-            StateQuery::CompletedSuccess,
-            newest_first(&|r| r.state == Completed && !r.failure),
-        ),
-        (
-            StateQuery::CompletedFailure,
-            newest_first(&|r| r.state == Completed && r.failure),
-        ),
-        (
-            StateQuery::Deduped,
-            newest_first(&|r| r.state == Completed && r.try_number == Some(0)),
-        ),
+        (StateQuery::PendingRunning, newest_first(&|r| matches!(r.state, Pending | Running))),
+        (StateQuery::Completed, newest_first(&|r| r.state == Completed)),
+        (StateQuery::CompletedSuccess, newest_first(&|r| r.state == Completed && !r.failure)),
+        (StateQuery::CompletedFailure, newest_first(&|r| r.state == Completed && r.failure)),
+        (StateQuery::Deduped, newest_first(&|r| r.state == Completed && r.try_number == Some(0))),
         (StateQuery::Expired, newest_first(&|r| r.state == Expired)),
         (StateQuery::TimedOut, newest_first(&|r| r.state == TimedOut)),
         (StateQuery::BotDied, newest_first(&|r| r.state == BotDied)),
         (StateQuery::Canceled, newest_first(&|r| r.state == Canceled)),
         (StateQuery::Killed, newest_first(&|r| r.state == Killed)),
-        (
-            StateQuery::NoResource,
-            newest_first(&|r| r.state == NoResource),
-        ),
-        (
-            StateQuery::ClientError,
-            newest_first(&|r| r.state == ClientError),
-        ),
+        (StateQuery::NoResource, newest_first(&|r| r.state == NoResource)),
+        (StateQuery::ClientError, newest_first(&|r| r.state == ClientError)),
         (StateQuery::All, newest_first(&|_| true)),
     ];
     for (state, want) in &checks {
         assert!(!want.is_empty(), "{state:?} has a fixture");
-        assert_eq!(
-            &ids_of(store, &q(*state, &tag)).await,
-            want,
-            "list {state:?}"
-        );
+        assert_eq!(&ids_of(store, &q(*state, &tag)).await, want, "list {state:?}");
         let n = store.count_results(&q(*state, &tag)).await.expect("count");
         assert_eq!(n, want.len() as u64, "count {state:?}");
     }
@@ -668,24 +391,10 @@ pub async fn listings_filter_sort_and_page(store: &dyn Store) {
 
     // Tag filters: values ORed, filters ANDed.
     let linux_or_mac = newest_first(&|r| r.tags.iter().any(|t| t == "os:Linux" || t == "os:Mac"));
-    assert_eq!(
-        ids_of(store, &q(StateQuery::All, &["story:list", "os:Mac|Linux"])).await,
-        linux_or_mac
-    );
-    assert_eq!(
-        ids_of(store, &q(StateQuery::All, &["story:list", "os:Windows"])).await,
-        newest_first(&|r| r.failure)
-    );
-    assert!(
-        ids_of(store, &q(StateQuery::All, &["story:list", "os:Plan9"]))
-            .await
-            .is_empty()
-    );
-    assert!(
-        ids_of(store, &q(StateQuery::All, &["story:nope", "os:Linux"]))
-            .await
-            .is_empty()
-    );
+    assert_eq!(ids_of(store, &q(StateQuery::All, &["story:list", "os:Mac|Linux"])).await, linux_or_mac);
+    assert_eq!(ids_of(store, &q(StateQuery::All, &["story:list", "os:Windows"])).await, newest_first(&|r| r.failure));
+    assert!(ids_of(store, &q(StateQuery::All, &["story:list", "os:Plan9"])).await.is_empty());
+    assert!(ids_of(store, &q(StateQuery::All, &["story:nope", "os:Linux"])).await.is_empty());
     assert_eq!(
         ids_of(store, &q(StateQuery::Pending, &["story:list", "os:Mac"])).await,
         newest_first(&|r| r.state == Pending && r.tags.iter().any(|t| t == "os:Mac"))
@@ -699,24 +408,14 @@ pub async fn listings_filter_sort_and_page(store: &dyn Store) {
     assert_eq!(ids_of(store, &ranged).await, want);
     assert_eq!(store.count_results(&ranged).await.expect("count"), 3);
     assert_eq!(
-        store
-            .list_requests(&ranged)
-            .await
-            .expect("list_requests")
-            .items
-            .iter()
-            .map(|r| r.id)
-            .collect::<Vec<_>>(),
+        store.list_requests(&ranged).await.expect("list_requests").items.iter().map(|r| r.id).collect::<Vec<_>>(),
         want
     );
 
     // Bot filter.
     let mut by_bot = q(StateQuery::All, &tag);
     by_bot.bot_id = Some("list-bot-even".into());
-    assert_eq!(
-        ids_of(store, &by_bot).await,
-        newest_first(&|r| r.bot_id == "list-bot-even")
-    );
+    assert_eq!(ids_of(store, &by_bot).await, newest_first(&|r| r.bot_id == "list-bot-even"));
     assert!(!newest_first(&|r| r.bot_id == "list-bot-even").is_empty());
 
     // Sort by completion time: newest completed first; never-completed excluded.
@@ -773,21 +472,18 @@ pub async fn listings_filter_sort_and_page(store: &dyn Store) {
     assert_eq!(req_got, checks[14].1);
     assert_eq!(pages, all.len().div_ceil(3));
     // Count ignores limit and cursor.
-    assert_eq!(
-        store.count_results(&page_q).await.expect("count"),
-        all.len() as u64
-    );
+    assert_eq!(store.count_results(&page_q).await.expect("count"), all.len() as u64);
+
+    // A cursor that no listing produced is an error, not a silent restart.
+    let mut bad = q(StateQuery::All, &tag);
+    bad.limit = 3;
+    bad.cursor = Some("not a cursor".into());
+    assert!(store.list_results(&bad).await.is_err(), "bad cursor rejected");
 
     // Requests come back whole.
-    let reqs = store
-        .list_requests(&q(StateQuery::Running, &tag))
-        .await
-        .expect("list_requests");
+    let reqs = store.list_requests(&q(StateQuery::Running, &tag)).await.expect("list_requests");
     assert_eq!(reqs.items.len(), 1);
-    assert_eq!(
-        reqs.items[0],
-        request(all[2].id, all[2].created, &["story:list", "os:Linux"])
-    );
+    assert_eq!(reqs.items[0], request(all[2].id, all[2].created, &["story:list", "os:Linux"]));
 }
 
 /// find_dedup: newest result with the hash created at or after `since`.
@@ -799,38 +495,16 @@ pub async fn find_dedup_returns_the_newest_reusable_result(store: &dyn Store) {
         let req = request(TaskId::new(created, 1), created, &["story:dedup"]);
         let mut res = finished(pending(&req), TaskState::Completed, "dedup-bot", 5);
         res.exit_code = Some(0);
-        res.dedup_hash = if i == 2 {
-            Some("other-hash".into())
-        } else {
-            Some(hash.into())
-        };
+        res.dedup_hash = if i == 2 { Some("other-hash".into()) } else { Some(hash.into()) };
         insert(store, &req, &res).await;
         made.push(res);
     }
-    let found = store
-        .find_dedup(hash, t44(7, 1, 0))
-        .await
-        .expect("find_dedup");
+    let found = store.find_dedup(hash, t44(7, 1, 0)).await.expect("find_dedup");
     assert_eq!(found, Some(made[1].clone()));
-    let found = store
-        .find_dedup(hash, t44(7, 1, 10))
-        .await
-        .expect("find_dedup");
+    let found = store.find_dedup(hash, t44(7, 1, 10)).await.expect("find_dedup");
     assert_eq!(found.map(|r| r.id), Some(made[1].id), "since is inclusive");
-    assert_eq!(
-        store
-            .find_dedup(hash, t44(7, 1, 11))
-            .await
-            .expect("find_dedup"),
-        None
-    );
-    assert_eq!(
-        store
-            .find_dedup("never-seen", t44(7, 1, 0))
-            .await
-            .expect("find_dedup"),
-        None
-    );
+    assert_eq!(store.find_dedup(hash, t44(7, 1, 11)).await.expect("find_dedup"), None);
+    assert_eq!(store.find_dedup("never-seen", t44(7, 1, 0)).await.expect("find_dedup"), None);
 }
 
 /// PutBot upserts, DeleteBot forgets (idempotently), load_bots lists.
@@ -838,53 +512,32 @@ pub async fn bots_put_get_delete_load(store: &dyn Store) {
     let now = t44(8, 1, 0);
     assert_eq!(store.get_bot("conf-bot-1").await.expect("get_bot"), None);
     let mut b1 = BotInfo::new("conf-bot-1", now);
-    b1.dimensions =
-        BotDimensions::from_map([("id", vec!["conf-bot-1"]), ("os", vec!["Linux", "Ubuntu"])]);
+    b1.dimensions = BotDimensions::from_map([("id", vec!["conf-bot-1"]), ("os", vec!["Linux", "Ubuntu"])]);
     b1.state_json = r#"{"cpu": 4}"#.into();
     b1.task_id = Some(TaskId::new(now, 5));
     b1.idle_since = None;
     let b2 = BotInfo::new("conf-bot-2", now);
-    let txn = Txn::new()
-        .with(Write::PutBot(Box::new(b1.clone())))
-        .with(Write::PutBot(Box::new(b2.clone())));
+    let txn = Txn::new().with(Write::PutBot(Box::new(b1.clone()))).with(Write::PutBot(Box::new(b2.clone())));
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
-    assert_eq!(
-        store.get_bot("conf-bot-1").await.expect("get_bot"),
-        Some(b1.clone())
-    );
+    assert_eq!(store.get_bot("conf-bot-1").await.expect("get_bot"), Some(b1.clone()));
 
     let mut b1b = b1.clone();
     b1b.last_seen = t44(8, 1, 30);
     b1b.quarantined_msg = "sick".into();
     let txn = Txn::new().with(Write::PutBot(Box::new(b1b.clone())));
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
-    assert_eq!(
-        store.get_bot("conf-bot-1").await.expect("get_bot"),
-        Some(b1b.clone())
-    );
+    assert_eq!(store.get_bot("conf-bot-1").await.expect("get_bot"), Some(b1b.clone()));
 
     let bots = store.load_bots().await.expect("load_bots");
-    assert!(
-        bots.contains(&b1b) && bots.contains(&b2),
-        "load_bots has both"
-    );
+    assert!(bots.contains(&b1b) && bots.contains(&b2), "load_bots has both");
     assert_eq!(bots.iter().filter(|b| b.bot_id == "conf-bot-1").count(), 1);
 
     for _ in 0..2 {
         let txn = Txn::new().with(Write::DeleteBot("conf-bot-2".into()));
-        assert_eq!(
-            commit(store, txn).await,
-            CommitOutcome::Committed,
-            "delete is idempotent"
-        );
+        assert_eq!(commit(store, txn).await, CommitOutcome::Committed, "delete is idempotent");
     }
     assert_eq!(store.get_bot("conf-bot-2").await.expect("get_bot"), None);
-    assert!(!store
-        .load_bots()
-        .await
-        .expect("load_bots")
-        .iter()
-        .any(|b| b.bot_id == "conf-bot-2"));
+    assert!(!store.load_bots().await.expect("load_bots").iter().any(|b| b.bot_id == "conf-bot-2"));
 }
 
 /// Events: newest first, time range, paging with cursors, per bot.
@@ -903,54 +556,24 @@ pub async fn bot_events_list_newest_first_with_paging(store: &dyn Store) {
     same.quarantined = true;
     txn.push(Write::AppendEvent(Box::new(same.clone())));
     events.push(same);
-    let other = BotEvent::of(
-        &BotInfo::new("conf-ev-other", t44(9, 1, 0)),
-        t44(9, 1, 5),
-        "bot_connected",
-        "",
-    );
+    let other = BotEvent::of(&BotInfo::new("conf-ev-other", t44(9, 1, 0)), t44(9, 1, 5), "bot_connected", "");
     txn.push(Write::AppendEvent(Box::new(other)));
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
 
     let mut want = events.clone();
     want.reverse(); // newest first; the later-appended of equal ts first
-    let eq = |bot_id: &str| EventQuery {
-        bot_id: bot_id.into(),
-        ..EventQuery::default()
-    };
-    let page = store
-        .list_bot_events(&eq("conf-ev-bot"))
-        .await
-        .expect("events");
+    let eq = |bot_id: &str| EventQuery { bot_id: bot_id.into(), ..EventQuery::default() };
+    let page = store.list_bot_events(&eq("conf-ev-bot")).await.expect("events");
     assert_eq!(page.items, want);
     assert_eq!(page.cursor, None);
-    assert_eq!(
-        store
-            .list_bot_events(&eq("conf-ev-other"))
-            .await
-            .expect("events")
-            .items
-            .len(),
-        1
-    );
-    assert!(store
-        .list_bot_events(&eq("conf-ev-none"))
-        .await
-        .expect("events")
-        .items
-        .is_empty());
+    assert_eq!(store.list_bot_events(&eq("conf-ev-other")).await.expect("events").items.len(), 1);
+    assert!(store.list_bot_events(&eq("conf-ev-none")).await.expect("events").items.is_empty());
 
     let mut ranged = eq("conf-ev-bot");
     ranged.start = Some(t44(9, 1, 10));
     ranged.end = Some(t44(9, 1, 30));
-    let got: Vec<String> = store
-        .list_bot_events(&ranged)
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .map(|e| e.message)
-        .collect();
+    let got: Vec<String> =
+        store.list_bot_events(&ranged).await.expect("events").items.into_iter().map(|e| e.message).collect();
     assert_eq!(got, vec!["m2", "m1"]);
 
     let mut paged = eq("conf-ev-bot");
@@ -972,15 +595,10 @@ pub async fn bot_events_list_newest_first_with_paging(store: &dyn Store) {
 pub async fn load_active_returns_pending_and_running_with_requests(store: &dyn Store) {
     let mut active = Vec::new();
     let mut inactive = Vec::new();
-    for (i, state) in [
-        TaskState::Pending,
-        TaskState::Running,
-        TaskState::Completed,
-        TaskState::Expired,
-        TaskState::Pending,
-    ]
-    .iter()
-    .enumerate()
+    for (i, state) in
+        [TaskState::Pending, TaskState::Running, TaskState::Completed, TaskState::Expired, TaskState::Pending]
+            .iter()
+            .enumerate()
     {
         let created = t44(10, 1, i as u32);
         let req = request(TaskId::new(created, 3), created, &["story:active"]);
@@ -994,21 +612,12 @@ pub async fn load_active_returns_pending_and_running_with_requests(store: &dyn S
     }
     let loaded = store.load_active().await.expect("load_active");
     for (req, res) in &active {
-        assert!(
-            loaded.iter().any(|(q, r)| q == req && r == res),
-            "active task {} loaded",
-            req.id
-        );
+        assert!(loaded.iter().any(|(q, r)| q == req && r == res), "active task {} loaded", req.id);
     }
     for id in &inactive {
-        assert!(
-            !loaded.iter().any(|(_, r)| r.id == *id),
-            "finished task {id} not loaded"
-        );
+        assert!(!loaded.iter().any(|(_, r)| r.id == *id), "finished task {id} not loaded");
     }
-    assert!(loaded
-        .iter()
-        .all(|(q, r)| q.id == r.id && matches!(r.state, TaskState::Pending | TaskState::Running)));
+    assert!(loaded.iter().all(|(q, r)| q.id == r.id && matches!(r.state, TaskState::Pending | TaskState::Running)));
 }
 
 /// evict: finished tasks and events older than `before`, in batches.
@@ -1021,57 +630,21 @@ pub async fn evict(store: &dyn Store) {
         let res = finished(pending(&req), TaskState::Completed, "evict-bot", 1);
         insert(store, &req, &res).await;
         let txn = Txn::new()
-            .with(Write::WriteOutput {
-                task: req.id,
-                offset: 0,
-                data: b"old output".to_vec(),
-            })
-            .with(Write::PutRequestUuid {
-                key: format!("evict-key-{i}"),
-                task: req.id,
-                created: old(i),
-            });
+            .with(Write::WriteOutput { task: req.id, offset: 0, data: b"old output".to_vec() })
+            .with(Write::PutRequestUuid { key: format!("evict-key-{i}"), task: req.id, created: old(i) });
         assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
         finished_old.push(req.id);
     }
     let pending_old = request(TaskId::new(old(10), 1), old(10), &["story:evict"]);
     insert(store, &pending_old, &pending(&pending_old)).await;
-    let survivor = request(
-        TaskId::new(t44(11, 1, 0), 1),
-        t44(11, 1, 0),
-        &["story:evict"],
-    );
-    insert(
-        store,
-        &survivor,
-        &finished(pending(&survivor), TaskState::Completed, "evict-bot", 1),
-    )
-    .await;
-    let recent = request(
-        TaskId::new(at(2041, 7, 1, 0), 1),
-        at(2041, 7, 1, 0),
-        &["story:evict"],
-    );
-    insert(
-        store,
-        &recent,
-        &finished(pending(&recent), TaskState::Completed, "evict-bot", 1),
-    )
-    .await;
+    let survivor = request(TaskId::new(t44(11, 1, 0), 1), t44(11, 1, 0), &["story:evict"]);
+    insert(store, &survivor, &finished(pending(&survivor), TaskState::Completed, "evict-bot", 1)).await;
+    let recent = request(TaskId::new(at(2041, 7, 1, 0), 1), at(2041, 7, 1, 0), &["story:evict"]);
+    insert(store, &recent, &finished(pending(&recent), TaskState::Completed, "evict-bot", 1)).await;
     let bot = BotInfo::new("evict-bot", old(0));
     let txn = Txn::new()
-        .with(Write::AppendEvent(Box::new(BotEvent::of(
-            &bot,
-            old(0),
-            "bot_connected",
-            "old",
-        ))))
-        .with(Write::AppendEvent(Box::new(BotEvent::of(
-            &bot,
-            at(2041, 7, 1, 0),
-            "bot_connected",
-            "new",
-        ))));
+        .with(Write::AppendEvent(Box::new(BotEvent::of(&bot, old(0), "bot_connected", "old"))))
+        .with(Write::AppendEvent(Box::new(BotEvent::of(&bot, at(2041, 7, 1, 0), "bot_connected", "new"))));
     assert_eq!(commit(store, txn).await, CommitOutcome::Committed);
 
     // Batches of one: one task and one event per call.
@@ -1089,38 +662,16 @@ pub async fn evict(store: &dyn Store) {
     for (i, id) in finished_old.iter().enumerate() {
         assert_eq!(store.get_request(*id).await.expect("get"), None);
         assert_eq!(store.get_result(*id).await.expect("get"), None);
-        assert!(store
-            .read_output(*id, 0, 100)
-            .await
-            .expect("read")
-            .is_empty());
-        assert_eq!(
-            store
-                .lookup_request_uuid(&format!("evict-key-{i}"))
-                .await
-                .expect("lookup"),
-            None
-        );
+        assert!(store.read_output(*id, 0, 100).await.expect("read").is_empty());
+        assert_eq!(store.lookup_request_uuid(&format!("evict-key-{i}")).await.expect("lookup"), None);
     }
     let mut tagged = q(StateQuery::All, &["story:evict"]);
-    assert_eq!(
-        ids_of(store, &tagged).await,
-        vec![survivor.id, recent.id, pending_old.id]
-    );
+    assert_eq!(ids_of(store, &tagged).await, vec![survivor.id, recent.id, pending_old.id]);
     tagged.state = StateQuery::Pending;
     assert_eq!(store.count_results(&tagged).await.expect("count"), 1);
     let evs = store
-        .list_bot_events(&EventQuery {
-            bot_id: "evict-bot".into(),
-            ..EventQuery::default()
-        })
+        .list_bot_events(&EventQuery { bot_id: "evict-bot".into(), ..EventQuery::default() })
         .await
         .expect("events");
-    assert_eq!(
-        evs.items
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>(),
-        vec!["new"]
-    );
+    assert_eq!(evs.items.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), vec!["new"]);
 }

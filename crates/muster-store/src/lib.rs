@@ -51,27 +51,16 @@ impl From<StoreError> for muster_core::Error {
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Insert a new task: request + result. Conflict if the id exists.
-    InsertTask {
-        request: Box<TaskRequest>,
-        result: Box<TaskResult>,
-    },
+    InsertTask { request: Box<TaskRequest>, result: Box<TaskResult> },
     /// Compare-and-set a result: applies only if the stored version equals
     /// `result.version`; the stored version becomes `result.version + 1`.
     UpdateResult(Box<TaskResult>),
     /// Map an idempotency key (already scoped by caller) to a task.
     /// Conflict if the key exists.
-    PutRequestUuid {
-        key: String,
-        task: TaskId,
-        created: Time,
-    },
+    PutRequestUuid { key: String, task: TaskId, created: Time },
     /// Write output bytes at a byte offset: overwrite, zero-fill any gap,
     /// drop bytes past the cap. Idempotent.
-    WriteOutput {
-        task: TaskId,
-        offset: u64,
-        data: Vec<u8>,
-    },
+    WriteOutput { task: TaskId, offset: u64, data: Vec<u8> },
     /// Insert or replace a bot.
     PutBot(Box<BotInfo>),
     /// Forget a bot's current record (its events stay).

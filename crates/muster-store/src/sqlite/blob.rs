@@ -4,7 +4,8 @@
 //! so this module owns one mirror struct per stored record and the lossless
 //! conversions both ways. Every top-level blob carries `v` (the blob format
 //! version); fields added later must be `#[serde(default)]` so old rows
-//! still decode. Times are microseconds since the Unix epoch.
+//! still decode. Empty strings, lists and `None`s are omitted (smaller rows,
+//! faster startup). Times are microseconds since the Unix epoch.
 
 use crate::{Result, StoreError};
 use muster_core::bot::{BotEvent, BotInfo};
@@ -12,8 +13,8 @@ use muster_core::dims::{BotDimensions, TaskDimensions};
 use muster_core::result::{OperationStats, PerformanceStats, TaskResult};
 use muster_core::state::TaskState;
 use muster_core::task::{
-    CacheEntry, CasReference, CipdInput, CipdPackage, CipdPins, Containment, Digest,
-    TaskProperties, TaskRequest, TaskSlice,
+    CacheEntry, CasReference, CipdInput, CipdPackage, CipdPins, Containment, Digest, TaskProperties, TaskRequest,
+    TaskSlice,
 };
 use muster_core::time::{from_micros, to_micros};
 use muster_core::{TaskId, Time};
@@ -29,8 +30,7 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Other(format!("decoding {what} blob: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Other(format!("decoding {what} blob: {e}")))
 }
 
 fn t(x: Time) -> i64 {
@@ -48,81 +48,72 @@ fn ott(x: Option<i64>) -> Option<Time> {
 
 #[derive(Serialize, Deserialize)]
 struct DigestB {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     hash: String,
     size_bytes: i64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct CasRefB {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     cas_instance: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     digest: Option<DigestB>,
 }
 
 fn cas_b(c: &CasReference) -> CasRefB {
     CasRefB {
         cas_instance: c.cas_instance.clone(),
-        digest: c.digest.as_ref().map(|d| DigestB {
-            hash: d.hash.clone(),
-            size_bytes: d.size_bytes,
-        }),
+        digest: c.digest.as_ref().map(|d| DigestB { hash: d.hash.clone(), size_bytes: d.size_bytes }),
     }
 }
 fn cas_d(c: CasRefB) -> CasReference {
     CasReference {
         cas_instance: c.cas_instance,
-        digest: c.digest.map(|d| Digest {
-            hash: d.hash,
-            size_bytes: d.size_bytes,
-        }),
+        digest: c.digest.map(|d| Digest { hash: d.hash, size_bytes: d.size_bytes }),
     }
 }
 
 #[derive(Serialize, Deserialize)]
 struct PkgB {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     package_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     path: String,
 }
 
 fn pkg_b(p: &CipdPackage) -> PkgB {
-    PkgB {
-        package_name: p.package_name.clone(),
-        version: p.version.clone(),
-        path: p.path.clone(),
-    }
+    PkgB { package_name: p.package_name.clone(), version: p.version.clone(), path: p.path.clone() }
 }
 fn pkg_d(p: PkgB) -> CipdPackage {
-    CipdPackage {
-        package_name: p.package_name,
-        version: p.version,
-        path: p.path,
-    }
+    CipdPackage { package_name: p.package_name, version: p.version, path: p.path }
 }
 
 #[derive(Serialize, Deserialize)]
 struct CipdInputB {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     client_package: Option<PkgB>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     packages: Vec<PkgB>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct CipdPinsB {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     client_package: Option<PkgB>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     packages: Vec<PkgB>,
 }
 
 fn pins_b(p: &CipdPins) -> CipdPinsB {
-    CipdPinsB {
-        client_package: p.client_package.as_ref().map(pkg_b),
-        packages: p.packages.iter().map(pkg_b).collect(),
-    }
+    CipdPinsB { client_package: p.client_package.as_ref().map(pkg_b), packages: p.packages.iter().map(pkg_b).collect() }
 }
 fn pins_d(p: CipdPinsB) -> CipdPins {
-    CipdPins {
-        client_package: p.client_package.map(pkg_d),
-        packages: p.packages.into_iter().map(pkg_d).collect(),
-    }
+    CipdPins { client_package: p.client_package.map(pkg_d), packages: p.packages.into_iter().map(pkg_d).collect() }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,30 +126,36 @@ struct ContainmentB {
 
 #[derive(Serialize, Deserialize)]
 struct PropertiesB {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     caches: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cipd_input: Option<CipdInputB>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     command: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     relative_cwd: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     dimensions: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     env: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     env_prefixes: Vec<(String, Vec<String>)>,
     execution_timeout_secs: i32,
     grace_period_secs: i32,
     idempotent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cas_input_root: Option<CasRefB>,
     io_timeout_secs: i32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     outputs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_bytes: Option<Vec<u8>>,
     containment: ContainmentB,
 }
 
 fn props_b(p: &TaskProperties) -> PropertiesB {
     PropertiesB {
-        caches: p
-            .caches
-            .iter()
-            .map(|c| (c.name.clone(), c.path.clone()))
-            .collect(),
+        caches: p.caches.iter().map(|c| (c.name.clone(), c.path.clone())).collect(),
         cipd_input: p.cipd_input.as_ref().map(|c| CipdInputB {
             server: c.server.clone(),
             client_package: c.client_package.as_ref().map(pkg_b),
@@ -187,11 +184,7 @@ fn props_b(p: &TaskProperties) -> PropertiesB {
 
 fn props_d(p: PropertiesB) -> TaskProperties {
     TaskProperties {
-        caches: p
-            .caches
-            .into_iter()
-            .map(|(name, path)| CacheEntry { name, path })
-            .collect(),
+        caches: p.caches.into_iter().map(|(name, path)| CacheEntry { name, path }).collect(),
         cipd_input: p.cipd_input.map(|c| CipdInput {
             server: c.server,
             client_package: c.client_package.map(pkg_d),
@@ -231,20 +224,32 @@ pub(crate) struct RequestB {
     v: u32,
     id: i64,
     created: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     parent_task_id: String,
     priority: i32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     slices: Vec<SliceB>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     user: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     authenticated: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     service_account: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     realm: String,
     resultdb_enable: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pubsub_topic: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pubsub_auth_token: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pubsub_userdata: String,
     bot_ping_tolerance_secs: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     request_uuid: String,
 }
 
@@ -361,34 +366,57 @@ pub(crate) struct ResultB {
     current_slice: i32,
     created: i64,
     modified: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     started: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     completed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     abandoned: Option<i64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     bot_id: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     bot_dimensions: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     bot_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     bot_idle_since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     duration: Option<f64>,
     failure: bool,
     internal_failure: bool,
     killing: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     dead_after: Option<i64>,
     cost_usd: f64,
     cost_saved_usd: f64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     deduped_from: String,
     output_of: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cas_output_root: Option<CasRefB>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cipd_pins: Option<CipdPinsB>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     performance_stats: Option<PerfB>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     missing_cas: Vec<CasRefB>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     missing_cipd: Vec<PkgB>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     try_number: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     dedup_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     user: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     server_versions: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     claim_id: String,
 }
 
@@ -435,12 +463,8 @@ pub(crate) fn encode_result(r: &TaskResult) -> Result<Vec<u8>> {
 /// Decodes a result blob; `version` comes from the row's column.
 pub(crate) fn decode_result(bytes: &[u8], version: i64) -> Result<TaskResult> {
     let b: ResultB = decode(bytes, "task result")?;
-    let state = TaskState::from_i32(b.state).ok_or_else(|| {
-        StoreError::Other(format!(
-            "decoding task result blob: unknown state {}",
-            b.state
-        ))
-    })?;
+    let state = TaskState::from_i32(b.state)
+        .ok_or_else(|| StoreError::Other(format!("decoding task result blob: unknown state {}", b.state)))?;
     Ok(TaskResult {
         id: TaskId(b.id),
         version,
@@ -484,22 +508,35 @@ pub(crate) fn decode_result(bytes: &[u8], version: i64) -> Result<TaskResult> {
 #[derive(Serialize, Deserialize)]
 struct BotB {
     v: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     bot_id: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     dimensions: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     state_json: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     external_ip: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     authenticated_as: String,
     first_seen: i64,
     last_seen: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     session_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     task_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     task_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     quarantined_msg: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     maintenance_msg: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     termination_task_id: String,
     deleted: bool,
     is_dead: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     idle_since: Option<i64>,
 }
 
@@ -554,17 +591,28 @@ pub(crate) fn decode_bot(bytes: &[u8]) -> Result<BotInfo> {
 struct EventB {
     v: u32,
     ts: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     bot_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     event_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     message: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     dimensions: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     state_json: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     external_ip: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     authenticated_as: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     version: String,
     quarantined: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     maintenance_msg: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     task_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     session_id: String,
 }
 

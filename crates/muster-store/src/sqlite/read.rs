@@ -5,9 +5,7 @@
 //! order, `t<ts>.<id>` for the other sort columns, `e<ts>.<row>` for events.
 
 use super::{blob, sql_err};
-use crate::{
-    EventQuery, Page, Result, StoreError, TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS,
-};
+use crate::{EventQuery, Page, Result, StoreError, TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use muster_core::state::{SortQuery, StateQuery, TaskState};
 use muster_core::time::to_micros;
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
@@ -25,10 +23,7 @@ pub(crate) fn get_request(c: &Connection, id: TaskId) -> Result<Option<TaskReque
 pub(crate) fn get_result(c: &Connection, id: TaskId) -> Result<Option<TaskResult>> {
     let row: Option<(i64, Vec<u8>)> = c
         .prepare_cached("SELECT version, blob FROM task_result WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row(params![id.0], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(sql_err("reading task result"))?;
     row.map(|(v, b)| blob::decode_result(&b, v)).transpose()
 }
@@ -38,9 +33,7 @@ pub(crate) fn get_results(c: &Connection, ids: &[TaskId]) -> Result<Vec<Option<T
     for part in ids.chunks(256) {
         let marks = vec!["?"; part.len()].join(",");
         let sql = format!("SELECT version, blob FROM task_result WHERE id IN ({marks})");
-        let mut st = c
-            .prepare_cached(&sql)
-            .map_err(sql_err("preparing task results read"))?;
+        let mut st = c.prepare_cached(&sql).map_err(sql_err("preparing task results read"))?;
         let rows = st
             .query_map(params_from_iter(part.iter().map(|i| i.0)), |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
@@ -88,11 +81,7 @@ fn state_clause(s: StateQuery) -> Option<String> {
         StateQuery::Pending => st(TaskState::Pending),
         StateQuery::Running => st(TaskState::Running),
         StateQuery::PendingRunning => {
-            format!(
-                "r.state IN ({}, {})",
-                TaskState::Pending.as_i32(),
-                TaskState::Running.as_i32()
-            )
+            format!("r.state IN ({}, {})", TaskState::Pending.as_i32(), TaskState::Running.as_i32())
         }
         StateQuery::Completed => st(TaskState::Completed),
         StateQuery::CompletedSuccess => format!("r.state = {c} AND r.failure = 0"),
@@ -143,23 +132,13 @@ fn listing(q: &TaskQuery) -> Listing {
             continue;
         }
         let marks = vec!["?"; f.values.len()].join(",");
-        conds.push(format!(
-            "EXISTS (SELECT 1 FROM task_tag t WHERE t.task_id = r.id AND t.tag IN ({marks}))"
-        ));
+        conds.push(format!("EXISTS (SELECT 1 FROM task_tag t WHERE t.task_id = r.id AND t.tag IN ({marks}))"));
         for v in &f.values {
             params.push(Value::Text(format!("{}:{}", f.key, v)));
         }
     }
-    let filter = if conds.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conds.join(" AND "))
-    };
-    Listing {
-        filter,
-        params,
-        sort_col,
-    }
+    let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    Listing { filter, params, sort_col }
 }
 
 fn bad_cursor() -> StoreError {
@@ -174,10 +153,7 @@ fn paged(l: &Listing, q: &TaskQuery) -> Result<(String, Vec<Value>, String, Stri
     let order = match l.sort_col {
         None => {
             if let Some(c) = &q.cursor {
-                let id: i64 = c
-                    .strip_prefix('i')
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(bad_cursor)?;
+                let id: i64 = c.strip_prefix('i').and_then(|s| s.parse().ok()).ok_or_else(bad_cursor)?;
                 filter.push_str(&format!("{join} r.id < ?"));
                 params.push(Value::Integer(id));
             }
@@ -186,31 +162,19 @@ fn paged(l: &Listing, q: &TaskQuery) -> Result<(String, Vec<Value>, String, Stri
         Some(col) => {
             if let Some(c) = &q.cursor {
                 let (ts, id) = parse_pair(c, 't')?;
-                filter.push_str(&format!(
-                    "{join} (r.{col} < ? OR (r.{col} = ? AND r.id < ?))"
-                ));
+                filter.push_str(&format!("{join} (r.{col} < ? OR (r.{col} = ? AND r.id < ?))"));
                 params.extend([Value::Integer(ts), Value::Integer(ts), Value::Integer(id)]);
             }
             format!("ORDER BY r.{col} DESC, r.id DESC")
         }
     };
-    let limit = if q.limit == 0 {
-        String::new()
-    } else {
-        format!("LIMIT {}", q.limit + 1)
-    };
+    let limit = if q.limit == 0 { String::new() } else { format!("LIMIT {}", q.limit + 1) };
     Ok((filter, params, order, limit))
 }
 
 fn parse_pair(c: &str, prefix: char) -> Result<(i64, i64)> {
-    let (a, b) = c
-        .strip_prefix(prefix)
-        .and_then(|s| s.split_once('.'))
-        .ok_or_else(bad_cursor)?;
-    Ok((
-        a.parse().map_err(|_| bad_cursor())?,
-        b.parse().map_err(|_| bad_cursor())?,
-    ))
+    let (a, b) = c.strip_prefix(prefix).and_then(|s| s.split_once('.')).ok_or_else(bad_cursor)?;
+    Ok((a.parse().map_err(|_| bad_cursor())?, b.parse().map_err(|_| bad_cursor())?))
 }
 
 /// Trims the extra look-ahead row and makes the cursor of a full page.
@@ -227,30 +191,18 @@ fn finish<T>(mut rows: Vec<(T, i64, i64)>, limit: usize, sort: Option<&str>) -> 
     } else {
         None
     };
-    Page {
-        items: rows.into_iter().map(|(t, _, _)| t).collect(),
-        cursor,
-    }
+    Page { items: rows.into_iter().map(|(t, _, _)| t).collect(), cursor }
 }
 
 pub(crate) fn list_results(c: &Connection, q: &TaskQuery) -> Result<Page<TaskResult>> {
     let l = listing(q);
     let (filter, params, order, limit) = paged(&l, q)?;
     let ts = l.sort_col.unwrap_or("created");
-    let sql = format!(
-        "SELECT r.id, r.version, r.blob, r.{ts} FROM task_result r {filter} {order} {limit}"
-    );
-    let mut st = c
-        .prepare_cached(&sql)
-        .map_err(sql_err("preparing task listing"))?;
+    let sql = format!("SELECT r.id, r.version, r.blob, r.{ts} FROM task_result r {filter} {order} {limit}");
+    let mut st = c.prepare_cached(&sql).map_err(sql_err("preparing task listing"))?;
     let rows = st
         .query_map(params_from_iter(params), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
         })
         .map_err(sql_err("listing tasks"))?;
     let mut out = Vec::new();
@@ -268,16 +220,10 @@ pub(crate) fn list_requests(c: &Connection, q: &TaskQuery) -> Result<Page<TaskRe
     let sql = format!(
         "SELECT r.id, q.blob, r.{ts} FROM task_result r JOIN task_request q ON q.id = r.id {filter} {order} {limit}"
     );
-    let mut st = c
-        .prepare_cached(&sql)
-        .map_err(sql_err("preparing request listing"))?;
+    let mut st = c.prepare_cached(&sql).map_err(sql_err("preparing request listing"))?;
     let rows = st
         .query_map(params_from_iter(params), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
         })
         .map_err(sql_err("listing requests"))?;
     let mut out = Vec::new();
@@ -301,12 +247,7 @@ pub(crate) fn count_results(c: &Connection, q: &TaskQuery) -> Result<u64> {
 
 /// Bytes `[offset, offset+length)` of the stream, clamped to its logical
 /// length (the highest byte ever written). Missing chunks are zeros.
-pub(crate) fn read_output(
-    c: &Connection,
-    task: TaskId,
-    offset: u64,
-    length: u64,
-) -> Result<Vec<u8>> {
+pub(crate) fn read_output(c: &Connection, task: TaskId, offset: u64, length: u64) -> Result<Vec<u8>> {
     let last: Option<(i64, i64)> = c
         .prepare_cached("SELECT idx, length(data) FROM output_chunk WHERE task_id = ?1 ORDER BY idx DESC LIMIT 1")
         .and_then(|mut s| s.query_row(params![task.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
@@ -327,9 +268,7 @@ pub(crate) fn read_output(
         .prepare_cached("SELECT idx, data FROM output_chunk WHERE task_id = ?1 AND idx BETWEEN ?2 AND ?3 ORDER BY idx")
         .map_err(sql_err("preparing output read"))?;
     let rows = st
-        .query_map(params![task.0, first, lastc], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
+        .query_map(params![task.0, first, lastc], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
         .map_err(sql_err("reading output"))?;
     for row in rows {
         let (idx, data) = row.map_err(sql_err("reading output"))?;
@@ -354,12 +293,8 @@ pub(crate) fn get_bot(c: &Connection, id: &str) -> Result<Option<BotInfo>> {
 }
 
 pub(crate) fn load_bots(c: &Connection) -> Result<Vec<BotInfo>> {
-    let mut st = c
-        .prepare_cached("SELECT blob FROM bot ORDER BY bot_id")
-        .map_err(sql_err("preparing bots read"))?;
-    let rows = st
-        .query_map([], |r| r.get::<_, Vec<u8>>(0))
-        .map_err(sql_err("reading bots"))?;
+    let mut st = c.prepare_cached("SELECT blob FROM bot ORDER BY bot_id").map_err(sql_err("preparing bots read"))?;
+    let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err("reading bots"))?;
     let mut out = Vec::new();
     for row in rows {
         out.push(blob::decode_bot(&row.map_err(sql_err("reading bots"))?)?);
@@ -383,25 +318,13 @@ pub(crate) fn list_bot_events(c: &Connection, q: &EventQuery) -> Result<Page<Bot
         conds.push("(ts < ? OR (ts = ? AND id < ?))".into());
         params.extend([Value::Integer(ts), Value::Integer(ts), Value::Integer(id)]);
     }
-    let limit = if q.limit == 0 {
-        String::new()
-    } else {
-        format!("LIMIT {}", q.limit + 1)
-    };
-    let sql = format!(
-        "SELECT id, ts, blob FROM bot_event WHERE {} ORDER BY ts DESC, id DESC {limit}",
-        conds.join(" AND ")
-    );
-    let mut st = c
-        .prepare_cached(&sql)
-        .map_err(sql_err("preparing bot events read"))?;
+    let limit = if q.limit == 0 { String::new() } else { format!("LIMIT {}", q.limit + 1) };
+    let sql =
+        format!("SELECT id, ts, blob FROM bot_event WHERE {} ORDER BY ts DESC, id DESC {limit}", conds.join(" AND "));
+    let mut st = c.prepare_cached(&sql).map_err(sql_err("preparing bot events read"))?;
     let rows = st
         .query_map(params_from_iter(params), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
         })
         .map_err(sql_err("reading bot events"))?;
     let mut out = Vec::new();
@@ -413,40 +336,82 @@ pub(crate) fn list_bot_events(c: &Connection, q: &EventQuery) -> Result<Page<Bot
     if more {
         out.truncate(q.limit);
     }
-    let cursor = if more {
-        out.last().map(|(_, id, ts)| format!("e{ts}.{id}"))
-    } else {
-        None
-    };
-    Ok(Page {
-        items: out.into_iter().map(|(e, _, _)| e).collect(),
-        cursor,
-    })
+    let cursor = if more { out.last().map(|(_, id, ts)| format!("e{ts}.{id}")) } else { None };
+    Ok(Page { items: out.into_iter().map(|(e, _, _)| e).collect(), cursor })
 }
 
+/// Raw rows of `load_active`: (request blob, result version, result blob).
+type ActiveRaw = (Vec<u8>, i64, Vec<u8>);
+/// Decoded batches of `load_active`, tagged with their position.
+type ActiveParts = Vec<(usize, Vec<(TaskRequest, TaskResult)>)>;
+
+/// Every PENDING/RUNNING task with its request, in id order. One query;
+/// the blobs are decoded on several threads (startup with 100k pending
+/// tasks is dominated by decoding).
 pub(crate) fn load_active(c: &Connection) -> Result<Vec<(TaskRequest, TaskResult)>> {
+    const BATCH: usize = 2048;
     let sql = format!(
         "SELECT q.blob, r.version, r.blob FROM task_result r JOIN task_request q ON q.id = r.id \
-         WHERE r.state IN ({}, {}) ORDER BY r.id",
+         WHERE r.state IN ({}, {})",
         TaskState::Pending.as_i32(),
         TaskState::Running.as_i32()
     );
-    let mut st = c
-        .prepare_cached(&sql)
-        .map_err(sql_err("preparing active tasks read"))?;
+    let mut st = c.prepare_cached(&sql).map_err(sql_err("preparing active tasks read"))?;
     let rows = st
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })
+        .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))
         .map_err(sql_err("reading active tasks"))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (qb, v, rb) = row.map_err(sql_err("reading active tasks"))?;
-        out.push((blob::decode_request(&qb)?, blob::decode_result(&rb, v)?));
-    }
-    Ok(out)
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let decode_batch = |batch: Vec<ActiveRaw>| -> Result<Vec<(TaskRequest, TaskResult)>> {
+        batch.into_iter().map(|(qb, v, rb)| Ok((blob::decode_request(&qb)?, blob::decode_result(&rb, v)?))).collect()
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<ActiveRaw>)>(workers * 2);
+    let rx = std::sync::Mutex::new(rx);
+    std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let rx = &rx;
+            handles.push(s.spawn(move || -> Result<ActiveParts> {
+                let mut done = Vec::new();
+                loop {
+                    let next = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return Err(StoreError::Other("decoder pool poisoned".into())),
+                    };
+                    let Ok((i, batch)) = next else { return Ok(done) };
+                    done.push((i, decode_batch(batch)?));
+                }
+            }));
+        }
+        // Scan on this thread, feeding batches to the decoders.
+        let scan = || -> Result<()> {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut n = 0;
+            for row in rows {
+                batch.push(row.map_err(sql_err("reading active tasks"))?);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send((n, full)).is_err() {
+                        return Ok(()); // a decoder failed; its error is reported below
+                    }
+                    n += 1;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send((n, batch));
+            }
+            Ok(())
+        };
+        let scanned = scan();
+        drop(tx);
+        let mut parts = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(r) => parts.extend(r?),
+                Err(_) => return Err(StoreError::Other("decoder thread panicked".into())),
+            }
+        }
+        scanned?;
+        parts.sort_by_key(|(i, _)| *i);
+        Ok(parts.into_iter().flat_map(|(_, v)| v).collect())
+    })
 }

@@ -16,16 +16,10 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// The database's schema version (0 when empty).
 pub(crate) fn current_version(conn: &Connection) -> Result<i64> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TEXT)",
-    )
-    .map_err(sql_err("creating schema_version"))?;
-    conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-        [],
-        |r| r.get(0),
-    )
-    .map_err(sql_err("reading schema version"))
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TEXT)")
+        .map_err(sql_err("creating schema_version"))?;
+    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
+        .map_err(sql_err("reading schema version"))
 }
 
 /// Applies every migration newer than the database, each in its own
@@ -33,33 +27,21 @@ pub(crate) fn current_version(conn: &Connection) -> Result<i64> {
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let found = current_version(conn)?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(StoreError::TooNew { found, supported: SCHEMA_VERSION });
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err("beginning migration"))?;
+        let tx =
+            conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err("beginning migration"))?;
         // Another process may have migrated since the check above.
         let now: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
             .map_err(sql_err("re-reading schema version"))?;
         if now >= *version {
             continue;
         }
-        tx.execute_batch(sql)
-            .map_err(|e| StoreError::Other(format!("applying sqlite migration {version}: {e}")))?;
-        tx.execute(
-            "INSERT INTO schema_version (version, applied_at) VALUES (?1, NULL)",
-            params![version],
-        )
-        .map_err(sql_err("recording schema version"))?;
+        tx.execute_batch(sql).map_err(|e| StoreError::Other(format!("applying sqlite migration {version}: {e}")))?;
+        tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?1, NULL)", params![version])
+            .map_err(sql_err("recording schema version"))?;
         tx.commit().map_err(sql_err("committing migration"))?;
         tracing::info!(version, "applied sqlite migration");
     }

@@ -21,19 +21,12 @@ pub(crate) const BATCH_CAP: usize = 512;
 /// Work for the writer thread.
 pub(crate) enum Job {
     Commit(Txn, oneshot::Sender<Result<CommitOutcome>>),
-    Evict {
-        before: Time,
-        limit: usize,
-        reply: oneshot::Sender<Result<u64>>,
-    },
+    Evict { before: Time, limit: usize, reply: oneshot::Sender<Result<u64>> },
 }
 
 /// What one job produced inside the batch, before the final COMMIT.
 enum Done {
-    Commit(
-        oneshot::Sender<Result<CommitOutcome>>,
-        Result<CommitOutcome>,
-    ),
+    Commit(oneshot::Sender<Result<CommitOutcome>>, Result<CommitOutcome>),
     Evict(oneshot::Sender<Result<u64>>, Result<u64>),
 }
 
@@ -44,9 +37,7 @@ impl Done {
         match self {
             Done::Commit(tx, r) => {
                 let r = match (commit_err, r) {
-                    (Some(e), Ok(CommitOutcome::Committed)) => {
-                        Err(StoreError::Other(e.to_string()))
-                    }
+                    (Some(e), Ok(CommitOutcome::Committed)) => Err(StoreError::Other(e.to_string())),
                     (_, r) => r,
                 };
                 let _ = tx.send(r);
@@ -106,21 +97,13 @@ pub(crate) fn run_batch(conn: &Connection, batch: Vec<Job>) {
                 let keep = matches!(r, Ok(CommitOutcome::Committed));
                 (Done::Commit(tx, r), keep)
             }
-            Job::Evict {
-                before,
-                limit,
-                reply,
-            } => {
+            Job::Evict { before, limit, reply } => {
                 let r = evict(conn, before, limit);
                 let keep = r.is_ok();
                 (Done::Evict(reply, r), keep)
             }
         };
-        let end = if keep {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
-        };
+        let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
         if let Err(e) = conn.execute_batch(end) {
             broken = Some(format!("closing savepoint: {e}"));
         }
@@ -178,8 +161,7 @@ fn put_tags(conn: &Connection, id: TaskId, tags: &[String]) -> Result<()> {
         .prepare_cached("INSERT OR IGNORE INTO task_tag (tag, task_id) VALUES (?1, ?2)")
         .map_err(sql_err("preparing tag insert"))?;
     for tag in tags {
-        st.execute(params![tag, id.0])
-            .map_err(sql_err("inserting task tag"))?;
+        st.execute(params![tag, id.0]).map_err(sql_err("inserting task tag"))?;
     }
     Ok(())
 }
@@ -276,10 +258,7 @@ fn insert_result(conn: &Connection, r: &TaskResult) -> Result<bool> {
 fn update_result(conn: &Connection, r: &TaskResult) -> Result<bool> {
     let old_tags: Option<String> = conn
         .prepare_cached("SELECT tags FROM task_result WHERE id = ?1 AND version = ?2")
-        .and_then(|mut s| {
-            s.query_row(params![r.id.0, r.version], |row| row.get(0))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row(params![r.id.0, r.version], |row| row.get(0)).optional())
         .map_err(sql_err("reading task result version"))?;
     let Some(old_tags) = old_tags else {
         return Ok(false);
@@ -340,10 +319,7 @@ fn write_output(conn: &Connection, task: TaskId, offset: u64, data: &[u8]) -> Re
         let at = (pos - chunk_start) as usize;
         let existing: Option<Vec<u8>> = conn
             .prepare_cached("SELECT data FROM output_chunk WHERE task_id = ?1 AND idx = ?2")
-            .and_then(|mut s| {
-                s.query_row(params![task.0, idx as i64], |row| row.get(0))
-                    .optional()
-            })
+            .and_then(|mut s| s.query_row(params![task.0, idx as i64], |row| row.get(0)).optional())
             .map_err(sql_err("reading output chunk"))?;
         let mut buf = existing.unwrap_or_default();
         if buf.len() < at + src.len() {
@@ -385,9 +361,7 @@ fn evict(conn: &Connection, before: Time, limit: usize) -> Result<u64> {
             "DELETE FROM request_uuid WHERE task_id = ?1",
             "DELETE FROM task_request WHERE id = ?1",
         ] {
-            conn.prepare_cached(sql)
-                .and_then(|mut s| s.execute(params![id]))
-                .map_err(sql_err("evicting task"))?;
+            conn.prepare_cached(sql).and_then(|mut s| s.execute(params![id])).map_err(sql_err("evicting task"))?;
         }
         deleted += conn
             .prepare_cached("DELETE FROM task_result WHERE id = ?1")
@@ -395,7 +369,9 @@ fn evict(conn: &Connection, before: Time, limit: usize) -> Result<u64> {
             .map_err(sql_err("evicting task result"))? as u64;
     }
     deleted += conn
-        .prepare_cached("DELETE FROM bot_event WHERE id IN (SELECT id FROM bot_event WHERE ts < ?1 ORDER BY ts LIMIT ?2)")
+        .prepare_cached(
+            "DELETE FROM bot_event WHERE id IN (SELECT id FROM bot_event WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+        )
         .and_then(|mut s| s.execute(params![to_micros(before), lim]))
         .map_err(sql_err("evicting bot events"))? as u64;
     Ok(deleted)

@@ -6,16 +6,12 @@ use muster_core::state::{StateQuery, TaskState};
 use muster_core::{TaskId, Time};
 use muster_store::conformance::{self, pending, request};
 use muster_store::sqlite::SCHEMA_VERSION;
-use muster_store::{
-    CommitOutcome, EventQuery, SqliteStore, Store, StoreError, TaskQuery, Txn, Write,
-};
+use muster_store::{CommitOutcome, EventQuery, SqliteStore, Store, StoreError, TaskQuery, Txn, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn t(sec: u32) -> Time {
-    Utc.with_ymd_and_hms(2044, 3, 4, 5, 0, sec)
-        .single()
-        .expect("valid fixed date")
+    Utc.with_ymd_and_hms(2044, 3, 4, 5, 0, sec).single().expect("valid fixed date")
 }
 
 fn temp_db() -> (tempfile::TempDir, PathBuf) {
@@ -45,11 +41,7 @@ async fn the_conformance_suite_passes_twice_on_one_database_across_a_reopen() {
     let store = open(&path);
     // Everything written before is still there, and inserting it again conflicts.
     let created = conformance::at(2044, 1, 1, 0);
-    assert!(store
-        .get_request(TaskId::new(created, 1))
-        .await
-        .expect("get")
-        .is_some());
+    assert!(store.get_request(TaskId::new(created, 1)).await.expect("get").is_some());
     conformance::update_result_is_compare_and_set(&store).await;
 }
 
@@ -60,14 +52,9 @@ async fn many_concurrent_commits_are_all_replied_and_durable() {
 
     // One shared task that every "claimer" tries to CAS from version 0.
     let shared = request(TaskId::new(t(0), 0), t(0), &["group:commit"]);
-    let txn = Txn::new().with(Write::InsertTask {
-        request: Box::new(shared.clone()),
-        result: Box::new(pending(&shared)),
-    });
-    assert_eq!(
-        store.commit(txn).await.expect("commit"),
-        CommitOutcome::Committed
-    );
+    let txn =
+        Txn::new().with(Write::InsertTask { request: Box::new(shared.clone()), result: Box::new(pending(&shared)) });
+    assert_eq!(store.commit(txn).await.expect("commit"), CommitOutcome::Committed);
 
     let n = 300u16;
     let mut handles = Vec::new();
@@ -78,15 +65,8 @@ async fn many_concurrent_commits_are_all_replied_and_durable() {
             let created = t(1);
             let req = request(TaskId::new(created, i), created, &["group:commit"]);
             let mut txn = Txn::new()
-                .with(Write::InsertTask {
-                    request: Box::new(req.clone()),
-                    result: Box::new(pending(&req)),
-                })
-                .with(Write::WriteOutput {
-                    task: req.id,
-                    offset: 0,
-                    data: format!("out-{i}").into_bytes(),
-                })
+                .with(Write::InsertTask { request: Box::new(req.clone()), result: Box::new(pending(&req)) })
+                .with(Write::WriteOutput { task: req.id, offset: 0, data: format!("out-{i}").into_bytes() })
                 .with(Write::AppendEvent(Box::new(BotEvent::of(
                     &BotInfo::new("gc-bot", created),
                     created,
@@ -129,11 +109,7 @@ async fn many_concurrent_commits_are_all_replied_and_durable() {
     // Drop and reopen: every acknowledged commit is on disk.
     drop(store);
     let store = open(&path);
-    let got = store
-        .get_result(shared.id)
-        .await
-        .expect("get")
-        .expect("shared exists");
+    let got = store.get_result(shared.id).await.expect("get").expect("shared exists");
     assert_eq!(got.version, 1);
     assert_eq!(got.bot_id, format!("bot-{winner}"));
     for i in 1..=n {
@@ -149,17 +125,9 @@ async fn many_concurrent_commits_are_all_replied_and_durable() {
         tags: vec![muster_core::DimFilter::new("group", "commit")],
         ..TaskQuery::default()
     };
-    assert_eq!(
-        store.count_results(&q).await.expect("count"),
-        committed as u64 + 1
-    );
-    let evs = store
-        .list_bot_events(&EventQuery {
-            bot_id: "gc-bot".into(),
-            ..EventQuery::default()
-        })
-        .await
-        .expect("events");
+    assert_eq!(store.count_results(&q).await.expect("count"), committed as u64 + 1);
+    let evs =
+        store.list_bot_events(&EventQuery { bot_id: "gc-bot".into(), ..EventQuery::default() }).await.expect("events");
     assert_eq!(evs.items.len(), committed);
 }
 
@@ -173,50 +141,21 @@ async fn reopening_after_drop_keeps_everything() {
     {
         let store = open(&path);
         let txn = Txn::new()
-            .with(Write::InsertTask {
-                request: Box::new(req.clone()),
-                result: Box::new(res.clone()),
-            })
-            .with(Write::PutRequestUuid {
-                key: "k".into(),
-                task: req.id,
-                created: t(0),
-            })
-            .with(Write::WriteOutput {
-                task: req.id,
-                offset: 5,
-                data: b"abc".to_vec(),
-            })
+            .with(Write::InsertTask { request: Box::new(req.clone()), result: Box::new(res.clone()) })
+            .with(Write::PutRequestUuid { key: "k".into(), task: req.id, created: t(0) })
+            .with(Write::WriteOutput { task: req.id, offset: 5, data: b"abc".to_vec() })
             .with(Write::PutBot(Box::new(bot.clone())))
             .with(Write::AppendEvent(Box::new(ev.clone())));
-        assert_eq!(
-            store.commit(txn).await.expect("commit"),
-            CommitOutcome::Committed
-        );
+        assert_eq!(store.commit(txn).await.expect("commit"), CommitOutcome::Committed);
     }
     let store = open(&path);
-    assert_eq!(
-        store.get_request(req.id).await.expect("get"),
-        Some(req.clone())
-    );
-    assert_eq!(
-        store.get_result(req.id).await.expect("get"),
-        Some(res.clone())
-    );
-    assert_eq!(
-        store.lookup_request_uuid("k").await.expect("lookup"),
-        Some(req.id)
-    );
-    assert_eq!(
-        store.read_output(req.id, 0, 100).await.expect("read"),
-        b"\0\0\0\0\0abc".to_vec()
-    );
+    assert_eq!(store.get_request(req.id).await.expect("get"), Some(req.clone()));
+    assert_eq!(store.get_result(req.id).await.expect("get"), Some(res.clone()));
+    assert_eq!(store.lookup_request_uuid("k").await.expect("lookup"), Some(req.id));
+    assert_eq!(store.read_output(req.id, 0, 100).await.expect("read"), b"\0\0\0\0\0abc".to_vec());
     assert_eq!(store.get_bot("reopen-bot").await.expect("get"), Some(bot));
     let evs = store
-        .list_bot_events(&EventQuery {
-            bot_id: "reopen-bot".into(),
-            ..EventQuery::default()
-        })
+        .list_bot_events(&EventQuery { bot_id: "reopen-bot".into(), ..EventQuery::default() })
         .await
         .expect("events");
     assert_eq!(evs.items, vec![ev]);
@@ -229,11 +168,7 @@ fn a_database_from_a_newer_muster_is_refused() {
     drop(open(&path));
     {
         let conn = rusqlite::Connection::open(&path).expect("raw open");
-        conn.execute(
-            "INSERT INTO schema_version (version) VALUES (?1)",
-            [SCHEMA_VERSION + 1],
-        )
-        .expect("bump version");
+        conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [SCHEMA_VERSION + 1]).expect("bump version");
     }
     match SqliteStore::open(&path) {
         Err(StoreError::TooNew { found, supported }) => {
@@ -251,13 +186,44 @@ fn the_database_uses_wal_and_records_its_schema_version() {
     drop(open(&path));
     drop(open(&path)); // migrating twice is a no-op
     let conn = rusqlite::Connection::open(&path).expect("raw open");
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .expect("journal mode");
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("journal mode");
     assert_eq!(mode, "wal");
     let versions: Vec<i64> = conn
         .prepare("SELECT version FROM schema_version ORDER BY version")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .expect("versions");
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_active_returns_thousands_of_tasks_across_decode_batches() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    let n = 5000u16;
+    let mut want = Vec::new();
+    for part in 0..10u16 {
+        let mut txn = Txn::new();
+        for j in 0..n / 10 {
+            let i = part * (n / 10) + j;
+            let created = t(0) + chrono::Duration::milliseconds(i as i64);
+            let req = request(TaskId::new(created, i), created, &["bulk:yes"]);
+            let mut res = pending(&req);
+            if matches!(i % 7, 0) {
+                res.state = TaskState::Running;
+            }
+            if matches!(i % 11, 0) {
+                res.state = TaskState::Completed;
+            } else {
+                want.push((req.id, res.state));
+            }
+            txn.push(Write::InsertTask { request: Box::new(req), result: Box::new(res) });
+        }
+        assert_eq!(store.commit(txn).await.expect("commit"), CommitOutcome::Committed);
+    }
+    let loaded = store.load_active().await.expect("load_active");
+    let mut got: Vec<(TaskId, TaskState)> = loaded.iter().map(|(_, r)| (r.id, r.state)).collect();
+    got.sort_by_key(|(id, _)| *id);
+    want.sort_by_key(|(id, _)| *id);
+    assert_eq!(got, want);
+    assert!(loaded.iter().all(|(q, r)| q.id == r.id && q.tags == r.tags));
 }
