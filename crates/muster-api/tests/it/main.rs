@@ -1,0 +1,21 @@
+//! Integration tests of muster-api: wire goldens (spec §1.6, §1.7, §6.7), pRPC
+//! negotiation and errors (§1.2, §1.5), domain conversions (§6.6, §7.6, §9.1)
+//! and fuzzing of the decoders.
+
+mod convert;
+mod fuzz;
+mod prpc;
+mod wire;
+
+/// Reads a fixture from `tests/data/`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The JSON object of an encoded response, after checking the `)]}'` framing.
+pub fn response_json(body: &[u8]) -> serde_json::Value {
+    assert!(body.starts_with(b")]}'\n"), "JSON response must start with the XSSI prefix");
+    assert!(body.ends_with(b"\n"), "JSON response must end with a newline");
+    serde_json::from_slice(&body[5..]).expect("response body is JSON")
+}
