@@ -82,29 +82,34 @@ pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {
     for (k, v) in &trailer.dimensions {
         extra.insert(k.clone(), v.clone());
     }
-    let opts = muster_bot::BotOptions {
-        server: server.trim_end_matches('/').to_string(),
-        dir: args.dir.clone().unwrap_or_else(|| PathBuf::from("muster-bot-dir")),
-        bot_id: args.id.clone(),
-        extra_dimensions: extra,
-        hook: args.hook.clone(),
-        hook_script: trailer.hook_script.clone(),
-        token: args.token.clone().or(trailer.token.clone()),
-        self_update: !args.no_self_update,
-        ..Default::default()
-    };
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("muster-bot-dir"));
+    let mut opts = muster_bot::BotOptions::new(server.trim_end_matches('/'), dir.clone());
+    opts.bot_id = args.id.clone();
+    opts.extra_dimensions = extra;
+    opts.hook = args.hook.clone();
+    opts.token = args.token.clone().or(trailer.token.clone());
+    opts.self_update = !args.no_self_update;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let exit = rt.block_on(async move {
         let shutdown = crate::signals::shutdown_token();
         muster_bot::run(opts, shutdown).await
     })?;
     match exit {
-        muster_bot::BotExit::Restart { exe } => reexec(&exe),
+        muster_bot::BotExit::Restart { exe } => {
+            let Err(err) = reexec(&exe) else { return Ok(()) };
+            // The new copy could not even start: fall back to the last known good one.
+            let lkg = dir.join("muster-bot.lkg");
+            if lkg.exists() {
+                eprintln!("muster: {err:#}; falling back to {}", lkg.display());
+                return reexec(&lkg);
+            }
+            Err(err)
+        }
         _ => Ok(()),
     }
 }
 
-/// Replaces this process with `exe`, keeping the arguments.
+/// Replaces this process with `exe`, keeping the arguments. Returns only on failure.
 fn reexec(exe: &Path) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
     let args: Vec<String> = std::env::args().skip(1).collect();

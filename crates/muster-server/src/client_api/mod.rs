@@ -1,4 +1,127 @@
-//! swarming.v2 pRPC client API (added below).
+//! The swarming.v2 pRPC API (client spec §1–§5): one file per RPC under
+//! `tasks/`, `bots/` and `swarming/`. This module negotiates the encoding
+//! (binary protobuf or JSON), decodes the request, calls the handler and
+//! encodes the reply or the error (`X-Prpc-Grpc-Code` always set).
+
+mod bots;
+mod common;
+mod swarming;
+mod tasks;
+
 use crate::State;
+use axum::body::Bytes;
+use axum::extract::{Path, State as S};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use axum::Router;
-pub(crate) fn routes() -> Router<State> { Router::new() }
+use muster_api::prpc::{self, Format, Message, Status};
+use std::future::Future;
+
+pub(crate) fn routes() -> Router<State> {
+    Router::new().route("/prpc/{service}/{method}", post(dispatch).options(preflight))
+}
+
+async fn preflight(headers: HeaderMap) -> Response {
+    let mut resp = StatusCode::OK.into_response();
+    if let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) {
+        set_headers(&mut resp, prpc::cors_headers(origin, true));
+    }
+    resp
+}
+
+fn set_headers<K: AsRef<str>>(resp: &mut Response, headers: impl IntoIterator<Item = (K, String)>) {
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_ref()), HeaderValue::try_from(v)) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+}
+
+fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
+    if status.code.http_status() >= 500 {
+        tracing::error!(code = %status.code, message = %status.message, "rpc failed");
+    }
+    let e = match http_override {
+        Some(_) => prpc::ProtocolError { status: status.clone(), http_status: http_override.unwrap_or(400) }.response(),
+        None => prpc::error_response(status),
+    };
+    let mut resp =
+        (StatusCode::from_u16(e.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.body.clone()).into_response();
+    set_headers(&mut resp, e.headers());
+    resp
+}
+
+async fn call<Req, Resp, F, Fut>(app: State, inf: Format, outf: Format, body: &[u8], f: F) -> Response
+where
+    Req: Message,
+    Resp: Message,
+    F: FnOnce(State, Req) -> Fut,
+    Fut: Future<Output = Result<Resp, Status>>,
+{
+    let req: Req = match prpc::decode(inf, body) {
+        Ok(r) => r,
+        Err(s) => return error_reply(&s, None),
+    };
+    match f(app, req).await {
+        Ok(resp) => match prpc::encode(outf, &resp) {
+            Ok((ct, bytes)) => {
+                let mut r = (StatusCode::OK, bytes).into_response();
+                set_headers(&mut r, [("content-type", ct.to_string())]);
+                set_headers(&mut r, prpc::ok_headers().map(|(k, v)| (k, v.to_string())));
+                r
+            }
+            Err(s) => error_reply(&s, None),
+        },
+        Err(s) => error_reply(&s, None),
+    }
+}
+
+async fn dispatch(
+    S(app): S<State>,
+    Path((service, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let (inf, outf) = match (prpc::request_format(header("content-type")), prpc::response_format(header("accept"))) {
+        (Ok(i), Ok(o)) => (i, o),
+        (Err(pe), _) | (_, Err(pe)) => return error_reply(&pe.status, Some(pe.http_status)),
+    };
+    if let Err(pe) = prpc::check_method(&service, &method) {
+        return error_reply(&pe.status, Some(pe.http_status));
+    }
+    let mut resp = route(app, &service, &method, inf, outf, &body).await;
+    if let Some(origin) = header("origin") {
+        set_headers(&mut resp, prpc::cors_headers(origin, false));
+    }
+    resp
+}
+
+async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b: &[u8]) -> Response {
+    match (service, method) {
+        ("swarming.v2.Tasks", "NewTask") => call(app, i, o, b, tasks::new_task::handle).await,
+        ("swarming.v2.Tasks", "GetResult") => call(app, i, o, b, tasks::get_result::handle).await,
+        ("swarming.v2.Tasks", "BatchGetResult") => call(app, i, o, b, tasks::batch_get_result::handle).await,
+        ("swarming.v2.Tasks", "GetRequest") => call(app, i, o, b, tasks::get_request::handle).await,
+        ("swarming.v2.Tasks", "CancelTask") => call(app, i, o, b, tasks::cancel_task::handle).await,
+        ("swarming.v2.Tasks", "GetStdout") => call(app, i, o, b, tasks::get_stdout::handle).await,
+        ("swarming.v2.Tasks", "ListTasks") => call(app, i, o, b, tasks::list_tasks::handle).await,
+        ("swarming.v2.Tasks", "ListTaskStates") => call(app, i, o, b, tasks::list_task_states::handle).await,
+        ("swarming.v2.Tasks", "ListTaskRequests") => call(app, i, o, b, tasks::list_task_requests::handle).await,
+        ("swarming.v2.Tasks", "CancelTasks") => call(app, i, o, b, tasks::cancel_tasks::handle).await,
+        ("swarming.v2.Tasks", "CountTasks") => call(app, i, o, b, tasks::count_tasks::handle).await,
+        ("swarming.v2.Bots", "GetBot") => call(app, i, o, b, bots::get_bot::handle).await,
+        ("swarming.v2.Bots", "DeleteBot") => call(app, i, o, b, bots::delete_bot::handle).await,
+        ("swarming.v2.Bots", "ListBotEvents") => call(app, i, o, b, bots::list_bot_events::handle).await,
+        ("swarming.v2.Bots", "TerminateBot") => call(app, i, o, b, bots::terminate_bot::handle).await,
+        ("swarming.v2.Bots", "ListBotTasks") => call(app, i, o, b, bots::list_bot_tasks::handle).await,
+        ("swarming.v2.Bots", "ListBots") => call(app, i, o, b, bots::list_bots::handle).await,
+        ("swarming.v2.Bots", "CountBots") => call(app, i, o, b, bots::count_bots::handle).await,
+        ("swarming.v2.Bots", "GetBotDimensions") => call(app, i, o, b, bots::get_bot_dimensions::handle).await,
+        ("swarming.v2.Swarming", "GetDetails") => call(app, i, o, b, swarming::get_details::handle).await,
+        ("swarming.v2.Swarming", "GetToken") => call(app, i, o, b, swarming::get_token::handle).await,
+        ("swarming.v2.Swarming", "GetPermissions") => call(app, i, o, b, swarming::get_permissions::handle).await,
+        _ => error_reply(&Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")), None),
+    }
+}

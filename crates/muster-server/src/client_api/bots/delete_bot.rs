@@ -1,0 +1,14 @@
+//! DeleteBot (client spec §5.2): forgets the bot; its events stay.
+
+use super::bot_id;
+use crate::State;
+use muster_api::pb;
+use muster_api::prpc::Status;
+
+pub(crate) async fn handle(app: State, req: pb::BotRequest) -> Result<pb::DeleteResponse, Status> {
+    let id = bot_id(&req.bot_id)?;
+    if !app.sched.delete_bot(id, app.clock.now()).await? {
+        return Err(Status::not_found(format!("{id:?} not found")));
+    }
+    Ok(pb::DeleteResponse { deleted: true })
+}

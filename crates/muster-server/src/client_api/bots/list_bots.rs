@@ -1,0 +1,28 @@
+//! ListBots (client spec §5.2): ascending bot id, filters, paged.
+
+use crate::client_api::common::{cursor_in, cursor_out, limit, CursorKind};
+use crate::State;
+use muster_api::prpc::Status;
+use muster_api::{convert, pb};
+use muster_sched::BotQuery;
+
+pub(crate) async fn handle(app: State, req: pb::BotsRequest) -> Result<pb::BotInfoListResponse, Status> {
+    let now = app.clock.now();
+    let pairs: Vec<(String, String)> = req.dimensions.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+    let q = BotQuery {
+        dimensions: muster_core::validate::validate_dimension_filter(&pairs)?,
+        quarantined: convert::nullable_bool_from_pb(req.quarantined)?,
+        in_maintenance: convert::nullable_bool_from_pb(req.in_maintenance)?,
+        is_dead: convert::nullable_bool_from_pb(req.is_dead)?,
+        is_busy: convert::nullable_bool_from_pb(req.is_busy)?,
+        limit: limit(req.limit)?,
+        cursor: cursor_in(CursorKind::ListBots, &req.cursor)?,
+    };
+    let page = app.sched.list_bots(&q, now);
+    Ok(pb::BotInfoListResponse {
+        cursor: cursor_out(CursorKind::ListBots, page.cursor),
+        items: page.items.iter().map(convert::bot_info).collect(),
+        now: Some(convert::timestamp(now)),
+        death_timeout: app.sched.config().bot_death_timeout.as_secs().min(i32::MAX as u64) as i32,
+    })
+}

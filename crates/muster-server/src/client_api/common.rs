@@ -1,0 +1,96 @@
+//! Argument rules shared by the RPCs (client spec §2.2, §2.3).
+
+use muster_api::convert;
+use muster_api::prpc::Status;
+use muster_core::{TaskId, Time};
+
+/// `limit`: 0 → 100, negative or > 1000 → INVALID_ARGUMENT.
+pub(crate) fn limit(v: i32) -> Result<usize, Status> {
+    match v {
+        0 => Ok(100),
+        v if v < 0 => Err(Status::invalid_argument(format!("limit must be positive, got {v}"))),
+        v if v > 1000 => Err(Status::invalid_argument(format!("limit must be less or equal to 1000, got {v}"))),
+        v => Ok(v as usize),
+    }
+}
+
+/// Which RPC a cursor belongs to: a cursor from one RPC is refused by another.
+#[derive(Clone, Copy)]
+pub(crate) enum CursorKind {
+    ListTasks,
+    ListTaskRequests,
+    CancelTasks,
+    ListBotEvents,
+    ListBotTasks,
+    ListBots,
+}
+
+impl CursorKind {
+    fn tag(self) -> &'static str {
+        match self {
+            CursorKind::ListTasks => "lt",
+            CursorKind::ListTaskRequests => "lr",
+            CursorKind::CancelTasks => "ct",
+            CursorKind::ListBotEvents => "be",
+            CursorKind::ListBotTasks => "bt",
+            CursorKind::ListBots => "lb",
+        }
+    }
+}
+
+/// Wraps a store/scheduler position into an opaque cursor.
+pub(crate) fn cursor_out(kind: CursorKind, inner: Option<String>) -> String {
+    use base64::Engine as _;
+    match inner {
+        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{c}", kind.tag())),
+        None => String::new(),
+    }
+}
+
+/// Unwraps a cursor of `kind`; empty → None; anything else → INVALID_ARGUMENT.
+pub(crate) fn cursor_in(kind: CursorKind, c: &str) -> Result<Option<String>, Status> {
+    use base64::Engine as _;
+    if c.is_empty() {
+        return Ok(None);
+    }
+    let bad = || Status::invalid_argument("bad pagination cursor");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    let (tag, inner) = s.split_once(':').ok_or_else(bad)?;
+    if tag != kind.tag() {
+        return Err(bad());
+    }
+    Ok(Some(inner.to_string()))
+}
+
+/// `start`/`end` → times; both set and start >= end → INVALID_ARGUMENT.
+pub(crate) fn time_range(
+    start: Option<&muster_api::pb::Timestamp>,
+    end: Option<&muster_api::pb::Timestamp>,
+) -> Result<(Option<Time>, Option<Time>), Status> {
+    let s = convert::opt_time_from_pb(start)?;
+    let e = convert::opt_time_from_pb(end)?;
+    if let (Some(s), Some(e)) = (s, e) {
+        if s >= e {
+            return Err(Status::invalid_argument("start time must be before the end time"));
+        }
+    }
+    Ok((s, e))
+}
+
+pub(crate) fn task_id(s: &str) -> Result<TaskId, Status> {
+    if s.is_empty() {
+        return Err(Status::invalid_argument("task_id is required"));
+    }
+    Ok(TaskId::parse(s)?)
+}
+
+pub(crate) fn store_err(e: muster_store::StoreError) -> Status {
+    Status::from(muster_core::Error::from(e))
+}
+
+/// The identity of a pRPC caller. muster has no client authentication yet:
+/// every caller is anonymous and may do everything.
+pub(crate) fn caller() -> muster_sched::Caller {
+    muster_sched::Caller { identity: "anonymous:anonymous".to_string(), high_priority_allowed: true }
+}

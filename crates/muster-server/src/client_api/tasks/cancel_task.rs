@@ -1,0 +1,13 @@
+//! CancelTask (client spec §5.3): pending → CANCELED; running → killed only
+//! with `kill_running`; already final → `{canceled: false}`.
+
+use crate::client_api::common::task_id;
+use crate::State;
+use muster_api::pb;
+use muster_api::prpc::Status;
+
+pub(crate) async fn handle(app: State, req: pb::TaskCancelRequest) -> Result<pb::CancelResponse, Status> {
+    let id = task_id(&req.task_id)?;
+    let out = app.sched.cancel_task(id, req.kill_running, app.clock.now()).await?;
+    Ok(pb::CancelResponse { canceled: out.canceled, was_running: out.was_running })
+}

@@ -1,0 +1,190 @@
+//! Bot API shapes and refusals (bot spec §1.2, §2, §9).
+
+use muster_testkit::{TestBot, TestServer};
+use serde_json::json;
+
+#[tokio::test]
+async fn server_ping_answers_server_up() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let r = reqwest::get(format!("{}/swarming/api/v1/bot/server_ping", srv.url)).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await?, "Server up");
+    srv.stop().await;
+    Ok(())
+}
+
+/// The Python bot retries a non-JSON 404 on /api/ paths for minutes.
+#[tokio::test]
+async fn unknown_endpoints_answer_a_json_404() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let r = reqwest::Client::new().post(format!("{}/swarming/api/v1/bot/nope", srv.url)).body("{}").send().await?;
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str()?.starts_with("application/json"));
+    let v: serde_json::Value = r.json().await?;
+    assert!(v["error"].as_str().is_some_and(|s| !s.is_empty()));
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn handshake_replies_a_non_empty_dict_with_a_session_and_group_dimensions() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let mut bot = TestBot::new(&srv.url, "hs-bot", "default", &[]);
+    let v = bot.handshake().await?;
+    assert!(v["session"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(v["bot_group_cfg"]["dimensions"].is_object());
+    assert!(v["bot_version"].as_str().is_some_and(|s| s.len() == 64));
+    assert!(v["server_version"].is_string());
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_poll_without_a_session_is_told_to_restart() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let mut bot = TestBot::new(&srv.url, "no-session", "default", &[]);
+    let v = bot.poll().await?;
+    assert_eq!(v["cmd"], "bot_restart", "{v}");
+    assert!(v["message"].is_string());
+    srv.stop().await;
+    Ok(())
+}
+
+/// A session token is bound to its bot: another bot cannot use it.
+#[tokio::test]
+async fn a_session_token_from_another_bot_is_refused() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let mut a = TestBot::new(&srv.url, "bot-a", "default", &[]);
+    a.handshake().await?;
+    let mut b = TestBot::new(&srv.url, "bot-b", "default", &[]);
+    b.session = a.session.clone();
+    let body = json!({"dimensions": b.dimensions, "state": b.state, "version": "", "session": b.session,
+                      "request_uuid": "u1"});
+    let (status, v) = b.post("poll", &body).await?;
+    assert_eq!(status, 403, "{v}");
+    let (status, _) = b.post("task_update/10", &json!({"id": "bot-b", "task_id": "10", "session": b.session})).await?;
+    assert_eq!(status, 403);
+    let (status, _) = b.post("task_update/10", &json!({"id": "bot-b", "task_id": "10", "session": "forged.00"})).await?;
+    assert_eq!(status, 401);
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idle_poll_sleeps_and_a_quarantined_bot_gets_no_task() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let prpc = srv.prpc();
+    // A healthy bot gives the pool capacity (quarantined bots do not count).
+    let mut healthy = TestBot::new(&srv.url, "healthy-bot", "default", &[]);
+    healthy.handshake().await?;
+    let mut bot = TestBot::new(&srv.url, "q-bot", "default", &[]);
+    bot.state = json!({"running_time": 1, "sleep_streak": 0, "quarantined": "disk full"});
+    bot.handshake().await?;
+    let id = prpc.new_task("for-q", "default", &["true"]).await?;
+    let v = bot.poll().await?;
+    assert_eq!(v["cmd"], "sleep", "{v}");
+    assert_eq!(v["quarantined"], true);
+    assert!(v["duration"].as_f64().is_some_and(|d| d > 0.0));
+    assert_eq!(prpc.result(&id).await?["state"], "PENDING");
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn task_update_for_a_task_the_bot_does_not_own_is_refused_with_must_stop() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let prpc = srv.prpc();
+    let mut owner = TestBot::new(&srv.url, "owner", "default", &[]);
+    owner.handshake().await?;
+    let id = prpc.new_task("owned", "default", &["true"]).await?;
+    let manifest = owner.poll_until_run(5).await?;
+    let run_id = manifest["task_id"].as_str().unwrap_or_default().to_string();
+    let mut thief = TestBot::new(&srv.url, "thief", "default", &[]);
+    thief.handshake().await?;
+    let (status, v) = thief.update(&run_id, json!({"output": "aGFjaw==", "output_chunk_start": 0})).await?;
+    assert_eq!(status, 200);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["must_stop"], true);
+    let (_, v) = thief.update(&run_id, json!({"exit_code": 0, "duration": 1.0})).await?;
+    assert_eq!(v["ok"], false);
+    assert_eq!(prpc.result(&id).await?["state"], "RUNNING");
+    assert!(prpc.stdout(&id).await?.is_empty());
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn task_error_replies_an_empty_dict_and_ends_the_task_bot_died() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let prpc = srv.prpc();
+    let mut bot = TestBot::new(&srv.url, "err-bot", "default", &[]);
+    bot.handshake().await?;
+    let id = prpc.new_task("will-error", "default", &["true"]).await?;
+    let manifest = bot.poll_until_run(5).await?;
+    let run_id = manifest["task_id"].as_str().unwrap_or_default().to_string();
+    let body = json!({"id": "err-bot", "task_id": run_id, "session": bot.session, "message": "boom",
+                      "client_error": {"missing_cas": [], "missing_cipd": []}});
+    let (status, v) = bot.post(&format!("task_error/{run_id}"), &body).await?;
+    assert_eq!(status, 200);
+    assert_eq!(v, json!({}));
+    let r = prpc.result(&id).await?;
+    assert_eq!(r["state"], "BOT_DIED");
+    assert_eq!(r["internalFailure"], true);
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn events_accept_bot_events_and_refuse_others() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let mut bot = TestBot::new(&srv.url, "ev-bot", "default", &[]);
+    bot.handshake().await?;
+    let mk = |event: &str, bot: &TestBot| {
+        json!({"dimensions": bot.dimensions, "state": bot.state, "version": "", "event": event,
+               "message": "hello", "session": bot.session})
+    };
+    let (status, v) = bot.post("event", &mk("bot_log", &bot)).await?;
+    assert_eq!((status, v), (200, json!({})));
+    let (status, v) = bot.post("event", &mk("bot_dances", &bot)).await?;
+    assert_eq!(status, 400, "{v}");
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_a_clear_400() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let http = reqwest::Client::new();
+    for body in ["not json", "[1,2]", "{\"dimensions\": 5"] {
+        let r = http.post(format!("{}/swarming/api/v1/bot/handshake", srv.url)).body(body).send().await?;
+        assert_eq!(r.status(), 400, "{body}");
+        let v: serde_json::Value = r.json().await?;
+        assert!(v["error"].is_string());
+    }
+    srv.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bot_code_is_served_with_its_digest_as_version() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let r = reqwest::get(format!("{}/bot_code", srv.url)).await?;
+    assert_eq!(r.status(), 200);
+    let version = r.headers()["x-muster-bot-version"].to_str()?.to_string();
+    let bytes = r.bytes().await?;
+    use sha2_check::digest_hex;
+    assert_eq!(digest_hex(&bytes), version);
+    let (_, cfg) = muster_api::trailer::split(&bytes);
+    assert_eq!(cfg.map(|c| c.server), Some(srv.url.clone()));
+    let r2 = reqwest::get(format!("{}/swarming/api/v1/bot/bot_code/{version}", srv.url)).await?;
+    assert_eq!(r2.bytes().await?, bytes);
+    srv.stop().await;
+    Ok(())
+}
+
+mod sha2_check {
+    pub fn digest_hex(b: &[u8]) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b))
+    }
+}

@@ -1,0 +1,115 @@
+//! Shared helpers: start a server process, fetch and start bots.
+
+use anyhow::Context;
+use muster_testkit::{Prpc, ServerProcess};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+pub fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_muster"))
+}
+
+/// A `muster bot` child process.
+pub struct BotProcess {
+    pub id: String,
+    pub dir: PathBuf,
+    child: tokio::process::Child,
+}
+
+impl BotProcess {
+    /// Downloads `/bot_code` into `home` and starts it with no flags (the
+    /// trailer names the server); the bot dir is `<home>/muster-bot-dir`.
+    pub async fn fetch_and_start(server: &str, home: &Path, id: &str) -> anyhow::Result<BotProcess> {
+        std::fs::create_dir_all(home)?;
+        let bytes = reqwest::get(format!("{server}/bot_code")).await?.error_for_status()?.bytes().await?;
+        let path = home.join("muster-bot");
+        std::fs::write(&path, &bytes)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        let child = tokio::process::Command::new(&path)
+            .current_dir(home)
+            .env("SWARMING_BOT_ID", id)
+            .env("MUSTER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", path.display()))?;
+        Ok(BotProcess { id: id.to_string(), dir: home.join("muster-bot-dir"), child })
+    }
+
+    /// Starts `muster bot --server URL --dir DIR --id ID` from the test binary.
+    pub async fn start(server: &str, dir: &Path, id: &str, extra: &[&str]) -> anyhow::Result<BotProcess> {
+        let child = tokio::process::Command::new(exe())
+            .arg("bot")
+            .arg("--server")
+            .arg(server)
+            .arg("--dir")
+            .arg(dir)
+            .arg("--id")
+            .arg(id)
+            .args(extra)
+            .env("MUSTER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting muster bot")?;
+        Ok(BotProcess { id: id.to_string(), dir: dir.to_path_buf(), child })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub async fn kill9(&mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
+    /// Waits for the process to exit on its own (hang guard `limit`).
+    pub async fn wait_exit(&mut self, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        Ok(tokio::time::timeout(limit, self.child.wait()).await.context("bot did not exit")??)
+    }
+}
+
+/// A NewTask request body with one slice.
+pub fn task(name: &str, command: &[&str], props: Value) -> Value {
+    let mut p = json!({
+        "command": command,
+        "dimensions": [{"key": "pool", "value": "default"}],
+        "executionTimeoutSecs": 60, "ioTimeoutSecs": 60, "gracePeriodSecs": 2,
+    });
+    if let (Some(p), Some(extra)) = (p.as_object_mut(), props.as_object()) {
+        for (k, v) in extra {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    json!({"name": name, "priority": 100, "taskSlices": [{"expirationSecs": 600, "properties": p}]})
+}
+
+pub async fn submit(prpc: &Prpc, body: &Value) -> anyhow::Result<String> {
+    let v = prpc.ok("Tasks", "NewTask", body).await?;
+    v["taskId"].as_str().map(str::to_string).context("no taskId")
+}
+
+pub async fn start_server(dir: &Path, extra: &[&str]) -> anyhow::Result<ServerProcess> {
+    ServerProcess::start(&exe(), dir, 0, extra).await
+}
+
+/// Waits until `n` bots are known to the server (hang guard).
+pub async fn wait_bots(prpc: &Prpc, n: usize) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        let v = prpc.ok("Bots", "CountBots", &json!({})).await?;
+        let count = v["count"].as_i64().unwrap_or(0) as usize;
+        let dead = v["dead"].as_i64().unwrap_or(0) as usize;
+        if count - dead.min(count) >= n {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("fewer than {n} bots connected after 60 s")
+}

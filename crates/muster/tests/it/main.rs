@@ -1,0 +1,6 @@
+//! End-to-end tests with real processes: `muster server`, `muster bot`
+//! processes fetched from /bot_code, real commands.
+
+mod common;
+mod crash;
+mod e2e_bot;
