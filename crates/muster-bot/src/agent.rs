@@ -203,7 +203,9 @@ impl Agent {
             let req = PollRequest {
                 dimensions,
                 state,
-                version: self.version.clone(),
+                // Without self-update, report no version so the server never asks to update
+                // (an empty version is never compared, as in upstream Swarming).
+                version: if self.opts.self_update { self.version.clone() } else { String::new() },
                 session: self.remote.session(),
                 request_uuid: Some(request_uuid.clone()),
                 force: None,

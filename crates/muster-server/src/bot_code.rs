@@ -16,6 +16,16 @@ pub struct BotCode {
     pub bytes: Bytes,
     /// Lowercase hex SHA-256 of `bytes`.
     pub version: String,
+    /// SHA-256 of the same executable without its trailer: a bot started from
+    /// the very build the server serves (e.g. `muster dev`) is up to date too.
+    pub base_version: String,
+}
+
+impl BotCode {
+    /// Whether a bot reporting `version` runs the code this server serves.
+    pub fn is_current(&self, version: &str) -> bool {
+        version == self.version || version == self.base_version
+    }
 }
 
 impl BotCode {
@@ -32,11 +42,9 @@ impl BotCode {
             hook_script: cfg.bot_hook_script.clone(),
             token: cfg.bot_auth.token.clone(),
         };
-        Ok(BotCode::from_bytes(trailer::append(base, &bot_cfg)))
-    }
-
-    pub fn from_bytes(bytes: Vec<u8>) -> BotCode {
+        let base_version = hex::encode(Sha256::digest(base));
+        let bytes = trailer::append(base, &bot_cfg);
         let version = hex::encode(Sha256::digest(&bytes));
-        BotCode { bytes: Bytes::from(bytes), version }
+        Ok(BotCode { bytes: Bytes::from(bytes), version, base_version })
     }
 }

@@ -52,7 +52,6 @@ pub(crate) fn main(args: DevArgs) -> anyhow::Result<()> {
                 .arg(&dir)
                 .arg("--id")
                 .arg(format!("dev-bot-{i}"))
-                .arg("--no-self-update")
                 .stdin(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()

@@ -40,7 +40,7 @@ pub(crate) async fn handle(
             }))
         }
     };
-    if is_muster_bot(&headers) && !req.version.is_empty() && req.version != app.bot_code.version {
+    if is_muster_bot(&headers) && !req.version.is_empty() && !app.bot_code.is_current(&req.version) {
         return Ok(Json(PollResponse {
             cmd: cmd::UPDATE.to_string(),
             version: Some(app.bot_code.version.clone()),
@@ -48,7 +48,12 @@ pub(crate) async fn handle(
         }));
     }
     let request_uuid = req.request_uuid.clone().unwrap_or_default();
-    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session.session_id, peer.ip());
+    // A bot that does not self-update reports no version: keep the one it handshook with.
+    let version = match req.version.as_str() {
+        "" => app.sched.get_bot(&bot_id, now).map(|b| b.version).unwrap_or_default(),
+        v => v.to_string(),
+    };
+    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &version, &session.session_id, peer.ip());
     let authenticated_as = h.authenticated_as.clone();
     let outcome = app.sched.poll(h, &request_uuid, now).await?;
     // The reply is sent after a (possibly long) poll: refresh from a fresh read.

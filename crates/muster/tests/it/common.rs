@@ -11,6 +11,12 @@ pub fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_muster"))
 }
 
+/// The bot's log goes to `<dir>/<id>.log` (printed by a failing test).
+fn log_file(dir: &Path, id: &str) -> anyhow::Result<Stdio> {
+    std::fs::create_dir_all(dir)?;
+    Ok(Stdio::from(std::fs::File::create(dir.join(format!("{id}.log")))?))
+}
+
 /// A `muster bot` child process.
 pub struct BotProcess {
     pub id: String,
@@ -34,6 +40,7 @@ impl BotProcess {
             .env("MUSTER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(log_file(home, id)?)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", path.display()))?;
@@ -54,6 +61,7 @@ impl BotProcess {
             .env("MUSTER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(log_file(dir.parent().unwrap_or(dir), id)?)
             .kill_on_drop(true)
             .spawn()
             .context("starting muster bot")?;
