@@ -32,7 +32,9 @@ impl BotCode {
     pub fn load(cfg: &ServerConfig) -> Result<BotCode, StartError> {
         let path = match &cfg.bot_exe {
             Some(p) => p.clone(),
-            None => std::env::current_exe().map_err(|e| StartError::BotCode(format!("locating own executable: {e}")))?,
+            None => {
+                std::env::current_exe().map_err(|e| StartError::BotCode(format!("locating own executable: {e}")))?
+            }
         };
         let exe = std::fs::read(&path).map_err(|e| StartError::BotCode(format!("reading {}: {e}", path.display())))?;
         let (base, _) = trailer::split(&exe);

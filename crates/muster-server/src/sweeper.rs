@@ -17,7 +17,10 @@ pub(crate) async fn run(sched: Arc<Scheduler>, clock: Arc<dyn Clock>, every: Dur
         let now = clock.now();
         match sched.sweep(now).await {
             Ok(r) if r != Default::default() => tracing::info!(
-                expired = r.slices_expired, bot_died = r.tasks_bot_died, dead_bots = r.bots_dead, "sweep"
+                expired = r.slices_expired,
+                bot_died = r.tasks_bot_died,
+                dead_bots = r.bots_dead,
+                "sweep"
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed"),

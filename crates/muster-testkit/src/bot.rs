@@ -47,8 +47,9 @@ impl TestBot {
         let status = resp.status().as_u16();
         let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let bytes = resp.bytes().await?;
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow!("{path}: non-JSON reply ({status}, {ct}): {e}: {}", String::from_utf8_lossy(&bytes)))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow!("{path}: non-JSON reply ({status}, {ct}): {e}: {}", String::from_utf8_lossy(&bytes))
+        })?;
         Ok((status, v))
     }
 
@@ -116,7 +117,10 @@ impl TestBot {
     /// Sends `data` at `offset`.
     pub async fn output(&mut self, run_id: &str, offset: u64, data: &[u8]) -> anyhow::Result<Value> {
         let (status, v) = self
-            .update(run_id, json!({"output": muster_api::bot::encode_b64(data), "output_chunk_start": offset, "cost_usd": 0.001}))
+            .update(
+                run_id,
+                json!({"output": muster_api::bot::encode_b64(data), "output_chunk_start": offset, "cost_usd": 0.001}),
+            )
             .await?;
         if status != 200 {
             return Err(anyhow!("task_update: HTTP {status}: {v}"));
@@ -127,8 +131,11 @@ impl TestBot {
     /// The final packet.
     pub async fn complete(&mut self, run_id: &str, exit_code: i64, duration: f64) -> anyhow::Result<Value> {
         let (status, v) = self
-            .update(run_id, json!({"exit_code": exit_code, "duration": duration, "hard_timeout": false,
-                                   "io_timeout": false, "bot_overhead": 0.01}))
+            .update(
+                run_id,
+                json!({"exit_code": exit_code, "duration": duration, "hard_timeout": false,
+                                   "io_timeout": false, "bot_overhead": 0.01}),
+            )
             .await?;
         if status != 200 {
             return Err(anyhow!("task_update: HTTP {status}: {v}"));

@@ -65,7 +65,8 @@ pub(crate) fn main(args: DevArgs) -> anyhow::Result<()> {
         shutdown.cancelled().await;
         for c in &mut children {
             if let Some(pid) = c.id() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
             }
         }
         for c in &mut children {

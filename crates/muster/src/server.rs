@@ -81,12 +81,18 @@ impl ServerArgs {
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
             external_url: self.external_url.or(f.external_url),
             bot_exe: self.bot_exe.or(f.bot_exe),
-            bot_dimensions: if self.bot_dimensions.is_empty() { f.bot_dimensions.unwrap_or_default() } else { self.bot_dimensions },
+            bot_dimensions: if self.bot_dimensions.is_empty() {
+                f.bot_dimensions.unwrap_or_default()
+            } else {
+                self.bot_dimensions
+            },
             bot_token: self.bot_token.or(f.bot_token),
             bot_allow: if self.bot_allow.is_empty() { f.bot_allow.unwrap_or_default() } else { self.bot_allow },
             insecure_allow_any_bot: self.insecure_allow_any_bot || f.insecure_allow_any_bot.unwrap_or(false),
             long_poll: Duration::from_secs(self.long_poll_secs.or(f.long_poll_secs).unwrap_or(25).clamp(1, 50)),
-            bot_death_timeout: Duration::from_secs(self.bot_death_timeout_secs.or(f.bot_death_timeout_secs).unwrap_or(600).max(10)),
+            bot_death_timeout: Duration::from_secs(
+                self.bot_death_timeout_secs.or(f.bot_death_timeout_secs).unwrap_or(600).max(10),
+            ),
         })
     }
 }
@@ -118,9 +124,8 @@ pub(crate) fn main(args: ServerArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let shutdown = crate::signals::shutdown_token();
-        let listener = tokio::net::TcpListener::bind(&r.listen)
-            .await
-            .with_context(|| format!("listening on {}", r.listen))?;
+        let listener =
+            tokio::net::TcpListener::bind(&r.listen).await.with_context(|| format!("listening on {}", r.listen))?;
         serve(r, listener, shutdown).await
     })
 }
@@ -145,7 +150,8 @@ pub(crate) async fn serve(
             .with_context(|| format!("opening the database in {}", r.data_dir.display()))?,
     );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let sched_cfg = SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };
+    let sched_cfg =
+        SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };
     let sched = Scheduler::start(store.clone(), sched_cfg, clock.now()).await.context("starting the scheduler")?;
     let external_url = r.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let mut config = ServerConfig::new(&external_url, session_key(&r.data_dir)?);
@@ -164,8 +170,6 @@ pub(crate) async fn serve(
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, data_dir = %r.data_dir.display(), "muster server started");
-    muster_server::run(listener, Deps { store, sched, clock, config }, shutdown)
-        .await
-        .context("serving")?;
+    muster_server::run(listener, Deps { store, sched, clock, config }, shutdown).await.context("serving")?;
     Ok(())
 }

@@ -71,10 +71,10 @@ pub(crate) fn cipd_pkg(v: &Value) -> Option<CipdPackage> {
 }
 
 fn to_op(bot_id: &str, task_id: TaskId, r: &TaskUpdateRequest) -> Result<TaskUpdateOp, Error> {
-    let output = match r.output_bytes().map_err(|e| Error::invalid(format!("output: {e}")))? {
-        Some(bytes) => Some((r.output_chunk_start.unwrap_or(0), bytes)),
-        None => None,
-    };
+    let output = r
+        .output_bytes()
+        .map_err(|e| Error::invalid(format!("output: {e}")))?
+        .map(|bytes| (r.output_chunk_start.unwrap_or(0), bytes));
     let has_stats = r.bot_overhead.is_some() || r.isolated_stats.is_some() || r.named_caches_stats.is_some();
     let performance_stats = has_stats.then(|| PerformanceStats {
         bot_overhead: r.bot_overhead.unwrap_or(0.0) as f32,

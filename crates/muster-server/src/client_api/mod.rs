@@ -46,8 +46,8 @@ fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
         Some(_) => prpc::ProtocolError { status: status.clone(), http_status: http_override.unwrap_or(400) }.response(),
         None => prpc::error_response(status),
     };
-    let mut resp =
-        (StatusCode::from_u16(e.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.body.clone()).into_response();
+    let mut resp = (StatusCode::from_u16(e.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.body.clone())
+        .into_response();
     set_headers(&mut resp, e.headers());
     resp
 }
@@ -122,6 +122,9 @@ async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b:
         ("swarming.v2.Swarming", "GetDetails") => call(app, i, o, b, swarming::get_details::handle).await,
         ("swarming.v2.Swarming", "GetToken") => call(app, i, o, b, swarming::get_token::handle).await,
         ("swarming.v2.Swarming", "GetPermissions") => call(app, i, o, b, swarming::get_permissions::handle).await,
-        _ => error_reply(&Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")), None),
+        _ => error_reply(
+            &Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")),
+            None,
+        ),
     }
 }

@@ -64,7 +64,8 @@ async fn a_session_token_from_another_bot_is_refused() -> anyhow::Result<()> {
     assert_eq!(status, 403, "{v}");
     let (status, _) = b.post("task_update/10", &json!({"id": "bot-b", "task_id": "10", "session": b.session})).await?;
     assert_eq!(status, 403);
-    let (status, _) = b.post("task_update/10", &json!({"id": "bot-b", "task_id": "10", "session": "forged.00"})).await?;
+    let (status, _) =
+        b.post("task_update/10", &json!({"id": "bot-b", "task_id": "10", "session": "forged.00"})).await?;
     assert_eq!(status, 401);
     srv.stop().await;
     Ok(())

@@ -76,7 +76,10 @@ async fn a_parked_bot_is_handed_a_new_task_at_once() -> anyhow::Result<()> {
     let id = prpc.new_task("wake", "default", &["true"]).await?;
     let reply = tokio::time::timeout(Duration::from_secs(30), poll).await???;
     assert_eq!(reply["cmd"], "run", "{reply}");
-    assert_eq!(reply["manifest"]["task_id"].as_str().map(|s| s[..s.len() - 1].to_string()), Some(id[..id.len() - 1].to_string()));
+    assert_eq!(
+        reply["manifest"]["task_id"].as_str().map(|s| s[..s.len() - 1].to_string()),
+        Some(id[..id.len() - 1].to_string())
+    );
     srv.stop().await;
     Ok(())
 }

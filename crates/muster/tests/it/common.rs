@@ -19,8 +19,6 @@ fn log_file(dir: &Path, id: &str) -> anyhow::Result<Stdio> {
 
 /// A `muster bot` child process.
 pub struct BotProcess {
-    pub id: String,
-    pub dir: PathBuf,
     child: tokio::process::Child,
 }
 
@@ -44,7 +42,7 @@ impl BotProcess {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", path.display()))?;
-        Ok(BotProcess { id: id.to_string(), dir: home.join("muster-bot-dir"), child })
+        Ok(BotProcess { child })
     }
 
     /// Starts `muster bot --server URL --dir DIR --id ID` from the test binary.
@@ -65,11 +63,7 @@ impl BotProcess {
             .kill_on_drop(true)
             .spawn()
             .context("starting muster bot")?;
-        Ok(BotProcess { id: id.to_string(), dir: dir.to_path_buf(), child })
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        Ok(BotProcess { child })
     }
 
     pub async fn kill9(&mut self) -> anyhow::Result<()> {

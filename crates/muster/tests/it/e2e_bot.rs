@@ -20,19 +20,28 @@ async fn fetched_bots_run_real_tasks_to_the_right_final_state() -> anyhow::Resul
     let prpc = Prpc::new(&srv.url);
     let mut bots = Vec::new();
     for i in 1..=3 {
-        bots.push(BotProcess::fetch_and_start(&srv.url, &dir.path().join(format!("home{i}")), &format!("e2e-bot-{i}")).await?);
+        bots.push(
+            BotProcess::fetch_and_start(&srv.url, &dir.path().join(format!("home{i}")), &format!("e2e-bot-{i}"))
+                .await?,
+        );
     }
     wait_bots(&prpc, 3).await?;
 
     // Long ones first so they overlap.
-    let hard = submit(&prpc, &task("hard", &["sh", "-c", "echo start; sleep 100"], json!({"executionTimeoutSecs": 30}))).await?;
+    let hard =
+        submit(&prpc, &task("hard", &["sh", "-c", "echo start; sleep 100"], json!({"executionTimeoutSecs": 30})))
+            .await?;
     let stubborn = submit(
         &prpc,
-        &task("stubborn", &["sh", "-c", "trap '' TERM; echo armed; while true; do sleep 1; done"],
-              json!({"executionTimeoutSecs": 30, "ioTimeoutSecs": 0, "gracePeriodSecs": 2})),
+        &task(
+            "stubborn",
+            &["sh", "-c", "trap '' TERM; echo armed; while true; do sleep 1; done"],
+            json!({"executionTimeoutSecs": 30, "ioTimeoutSecs": 0, "gracePeriodSecs": 2}),
+        ),
     )
     .await?;
-    let silent = submit(&prpc, &task("silent", &["sh", "-c", "echo once; sleep 100"], json!({"ioTimeoutSecs": 30}))).await?;
+    let silent =
+        submit(&prpc, &task("silent", &["sh", "-c", "echo once; sleep 100"], json!({"ioTimeoutSecs": 30}))).await?;
 
     let r = prpc.wait_final(&hard, LIMIT).await?;
     assert_eq!(r["state"], "TIMED_OUT", "{r}");
@@ -44,7 +53,11 @@ async fn fetched_bots_run_real_tasks_to_the_right_final_state() -> anyhow::Resul
     assert_eq!(r["state"], "TIMED_OUT", "{r}");
     assert!(stdout_text(&prpc, &silent).await?.contains("once"));
 
-    let print = submit(&prpc, &task("print", &["sh", "-c", "echo hello; echo oops >&2; echo \"id=$SWARMING_TASK_ID\""], json!({}))).await?;
+    let print = submit(
+        &prpc,
+        &task("print", &["sh", "-c", "echo hello; echo oops >&2; echo \"id=$SWARMING_TASK_ID\""], json!({})),
+    )
+    .await?;
     let fail = submit(&prpc, &task("fail", &["sh", "-c", "exit 3"], json!({}))).await?;
     let r = prpc.wait_final(&print, LIMIT).await?;
     assert_eq!(r["state"], "COMPLETED", "{r}");
@@ -155,9 +168,8 @@ async fn bots_update_themselves_when_the_served_binary_changes() -> anyhow::Resu
     srv.stop().await?;
     let srv = ServerProcess::start(&crate::common::exe(), &data, port, &["--bot-dimension", "zone=b"]).await?;
     let prpc = Prpc::new(&srv.url);
-    let new_version = reqwest::get(format!("{}/bot_code", srv.url)).await?.headers()["x-muster-bot-version"]
-        .to_str()?
-        .to_string();
+    let new_version =
+        reqwest::get(format!("{}/bot_code", srv.url)).await?.headers()["x-muster-bot-version"].to_str()?.to_string();
     let mut seen = String::new();
     for _ in 0..1200 {
         let b = prpc.call("Bots", "GetBot", &json!({"botId": "updating-bot"})).await?;
@@ -171,6 +183,30 @@ async fn bots_update_themselves_when_the_served_binary_changes() -> anyhow::Resu
     let id = submit(&prpc, &task("after", &["sh", "-c", "echo updated"], json!({}))).await?;
     let r = prpc.wait_final(&id, LIMIT).await?;
     assert_eq!(r["state"], "COMPLETED", "{r}");
+    srv.stop().await?;
+    Ok(())
+}
+
+/// TerminateBot: the bot picks up its termination task, exits gracefully,
+/// and the termination task completes.
+#[tokio::test]
+async fn a_terminated_bot_exits_and_its_termination_task_completes() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = start_server(&dir.path().join("server"), &[]).await?;
+    let prpc = Prpc::new(&srv.url);
+    let mut bot = BotProcess::start(&srv.url, &dir.path().join("bot"), "leaving-bot", &[]).await?;
+    wait_bots(&prpc, 1).await?;
+    let t = prpc.ok("Bots", "TerminateBot", &json!({"botId": "leaving-bot", "reason": "disk swap"})).await?;
+    let task_id = t["taskId"].as_str().unwrap_or_default().to_string();
+    assert!(task_id.ends_with('0'), "{t}");
+    let status = bot.wait_exit(LIMIT).await?;
+    assert!(status.success(), "bot exit status {status}");
+    let r = prpc.wait_final(&task_id, LIMIT).await?;
+    assert_eq!(r["state"], "COMPLETED", "{r}");
+    let events = prpc.ok("Bots", "ListBotEvents", &json!({"botId": "leaving-bot"})).await?;
+    let kinds: Vec<&str> =
+        events["items"].as_array().into_iter().flatten().filter_map(|e| e["eventType"].as_str()).collect();
+    assert!(kinds.contains(&"bot_shutdown"), "{kinds:?}");
     srv.stop().await?;
     Ok(())
 }

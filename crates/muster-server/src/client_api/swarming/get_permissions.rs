@@ -6,13 +6,8 @@ use muster_api::pb;
 use muster_api::prpc::Status;
 
 pub(crate) async fn handle(app: State, _req: pb::PermissionsRequest) -> Result<pb::ClientPermissions, Status> {
-    let pools: Vec<String> = app
-        .sched
-        .bot_dimensions(None)
-        .into_iter()
-        .find(|(k, _)| k == "pool")
-        .map(|(_, v)| v)
-        .unwrap_or_default();
+    let pools: Vec<String> =
+        app.sched.bot_dimensions(None).into_iter().find(|(k, _)| k == "pool").map(|(_, v)| v).unwrap_or_default();
     Ok(pb::ClientPermissions {
         delete_bot: true,
         delete_bots: true,

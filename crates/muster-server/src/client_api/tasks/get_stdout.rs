@@ -19,5 +19,5 @@ pub(crate) async fn handle(app: State, req: pb::TaskIdWithOffsetRequest) -> Resu
     let length = if req.length == 0 || req.length > MAX_LENGTH { MAX_LENGTH } else { req.length };
     let r = app.store.get_result(id).await.map_err(store_err)?.ok_or_else(|| Status::not_found("no such task"))?;
     let output = app.store.read_output(r.output_of, req.offset as u64, length as u64).await.map_err(store_err)?;
-    Ok(pb::TaskOutputResponse { output: output.into(), state: convert::task_state_to_pb(r.state) as i32 })
+    Ok(pb::TaskOutputResponse { output, state: convert::task_state_to_pb(r.state) as i32 })
 }

@@ -19,5 +19,8 @@ use muster_core::{TaskResult, TaskState};
 pub(crate) fn perf_allowed(r: &TaskResult, asked: bool) -> bool {
     asked
         && (r.is_deduped()
-            || matches!(r.state, TaskState::Completed | TaskState::TimedOut | TaskState::Killed | TaskState::ClientError))
+            || matches!(
+                r.state,
+                TaskState::Completed | TaskState::TimedOut | TaskState::Killed | TaskState::ClientError
+            ))
 }
