@@ -3,3 +3,4 @@
 
 mod bot_api;
 mod flow;
+mod prpc;
