@@ -220,5 +220,7 @@ pub fn base_state(inp: &StateInputs<'_>) -> Map<String, Value> {
     let nb = std::fs::read_dir(std::env::temp_dir()).map(|d| d.count()).unwrap_or(0);
     s.insert("nb_files_in_temp".into(), json!(nb));
     s.insert("rbe_instance".into(), Value::Null);
+    // Which build the server must serve this bot on `update` (`<os>-<arch>`).
+    s.insert("platform".into(), json!(format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)));
     s
 }

@@ -31,6 +31,8 @@ pub struct ServerConfig {
     /// The executable served at /bot_code (with a config trailer appended).
     /// None = the running executable.
     pub bot_exe: Option<PathBuf>,
+    /// Builds for other platforms, files named `muster-<os>-<arch>`.
+    pub bot_platform_dir: Option<PathBuf>,
     /// Server-enforced bot dimensions (override what bots report).
     pub bot_dimensions: BTreeMap<String, Vec<String>>,
     /// Hook script delivered to muster bots in the trailer.
@@ -63,6 +65,7 @@ impl ServerConfig {
         ServerConfig {
             external_url: external_url.trim_end_matches('/').to_string(),
             bot_exe: None,
+            bot_platform_dir: None,
             bot_dimensions: BTreeMap::new(),
             bot_hook_script: None,
             bot_auth: BotAuth::default(),

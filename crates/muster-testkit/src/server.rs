@@ -31,6 +31,15 @@ impl TestServer {
     }
 
     pub async fn start_with(clock: Arc<dyn Clock>, sched_cfg: SchedConfig) -> anyhow::Result<TestServer> {
+        TestServer::start_configured(clock, sched_cfg, |_| {}).await
+    }
+
+    /// Like [`TestServer::start_with`], letting the test adjust the server config.
+    pub async fn start_configured(
+        clock: Arc<dyn Clock>,
+        sched_cfg: SchedConfig,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> anyhow::Result<TestServer> {
         let dir = tempfile::tempdir().context("creating a temp dir")?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("muster.db"))?);
         let sched = Scheduler::start(store.clone(), sched_cfg, clock.now()).await?;
@@ -38,6 +47,7 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr()?);
         let mut config = ServerConfig::new(&url, b"test-session-secret-0123456789abcdef".to_vec());
         config.sweep_interval = Duration::from_millis(200);
+        configure(&mut config);
         let shutdown = CancellationToken::new();
         let deps = Deps { store: store.clone(), sched: sched.clone(), clock: clock.clone(), config };
         let sd = shutdown.clone();

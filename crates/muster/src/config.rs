@@ -16,6 +16,8 @@ pub(crate) struct FileConfig {
     pub external_url: Option<String>,
     /// Executable served to bots at /bot_code (default: this one).
     pub bot_exe: Option<PathBuf>,
+    /// Directory of bot builds for other platforms (`muster-<os>-<arch>`).
+    pub bot_platform_dir: Option<PathBuf>,
     /// Server-enforced bot dimensions, "key=value".
     pub bot_dimensions: Option<Vec<String>>,
     /// Shared token bots must send.

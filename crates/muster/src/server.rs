@@ -39,6 +39,10 @@ pub(crate) struct ServerArgs {
     /// Executable served to bots at /bot_code [default: this executable].
     #[arg(long, env = "MUSTER_BOT_EXE")]
     pub bot_exe: Option<PathBuf>,
+    /// Directory of bot builds for other platforms, named `muster-<os>-<arch>`
+    /// (e.g. muster-linux-aarch64); bots get theirs from /bot_code?platform=<os>-<arch>.
+    #[arg(long, env = "MUSTER_BOT_PLATFORM_DIR")]
+    pub bot_platform_dir: Option<PathBuf>,
     /// Server-enforced bot dimension key=value (repeatable); overrides what bots report.
     #[arg(long = "bot-dimension", value_name = "KEY=VALUE")]
     pub bot_dimensions: Vec<String>,
@@ -65,6 +69,7 @@ pub(crate) struct Resolved {
     pub data_dir: PathBuf,
     pub external_url: Option<String>,
     pub bot_exe: Option<PathBuf>,
+    pub bot_platform_dir: Option<PathBuf>,
     pub bot_dimensions: Vec<String>,
     pub bot_token: Option<String>,
     pub bot_allow: Vec<String>,
@@ -81,6 +86,7 @@ impl ServerArgs {
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
             external_url: self.external_url.or(f.external_url),
             bot_exe: self.bot_exe.or(f.bot_exe),
+            bot_platform_dir: self.bot_platform_dir.or(f.bot_platform_dir),
             bot_dimensions: if self.bot_dimensions.is_empty() {
                 f.bot_dimensions.unwrap_or_default()
             } else {
@@ -156,6 +162,7 @@ pub(crate) async fn serve(
     let external_url = r.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let mut config = ServerConfig::new(&external_url, session_key(&r.data_dir)?);
     config.bot_exe = r.bot_exe.clone();
+    config.bot_platform_dir = r.bot_platform_dir.clone();
     config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
     config.bot_auth = BotAuth {
         ip_allowlist: if !r.bot_allow.is_empty() {

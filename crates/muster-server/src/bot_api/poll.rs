@@ -40,12 +40,15 @@ pub(crate) async fn handle(
             }))
         }
     };
-    if is_muster_bot(&headers) && !req.version.is_empty() && !app.bot_code.is_current(&req.version) {
-        return Ok(Json(PollResponse {
-            cmd: cmd::UPDATE.to_string(),
-            version: Some(app.bot_code.version.clone()),
-            ..Default::default()
-        }));
+    if is_muster_bot(&headers) && !req.version.is_empty() {
+        let platform = req.state.get("platform").and_then(|v| v.as_str());
+        if let Some(version) = app.bot_code.update_for(platform, &req.version) {
+            return Ok(Json(PollResponse {
+                cmd: cmd::UPDATE.to_string(),
+                version: Some(version),
+                ..Default::default()
+            }));
+        }
     }
     let request_uuid = req.request_uuid.clone().unwrap_or_default();
     // A bot that does not self-update reports no version: keep the one it handshook with.

@@ -189,3 +189,45 @@ mod sha2_check {
         hex::encode(sha2::Sha256::digest(b))
     }
 }
+
+/// Builds for other platforms are served from a directory, with the same
+/// trailer, and a bot on that platform is told to update to its own build.
+#[tokio::test]
+async fn bots_of_other_platforms_get_their_own_build() -> anyhow::Result<()> {
+    let builds = tempfile::tempdir()?;
+    std::fs::write(builds.path().join("muster-plan9-mips"), b"not really an executable")?;
+    let dir = builds.path().to_path_buf();
+    let srv = muster_testkit::TestServer::start_configured(
+        std::sync::Arc::new(muster_core::time::SystemClock),
+        muster_sched::SchedConfig { long_poll: std::time::Duration::from_secs(1), ..Default::default() },
+        move |c| c.bot_platform_dir = Some(dir),
+    )
+    .await?;
+    let r = reqwest::get(format!("{}/bot_code?platform=plan9-mips", srv.url)).await?;
+    assert_eq!(r.status(), 200);
+    let version = r.headers()["x-muster-bot-version"].to_str()?.to_string();
+    let bytes = r.bytes().await?;
+    let (base, cfg) = muster_api::trailer::split(&bytes);
+    assert_eq!(base, b"not really an executable");
+    assert_eq!(cfg.map(|c| c.server), Some(srv.url.clone()));
+    let r = reqwest::get(format!("{}/bot_code?platform=amiga-m68k", srv.url)).await?;
+    assert_eq!(r.status(), 404);
+
+    let mut bot = TestBot::new(&srv.url, "plan9-bot", "default", &[]);
+    bot.handshake().await?;
+    bot.version = "0".repeat(64);
+    bot.state = json!({"running_time": 1, "sleep_streak": 0, "platform": "plan9-mips"});
+    let body = json!({"dimensions": bot.dimensions, "state": bot.state, "version": bot.version,
+                      "session": bot.session, "request_uuid": "u-plan9"});
+    let resp = reqwest::Client::new()
+        .post(format!("{}/swarming/api/v1/bot/poll", srv.url))
+        .header("user-agent", "muster-bot/0.1.0@plan9")
+        .json(&body)
+        .send()
+        .await?;
+    let v: serde_json::Value = resp.json().await?;
+    assert_eq!(v["cmd"], "update", "{v}");
+    assert_eq!(v["version"], version.as_str());
+    srv.stop().await;
+    Ok(())
+}
