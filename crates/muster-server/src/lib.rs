@@ -15,6 +15,7 @@ pub mod client_api;
 pub mod config;
 pub mod error;
 mod sweeper;
+mod ui;
 
 use axum::Router;
 use muster_core::Clock;
@@ -62,6 +63,7 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
     let app = Router::new()
         .merge(bot_api::routes())
         .merge(client_api::routes())
+        .merge(ui::routes())
         .fallback(error::not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -30,6 +30,8 @@ enum Command {
     Bot(bot::BotArgs),
     /// Server + local bots on this machine, zero configuration.
     Dev(dev::DevArgs),
+    /// Measure a server: thousands of simulated bots and clients over real HTTP.
+    Bench(muster_bench::BenchArgs),
     /// Print the version and this executable's bot digest.
     Version,
     #[command(flatten)]
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Server(a) => exit(server::main(a)),
         Command::Bot(a) => exit(bot::main(a)),
         Command::Dev(a) => exit(dev::main(a)),
+        Command::Bench(a) => exit(muster_bench::main(a)),
         Command::Client(c) => client::main(c),
     }
 }
