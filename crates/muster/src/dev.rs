@@ -39,7 +39,9 @@ pub(crate) fn main(args: DevArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         let resolved = server_args.resolve()?;
-        let server = tokio::spawn(crate::server::serve(resolved, listener, shutdown.clone()));
+        // The server outlives the bots so they can report their shutdown.
+        let server_shutdown = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(crate::server::serve(resolved, listener, server_shutdown.clone()));
         let exe = std::env::current_exe().context("locating own executable")?;
         let mut children = Vec::new();
         for i in 1..=args.bots {
@@ -72,6 +74,7 @@ pub(crate) fn main(args: DevArgs) -> anyhow::Result<()> {
         for c in &mut children {
             let _ = c.wait().await;
         }
+        server_shutdown.cancel();
         server.await.context("server task")??;
         Ok(())
     })

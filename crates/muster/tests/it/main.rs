@@ -3,4 +3,5 @@
 
 mod common;
 mod crash;
+mod dev;
 mod e2e_bot;
