@@ -1,1 +1,222 @@
-//! muster client verbs over swarming.v2
+//! muster client verbs over swarming.v2.
+//!
+//! Owns: the client subcommands of the `muster` binary ([`Command`]), their
+//! flags (upstream `swarming` CLI names, with `--long` spelling: clap cannot
+//! parse `-json-output`, so write `--json-output`), the pRPC client
+//! ([`client::Client`]), human and JSON output ([`format`]), and exit codes
+//! ([`error::exit`]).
+//!
+//! How the binary uses it:
+//! ```ignore
+//! #[derive(clap::Subcommand)]
+//! enum Cmd { /* server, bot, ... */ #[command(flatten)] Client(muster_cli::Command) }
+//! // ...
+//! Cmd::Client(muster_cli::Command::Completions(a)) =>
+//!     muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout()),
+//! Cmd::Client(c) => match muster_cli::run(c).await {   // or muster_cli::run_blocking(c)
+//!     Ok(code) => std::process::exit(code),
+//!     Err(e) => { eprintln!("muster: {e}"); std::process::exit(e.exit_code()) }
+//! }
+//! ```
+//! Every verb is also a plain `async fn(&Client, &Env, &Args, &mut dyn Write)
+//! -> Result<i32, CliError>` so tests can drive it against a real server and
+//! capture its output.
+//!
+//! Exit codes: 0 ok; 1 other; 2 usage; 3 server unreachable; 4 not found;
+//! 5 permission denied / unauthenticated; 6 request rejected; 7 server error;
+//! 8 local IO; 9 refused (not canceled / not deleted); 10 collect timeout.
+//! `run` exits with the task's exit code, or 124 TIMED_OUT, 91 EXPIRED,
+//! 92 NO_RESOURCE, 93 BOT_DIED, 94 CANCELED, 95 KILLED, 96 CLIENT_ERROR,
+//! 130 interrupted. `reproduce` exits with the local command's exit code.
+
+pub mod args;
+pub mod bots;
+pub mod client;
+pub mod collect;
+pub mod error;
+pub mod format;
+pub mod progress;
+pub mod reproduce;
+pub mod run;
+pub mod tasks;
+
+pub use args::{CommonArgs, Env, TaskArgs};
+pub use client::Client;
+pub use error::{exit, CliError, RpcError};
+
+use clap::{Args, Subcommand};
+use std::io::Write;
+
+/// The client verbs of `muster`.
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Trigger a task (it runs on a bot; collect it later).
+    Trigger(tasks::TriggerArgs),
+    /// Wait for tasks and print their results and output.
+    Collect(collect::CollectArgs),
+    /// Trigger a task, stream its output and exit with its exit code.
+    Run(run::RunArgs),
+    /// List or count tasks.
+    Tasks(tasks::TasksArgs),
+    /// Show the request of a task.
+    RequestShow(tasks::RequestShowArgs),
+    /// List or count bots (`bots show <id>` for one bot).
+    Bots(bots::BotsArgs),
+    /// Show one bot with its recent events and tasks (also `bots show <id>`).
+    BotShow(bots::BotShowArgs),
+    /// List the tasks a bot ran.
+    BotTasks(bots::BotTasksArgs),
+    /// Cancel a task.
+    Cancel(tasks::CancelArgs),
+    /// Cancel all tasks with some tags.
+    CancelTasks(tasks::CancelTasksArgs),
+    /// Ask a bot to shut down gracefully.
+    Terminate(bots::TerminateArgs),
+    /// Forget bots.
+    DeleteBots(bots::DeleteBotsArgs),
+    /// Trigger tasks described in a JSON file.
+    SpawnTasks(tasks::SpawnTasksArgs),
+    /// Run a task's command locally.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// `muster completions`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[command(after_help = "Examples:
+  muster completions bash > /etc/bash_completion.d/muster
+  muster completions zsh > \"${fpath[1]}/_muster\"
+  muster completions fish > ~/.config/fish/completions/muster.fish")]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script of `cmd` (the binary's whole command) for
+/// `shell`.
+pub fn completions(shell: clap_complete::Shell, cmd: &mut clap::Command, out: &mut dyn Write) {
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name()).to_string();
+    clap_complete::generate(shell, cmd, name, out);
+}
+
+/// The client verbs alone as a `muster` command (for completions when the
+/// binary does not pass its own).
+pub fn client_command() -> clap::Command {
+    Command::augment_subcommands(clap::Command::new("muster"))
+}
+
+/// Runs a verb with the process environment, writing to stdout. Returns the
+/// exit code to use on success: 0, or for `run` the task's (see the crate
+/// docs), for `reproduce` the local command's.
+pub async fn run(cmd: Command) -> Result<i32, CliError> {
+    let env = Env::from_process();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    run_with(cmd, &env, &mut out).await
+}
+
+/// [`run`] on a fresh tokio runtime, for a synchronous `main`.
+pub fn run_blocking(cmd: Command) -> Result<i32, CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(format!("starting the async runtime: {e}")))?;
+    rt.block_on(run(cmd))
+}
+
+/// Runs a verb with this environment and output.
+pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i32, CliError> {
+    let code = match &cmd {
+        Command::Completions(a) => {
+            completions(a.shell, &mut client_command(), out);
+            return Ok(0);
+        }
+        Command::Trigger(a) => tasks::trigger(&a.common.client(env)?, env, a, out).await,
+        Command::Collect(a) => collect::collect(&a.common.client(env)?, env, a, out).await,
+        Command::Run(a) => run::run(&a.common.client(env)?, env, a, out).await,
+        Command::Tasks(a) => tasks::tasks(&a.common.client(env)?, env, a, out).await,
+        Command::RequestShow(a) => tasks::request_show(&a.common.client(env)?, env, a, out).await,
+        Command::Bots(a) => {
+            let mut a = a.clone();
+            if let Some(bots::BotsAction::Show(s)) = &mut a.action {
+                merge_common(&mut s.common, &a.common);
+            }
+            let common = match &a.action {
+                Some(bots::BotsAction::Show(s)) => s.common.clone(),
+                None => a.common.clone(),
+            };
+            bots::bots(&common.client(env)?, env, &a, out).await
+        }
+        Command::BotShow(a) => bots::bot_show(&a.common.client(env)?, env, a, out).await,
+        Command::BotTasks(a) => bots::bot_tasks(&a.common.client(env)?, env, a, out).await,
+        Command::Cancel(a) => tasks::cancel(&a.common.client(env)?, env, a, out).await,
+        Command::CancelTasks(a) => tasks::cancel_tasks(&a.common.client(env)?, env, a, out).await,
+        Command::Terminate(a) => bots::terminate(&a.common.client(env)?, env, a, out).await,
+        Command::DeleteBots(a) => bots::delete_bots(&a.common.client(env)?, env, a, out).await,
+        Command::SpawnTasks(a) => tasks::spawn_tasks(&a.common.client(env)?, env, a, out).await,
+        Command::Reproduce(a) => reproduce::reproduce(&a.common.client(env)?, env, a, out).await,
+    }?;
+    out.flush().map_err(|e| CliError::io("writing output", e))?;
+    Ok(code)
+}
+
+/// `bots -S x show id`: flags given before `show` apply to it.
+fn merge_common(inner: &mut CommonArgs, outer: &CommonArgs) {
+    if inner.server.is_none() {
+        inner.server = outer.server.clone();
+    }
+    if inner.token.is_none() {
+        inner.token = outer.token.clone();
+    }
+    inner.json |= outer.json;
+}
+
+/// Rewrites the upstream single-dash long flags (`-json-output x`,
+/// `-kill-running`, `-wait=false`) to clap's `--` spelling, for the client
+/// verbs only: an argument is rewritten when it follows a client verb, comes
+/// before `--`, and its name is a long flag (or alias) of that verb or of one
+/// of its subcommands. `cmd` is the binary's root command; `args` includes
+/// the program name. Call before parsing to accept upstream command lines.
+pub fn normalize_upstream_args(cmd: &clap::Command, args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut verb: Option<&clap::Command> = None;
+    let mut ended = false;
+    for (i, a) in args.into_iter().enumerate() {
+        let Some(s) = a.to_str() else {
+            out.push(a);
+            continue;
+        };
+        if i == 0 || ended {
+            out.push(a);
+            continue;
+        }
+        if s == "--" {
+            ended = true;
+            out.push(a);
+            continue;
+        }
+        match verb {
+            None => {
+                verb = cmd.find_subcommand(s).filter(|c| client_command().find_subcommand(c.get_name()).is_some());
+                out.push(a);
+            }
+            Some(v) => {
+                let name = s.strip_prefix('-').filter(|r| !r.starts_with('-') && r.len() > 1);
+                let known = name.map(|n| n.split_once('=').map_or(n, |(k, _)| k)).is_some_and(|n| {
+                    std::iter::once(v).chain(v.get_subcommands()).any(|c| {
+                        c.get_arguments().any(|arg| {
+                            arg.get_long() == Some(n) || arg.get_all_aliases().is_some_and(|al| al.contains(&n))
+                        })
+                    })
+                });
+                if known {
+                    out.push(format!("-{s}").into());
+                } else {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    out
+}

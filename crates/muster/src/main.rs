@@ -2,13 +2,12 @@
 //! Thin: flags and config → the library crates.
 
 mod bot;
-mod client;
 mod config;
 mod dev;
 mod server;
 mod signals;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// muster: a distributed task execution system compatible with LUCI Swarming.
@@ -35,7 +34,7 @@ enum Command {
     /// Print the version and this executable's bot digest.
     Version,
     #[command(flatten)]
-    Client(client::ClientCommand),
+    Client(muster_cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -43,7 +42,9 @@ fn main() -> ExitCode {
     if std::env::args_os().len() == 1 && bot::own_trailer().is_some() {
         return exit(bot::main(bot::BotArgs::default()));
     }
-    let cli = Cli::parse();
+    // Accept the upstream CLI's single-dash long flags (`-json-output`).
+    let args = muster_cli::normalize_upstream_args(&Cli::command(), std::env::args_os().collect());
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Version => {
             let digest = muster_bot::own_version().unwrap_or_default();
@@ -54,7 +55,17 @@ fn main() -> ExitCode {
         Command::Bot(a) => exit(bot::main(a)),
         Command::Dev(a) => exit(dev::main(a)),
         Command::Bench(a) => exit(muster_bench::main(a)),
-        Command::Client(c) => client::main(c),
+        Command::Client(muster_cli::Command::Completions(a)) => {
+            muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Client(c) => match muster_cli::run_blocking(c) {
+            Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+            Err(e) => {
+                eprintln!("muster: {e}");
+                ExitCode::from(e.exit_code().clamp(1, 255) as u8)
+            }
+        },
     }
 }
 

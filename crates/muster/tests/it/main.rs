@@ -1,7 +1,9 @@
 //! End-to-end tests with real processes: `muster server`, `muster bot`
 //! processes fetched from /bot_code, real commands.
 
+mod cli;
 mod common;
 mod crash;
 mod dev;
 mod e2e_bot;
+mod python_compat;

@@ -1,0 +1,312 @@
+//! The pRPC client of swarming.v2 over reqwest.
+//!
+//! Owns: server URL normalization ([`normalize_server`]), the bearer token
+//! lookup ([`find_token`]), one call = POST `<server>/prpc/swarming.v2.<S>/<M>`
+//! in binary protobuf with retries and exponential backoff on transient
+//! failures ([`Retry`]), and one typed method per RPC the verbs use.
+
+use crate::error::RpcError;
+use muster_api::pb;
+use muster_api::prpc::{self, Format, Message, HEADER_GRPC_CODE, HEADER_TIMEOUT};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The User-Agent sent with every call.
+pub const USER_AGENT: &str = concat!("muster-cli ", env!("CARGO_PKG_VERSION"));
+
+/// Retry policy for transient failures (transport errors and
+/// INTERNAL/UNKNOWN/UNAVAILABLE): `attempts` tries in all, sleeping
+/// `initial`, `2·initial`, ... capped at `max` between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Total tries (≥ 1).
+    pub attempts: u32,
+    /// First sleep.
+    pub initial: Duration,
+    /// Longest sleep.
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry { attempts: 5, initial: Duration::from_millis(500), max: Duration::from_secs(5) }
+    }
+}
+
+impl Retry {
+    /// No retries (one try).
+    pub fn none() -> Retry {
+        Retry { attempts: 1, initial: Duration::ZERO, max: Duration::ZERO }
+    }
+
+    /// The sleep before try number `n + 1` (n ≥ 1).
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// `example.com` ⇒ `https://example.com`; `http://h:8080/x/` ⇒ `http://h:8080`.
+/// Only http and https are accepted; any path is dropped.
+pub fn normalize_server(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty server URL".to_string());
+    }
+    let with_scheme = if s.contains("://") { s.to_string() } else { format!("https://{s}") };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| format!("bad server URL {s:?}: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("bad server URL {s:?}: scheme must be http or https"));
+    }
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("bad server URL {s:?}: no host"))?;
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+    Ok(match url.port() {
+        Some(p) => format!("{}://{host}:{p}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
+}
+
+/// The credentials file: `$XDG_CONFIG_HOME/muster/credentials`, else
+/// `$HOME/.config/muster/credentials`.
+pub fn credentials_path(xdg_config_home: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
+    match (xdg_config_home.filter(|s| !s.is_empty()), home.filter(|s| !s.is_empty())) {
+        (Some(x), _) => Some(Path::new(x).join("muster").join("credentials")),
+        (None, Some(h)) => Some(Path::new(h).join(".config").join("muster").join("credentials")),
+        (None, None) => None,
+    }
+}
+
+/// The token in a credentials file's text: a line `token = "..."` (TOML
+/// style, other lines and `#` comments ignored) or, failing that, the first
+/// non-empty non-comment line as a plain token.
+pub fn parse_credentials(text: &str) -> Option<String> {
+    let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    for l in lines() {
+        if let Some((k, v)) = l.split_once('=') {
+            if k.trim() == "token" {
+                let v = v.trim().trim_matches('"').trim_matches('\'').trim();
+                return (!v.is_empty()).then(|| v.to_string());
+            }
+        }
+    }
+    lines().find(|l| !l.contains('=') && !l.starts_with('[')).map(str::to_string)
+}
+
+/// The bearer token: `--token`, else `$MUSTER_TOKEN` (both come in through
+/// `flag`), else the credentials file. `None` means anonymous.
+pub fn find_token(flag: Option<&str>, credentials_file: Option<&Path>) -> Result<Option<String>, String> {
+    if let Some(t) = flag.map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok(Some(t.to_string()));
+    }
+    let Some(path) = credentials_file else { return Ok(None) };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(parse_credentials(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
+/// A swarming.v2 client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    server: String,
+    token: Option<String>,
+    retry: Retry,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client of `server` (normalized by [`normalize_server`]).
+    pub fn new(server: &str, token: Option<String>) -> Result<Client, String> {
+        let server = normalize_server(server)?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("creating the HTTP client: {e}"))?;
+        Ok(Client { http, server, token, retry: Retry::default(), timeout: Duration::from_secs(90) })
+    }
+
+    /// The same client with another retry policy.
+    pub fn with_retry(mut self, retry: Retry) -> Client {
+        self.retry = retry;
+        self
+    }
+
+    /// The normalized server URL, e.g. `https://example.com`.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The web page of a task.
+    pub fn task_url(&self, task_id: &str) -> String {
+        format!("{}/task?id={task_id}", self.server)
+    }
+
+    /// One RPC, retried on transient failures.
+    pub async fn call<Q: Message, R: Message>(&self, service: &str, method: &str, req: &Q) -> Result<R, RpcError> {
+        let body = prpc::encode_request(Format::Binary, req).map_err(RpcError::Status)?;
+        let url = format!("{}/prpc/swarming.v2.{service}/{method}", self.server);
+        let mut attempt = 1;
+        loop {
+            match self.call_once(&url, body.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_transient() && attempt < self.retry.attempts.max(1) => {
+                    tracing::debug!(%url, attempt, error = %e, "retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn call_once<R: Message>(&self, url: &str, body: Vec<u8>) -> Result<R, RpcError> {
+        let mut rb = self
+            .http
+            .post(url)
+            .header("Content-Type", Format::Binary.media_type())
+            .header("Accept", Format::Binary.media_type())
+            .header(HEADER_TIMEOUT, prpc::format_timeout(self.timeout))
+            .timeout(self.timeout + Duration::from_secs(5))
+            .body(body);
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        let resp = rb.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let code = header(HEADER_GRPC_CODE);
+        let content_type = header("Content-Type");
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        prpc::parse_response(Format::Binary, status, code.as_deref(), content_type.as_deref(), &bytes)
+            .map_err(RpcError::Status)
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> RpcError {
+        let mut chain = Vec::new();
+        let mut src: Option<&dyn std::error::Error> = Some(e);
+        while let Some(s) = src {
+            chain.push(s.to_string());
+            src = s.source();
+        }
+        let all = chain.join(": ").to_ascii_lowercase();
+        if all.contains("dns error") || all.contains("failed to lookup address") {
+            return RpcError::UnknownHost(self.server.clone());
+        }
+        let why = if e.is_timeout() {
+            "timed out".to_string()
+        } else if all.contains("connection refused") {
+            "connection refused (is the server running?)".to_string()
+        } else {
+            // The innermost cause is the most specific.
+            chain.last().cloned().unwrap_or_else(|| e.to_string())
+        };
+        RpcError::Transport(format!("cannot reach {}: {why}", self.server))
+    }
+
+    // --- swarming.v2.Tasks -------------------------------------------------
+
+    /// Tasks.NewTask.
+    pub async fn new_task(&self, req: &pb::NewTaskRequest) -> Result<pb::TaskRequestMetadataResponse, RpcError> {
+        self.call("Tasks", "NewTask", req).await
+    }
+
+    /// Tasks.GetResult.
+    pub async fn get_result(&self, task_id: &str, perf: bool) -> Result<pb::TaskResultResponse, RpcError> {
+        let req = pb::TaskIdWithPerfRequest { task_id: task_id.to_string(), include_performance_stats: perf };
+        self.call("Tasks", "GetResult", &req).await
+    }
+
+    /// Tasks.BatchGetResult.
+    pub async fn batch_get_result(&self, ids: &[String], perf: bool) -> Result<pb::BatchGetResultResponse, RpcError> {
+        let req = pb::BatchGetResultRequest { task_ids: ids.to_vec(), include_performance_stats: perf };
+        self.call("Tasks", "BatchGetResult", &req).await
+    }
+
+    /// Tasks.GetRequest.
+    pub async fn get_request(&self, task_id: &str) -> Result<pb::TaskRequestResponse, RpcError> {
+        self.call("Tasks", "GetRequest", &pb::TaskIdRequest { task_id: task_id.to_string() }).await
+    }
+
+    /// Tasks.GetStdout from `offset` (length 0 = the server's maximum).
+    pub async fn get_stdout(&self, task_id: &str, offset: i64) -> Result<pb::TaskOutputResponse, RpcError> {
+        let req = pb::TaskIdWithOffsetRequest { task_id: task_id.to_string(), offset, length: STDOUT_CHUNK };
+        self.call("Tasks", "GetStdout", &req).await
+    }
+
+    /// The whole output of a task: GetStdout from 0 until a short read.
+    pub async fn get_all_stdout(&self, task_id: &str) -> Result<Vec<u8>, RpcError> {
+        let mut out = Vec::new();
+        loop {
+            let r = self.get_stdout(task_id, out.len() as i64).await?;
+            let n = r.output.len();
+            out.extend_from_slice(&r.output);
+            if (n as i64) < STDOUT_CHUNK || n == 0 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Tasks.CancelTask.
+    pub async fn cancel_task(&self, task_id: &str, kill_running: bool) -> Result<pb::CancelResponse, RpcError> {
+        self.call("Tasks", "CancelTask", &pb::TaskCancelRequest { task_id: task_id.to_string(), kill_running }).await
+    }
+
+    /// Tasks.CancelTasks.
+    pub async fn cancel_tasks(&self, req: &pb::TasksCancelRequest) -> Result<pb::TasksCancelResponse, RpcError> {
+        self.call("Tasks", "CancelTasks", req).await
+    }
+
+    /// Tasks.ListTasks.
+    pub async fn list_tasks(&self, req: &pb::TasksWithPerfRequest) -> Result<pb::TaskListResponse, RpcError> {
+        self.call("Tasks", "ListTasks", req).await
+    }
+
+    /// Tasks.CountTasks.
+    pub async fn count_tasks(&self, req: &pb::TasksCountRequest) -> Result<pb::TasksCount, RpcError> {
+        self.call("Tasks", "CountTasks", req).await
+    }
+
+    // --- swarming.v2.Bots --------------------------------------------------
+
+    /// Bots.GetBot.
+    pub async fn get_bot(&self, bot_id: &str) -> Result<pb::BotInfo, RpcError> {
+        self.call("Bots", "GetBot", &pb::BotRequest { bot_id: bot_id.to_string() }).await
+    }
+
+    /// Bots.ListBots.
+    pub async fn list_bots(&self, req: &pb::BotsRequest) -> Result<pb::BotInfoListResponse, RpcError> {
+        self.call("Bots", "ListBots", req).await
+    }
+
+    /// Bots.CountBots.
+    pub async fn count_bots(&self, req: &pb::BotsCountRequest) -> Result<pb::BotsCount, RpcError> {
+        self.call("Bots", "CountBots", req).await
+    }
+
+    /// Bots.ListBotEvents.
+    pub async fn list_bot_events(&self, req: &pb::BotEventsRequest) -> Result<pb::BotEventsResponse, RpcError> {
+        self.call("Bots", "ListBotEvents", req).await
+    }
+
+    /// Bots.ListBotTasks.
+    pub async fn list_bot_tasks(&self, req: &pb::BotTasksRequest) -> Result<pb::TaskListResponse, RpcError> {
+        self.call("Bots", "ListBotTasks", req).await
+    }
+
+    /// Bots.TerminateBot.
+    pub async fn terminate_bot(&self, bot_id: &str, reason: &str) -> Result<pb::TerminateResponse, RpcError> {
+        let req = pb::TerminateRequest { bot_id: bot_id.to_string(), reason: reason.to_string() };
+        self.call("Bots", "TerminateBot", &req).await
+    }
+
+    /// Bots.DeleteBot.
+    pub async fn delete_bot(&self, bot_id: &str) -> Result<pb::DeleteResponse, RpcError> {
+        self.call("Bots", "DeleteBot", &pb::BotRequest { bot_id: bot_id.to_string() }).await
+    }
+}
+
+/// The `length` of each GetStdout call (the server's maximum, spec §8).
+pub const STDOUT_CHUNK: i64 = 16_384_000;
