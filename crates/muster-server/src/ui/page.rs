@@ -1,0 +1,189 @@
+//! Page layout and the small HTML helpers every page uses: escaping, the
+//! shared header/nav, time and duration formatting, state badges, and the
+//! static assets (`web/ui.css`, `web/ui.js`) embedded at build time.
+
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use muster_core::{TaskState, Time};
+use std::fmt::Write as _;
+
+/// The stylesheet, embedded in the binary.
+pub(crate) const CSS: &str = include_str!("../../../../web/ui.css");
+/// The script that enhances pages (live output, autocomplete, confirmations).
+pub(crate) const JS: &str = include_str!("../../../../web/ui.js");
+
+/// HTML-escapes text for element content and quoted attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query parameter value.
+pub(crate) fn qv(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            b => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// Builds `path?k=v&…` skipping empty values.
+pub(crate) fn link(path: &str, params: &[(&str, &str)]) -> String {
+    let q: Vec<String> = params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", qv(v))).collect();
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    }
+}
+
+/// `2044-01-01 00:00:00` (UTC).
+pub(crate) fn ts(t: Time) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+pub(crate) fn opt_ts(t: Option<Time>) -> String {
+    t.map(ts).unwrap_or_else(|| "—".to_string())
+}
+
+/// `3s`, `4m 05s`, `2h 03m`.
+pub(crate) fn dur(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "—".to_string();
+    }
+    if secs < 10.0 {
+        return format!("{secs:.2}s");
+    }
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// "5s ago" relative to `now`.
+pub(crate) fn ago(t: Time, now: Time) -> String {
+    let secs = (now - t).num_milliseconds() as f64 / 1000.0;
+    if secs < 0.0 {
+        return ts(t);
+    }
+    format!("{} ago", dur(secs))
+}
+
+/// A colored badge for a task state.
+pub(crate) fn state_badge(s: TaskState, failure: bool) -> String {
+    let class = match s {
+        TaskState::Pending => "pending",
+        TaskState::Running => "running",
+        TaskState::Completed if failure => "failure",
+        TaskState::Completed => "success",
+        _ => "exceptional",
+    };
+    let label = if s == TaskState::Completed && failure { "COMPLETED (FAILURE)" } else { s.name() };
+    format!("<span class=\"badge {class}\" data-state=\"{}\">{label}</span>", s.name())
+}
+
+/// A colored badge for a bot status.
+pub(crate) fn bot_badge(status: &str) -> String {
+    format!("<span class=\"badge bot-{status}\">{status}</span>")
+}
+
+/// Wraps a page body in the shared layout.
+pub(crate) fn layout(title: &str, current: &str, body: &str) -> Html<String> {
+    let mut nav = String::new();
+    for (href, label) in [("/", "Dashboard"), ("/botlist", "Bots"), ("/tasklist", "Tasks"), ("/newtask", "New task")] {
+        let class = if href == current { " class=\"current\"" } else { "" };
+        let _ = write!(nav, "<a href=\"{href}\"{class}>{label}</a>");
+    }
+    Html(format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · muster</title><link rel=\"stylesheet\" href=\"/ui/static/ui.css\">\
+         <script src=\"/ui/static/ui.js\" defer></script></head>\
+         <body><header><a class=\"brand\" href=\"/\">muster</a><nav>{nav}</nav></header>\
+         <main>{body}</main></body></html>",
+        title = esc(title)
+    ))
+}
+
+/// An error page with the given status.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<h1>{} {}</h1><p class=\"error\">{}</p>",
+        status.as_u16(),
+        esc(status.canonical_reason().unwrap_or("")),
+        esc(message)
+    );
+    (status, layout("Error", "", &body)).into_response()
+}
+
+pub(crate) async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], CSS).into_response()
+}
+
+pub(crate) async fn js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], JS)
+        .into_response()
+}
+
+/// A dimension/tag list as `key:value` chips.
+pub(crate) fn chips<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    let mut s = String::new();
+    for i in items {
+        let _ = write!(s, "<span class=\"chip\">{}</span>", esc(i));
+    }
+    s
+}
+
+/// A "Next page" link (cursor pagination), or nothing.
+/// `cursor_param` names the query parameter the cursor travels in.
+pub(crate) fn pager(path: &str, params: &[(&str, &str)], cursor_param: &str, cursor: Option<&str>) -> String {
+    let mut s = String::from("<div class=\"pager\">");
+    if let Some(c) = cursor {
+        let mut p = params.to_vec();
+        p.push((cursor_param, c));
+        let _ = write!(s, "<a class=\"next\" href=\"{}\">Next page →</a>", esc(&link(path, &p)));
+    }
+    let first: Vec<(&str, &str)> = params.to_vec();
+    let _ = write!(s, " <a href=\"{}\">First page</a></div>", esc(&link(path, &first)));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_the_html_specials() {
+        assert_eq!(esc("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+    }
+
+    #[test]
+    fn links_encode_values_and_skip_empty_ones() {
+        assert_eq!(link("/botlist", &[("f", "os:Linux pool:ci"), ("state", "")]), "/botlist?f=os%3ALinux+pool%3Aci");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(dur(1.5), "1.50s");
+        assert_eq!(dur(65.0), "1m 05s");
+        assert_eq!(dur(7300.0), "2h 01m");
+    }
+}

@@ -1,0 +1,430 @@
+//! Tasks: `/tasklist` (filter by state, tags, time range, name; counts by
+//! state; cursor pages), `/task?id=` (request, result, live output, buttons)
+//! and `/task/raw?id=[&offset=]` (raw output bytes; the live view polls it).
+
+use super::ansi::{self, AnsiState};
+use super::auth::{self, Perm};
+use super::page::{chips, dur, esc, layout, link, opt_ts, pager, state_badge, ts};
+use super::{page_limit, parse_filters, UiError, UiResult};
+use crate::State;
+use axum::extract::{Query, State as S};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use muster_core::state::StateQuery;
+use muster_core::time::secs_between;
+use muster_core::{TaskId, TaskRequest, TaskResult, TaskState, Time};
+use muster_store::{TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
+use serde::Deserialize;
+use std::fmt::Write as _;
+
+/// The task page renders at most this much output; the rest is one click away.
+const PAGE_OUTPUT_BYTES: u64 = 1024 * 1024;
+/// One live-output poll returns at most this much.
+const POLL_OUTPUT_BYTES: u64 = 256 * 1024;
+/// A name filter scans at most this many store pages per listing page.
+const NAME_SCAN_PAGES: usize = 10;
+
+/// The state filters the task list offers: (query value, label, StateQuery).
+pub(crate) const STATES: [(&str, &str, StateQuery); 13] = [
+    ("all", "All", StateQuery::All),
+    ("pending", "Pending", StateQuery::Pending),
+    ("running", "Running", StateQuery::Running),
+    ("pending_running", "Pending+Running", StateQuery::PendingRunning),
+    ("completed", "Completed", StateQuery::Completed),
+    ("completed_success", "Success", StateQuery::CompletedSuccess),
+    ("completed_failure", "Failure", StateQuery::CompletedFailure),
+    ("expired", "Expired", StateQuery::Expired),
+    ("timed_out", "Timed out", StateQuery::TimedOut),
+    ("bot_died", "Bot died", StateQuery::BotDied),
+    ("canceled", "Canceled", StateQuery::Canceled),
+    ("killed", "Killed", StateQuery::Killed),
+    ("no_resource", "No resource", StateQuery::NoResource),
+];
+
+/// The counts shown on top of the task list.
+const COUNTED: [&str; 9] = [
+    "all",
+    "pending",
+    "running",
+    "completed_success",
+    "completed_failure",
+    "expired",
+    "bot_died",
+    "canceled",
+    "killed",
+];
+
+fn state_of(v: &str) -> UiResult<StateQuery> {
+    if v.is_empty() {
+        return Ok(StateQuery::All);
+    }
+    STATES
+        .iter()
+        .find(|(k, _, _)| *k == v)
+        .map(|(_, _, q)| *q)
+        .ok_or_else(|| UiError::bad(format!("unknown state {v:?}")))
+}
+
+/// `2044-01-01T10:00` (a datetime-local input, UTC) or RFC 3339.
+fn parse_time(v: &str) -> UiResult<Option<Time>> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    for f in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(v, f) {
+            return Ok(Some(Utc.from_utc_datetime(&n)));
+        }
+    }
+    Err(UiError::bad(format!("bad time {v:?}: expected YYYY-MM-DDTHH:MM (UTC)")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListParams {
+    #[serde(default)]
+    state: String,
+    /// Tag filters, `key:value` separated by spaces.
+    #[serde(default)]
+    tags: String,
+    /// Substring of the task name.
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    end: String,
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: String,
+}
+
+pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Query<ListParams>) -> UiResult {
+    auth::check(&headers, Perm::Read)?;
+    let state = state_of(&p.state)?;
+    let tags = parse_filters(&p.tags)?;
+    let (start, end) = (parse_time(&p.start)?, parse_time(&p.end)?);
+    if let (Some(s), Some(e)) = (start, end) {
+        if s >= e {
+            return Err(UiError::bad("the start time must be before the end time"));
+        }
+    }
+    let limit = page_limit(p.limit);
+    let base = TaskQuery { state, tags: tags.clone(), start, end, ..Default::default() };
+
+    // A page: straight from the store, or (name filter) a bounded scan.
+    let mut items: Vec<TaskResult> = Vec::new();
+    let mut cursor = (!p.cursor.is_empty()).then(|| p.cursor.clone());
+    let needle = p.name.to_lowercase();
+    for _ in 0..NAME_SCAN_PAGES {
+        let q = TaskQuery { limit: limit - items.len(), cursor: cursor.clone(), ..base.clone() };
+        let page = app.store.list_results(&q).await?;
+        items.extend(page.items.into_iter().filter(|r| needle.is_empty() || r.name.to_lowercase().contains(&needle)));
+        cursor = page.cursor;
+        if items.len() >= limit || cursor.is_none() || needle.is_empty() {
+            break;
+        }
+    }
+
+    let mut b = String::from("<h1>Tasks</h1><div class=\"counts\" id=\"task-counts\">");
+    for key in COUNTED {
+        let q = state_of(key)?;
+        let n = app.store.count_results(&TaskQuery { state: q, ..base.clone() }).await?;
+        let label = STATES.iter().find(|(k, _, _)| *k == key).map(|(_, l, _)| *l).unwrap_or(key);
+        let current = if p.state == key || (p.state.is_empty() && key == "all") { " current" } else { "" };
+        let _ = write!(
+            b,
+            "<a class=\"count{current}\" data-count=\"{key}\" href=\"{}\"><span class=\"n\">{n}</span> {label}</a>",
+            esc(&link(
+                "/tasklist",
+                &[("state", key), ("tags", &p.tags), ("name", &p.name), ("start", &p.start), ("end", &p.end)]
+            )),
+        );
+    }
+    b.push_str("</div>");
+    let opts: String = STATES
+        .iter()
+        .map(|(k, l, _)| {
+            let sel = if p.state == *k || (p.state.is_empty() && *k == "all") { " selected" } else { "" };
+            format!("<option value=\"{k}\"{sel}>{l}</option>")
+        })
+        .collect();
+    let _ = write!(
+        b,
+        "<form class=\"filters\" method=\"get\" action=\"/tasklist\">\
+         <label>State <select name=\"state\" id=\"state\">{opts}</select></label>\
+         <label>Tags <input type=\"text\" name=\"tags\" id=\"tags\" value=\"{tags}\" placeholder=\"pool:ci os:Linux\" size=\"30\"></label>\
+         <label>Name <input type=\"text\" name=\"name\" id=\"name\" value=\"{name}\" size=\"16\"></label>\
+         <label>From <input type=\"datetime-local\" name=\"start\" value=\"{start}\"></label>\
+         <label>To <input type=\"datetime-local\" name=\"end\" value=\"{end}\"></label>\
+         <span class=\"hint\">times in UTC</span>\
+         <button type=\"submit\" id=\"apply\">Apply</button></form>",
+        tags = esc(&p.tags),
+        name = esc(&p.name),
+        start = esc(&p.start),
+        end = esc(&p.end),
+    );
+    b.push_str(
+        "<table class=\"list sortable\" id=\"tasks\"><thead><tr><th>Name</th><th>State</th><th>Created</th>\
+         <th>Pending</th><th>Duration</th><th>Bot</th><th>Exit</th><th>Tags</th></tr></thead><tbody>",
+    );
+    for t in &items {
+        let pending = t.started.map(|s| dur(secs_between(t.created, s))).unwrap_or_else(|| "—".into());
+        let bot = if t.bot_id.is_empty() {
+            "—".into()
+        } else {
+            format!("<a href=\"{}\">{}</a>", esc(&link("/bot", &[("id", &t.bot_id)])), esc(&t.bot_id))
+        };
+        let user_tags: Vec<&String> = t.tags.iter().filter(|t| !is_automatic_tag(t)).collect();
+        let _ = write!(
+            b,
+            "<tr class=\"task\" data-task=\"{id}\"><td><a href=\"/task?id={id}\">{name}</a></td><td>{st}</td>\
+             <td data-sort=\"{cs}\">{created}</td><td>{pending}</td><td>{dur}</td><td>{bot}</td><td>{exit}</td><td class=\"dims\">{tags}</td></tr>",
+            id = t.id.summary_id(),
+            name = esc(if t.name.is_empty() { "(unnamed)" } else { &t.name }),
+            st = state_badge(t.state, t.failure),
+            cs = t.created.timestamp_micros(),
+            created = ts(t.created),
+            dur = t.duration.map(dur).unwrap_or_else(|| "—".into()),
+            exit = t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+            tags = chips(user_tags),
+        );
+    }
+    if items.is_empty() {
+        b.push_str("<tr><td colspan=\"8\" class=\"empty\">No tasks match.</td></tr>");
+    }
+    b.push_str("</tbody></table>");
+    let limit_s = limit.to_string();
+    b.push_str(&pager(
+        "/tasklist",
+        &[
+            ("state", &p.state),
+            ("tags", &p.tags),
+            ("name", &p.name),
+            ("start", &p.start),
+            ("end", &p.end),
+            ("limit", &limit_s),
+        ],
+        "cursor",
+        cursor.as_deref(),
+    ));
+    Ok(layout("Tasks", "/tasklist", &b).into_response())
+}
+
+/// Tags the server adds to every task (shown on the task page only).
+fn is_automatic_tag(t: &str) -> bool {
+    let key = t.split_once(':').map_or(t, |(k, _)| k);
+    matches!(key, "priority" | "realm" | "service_account" | "user" | "authenticated" | "swarming.pool.task_template")
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TaskParams {
+    #[serde(default)]
+    id: String,
+}
+
+fn parse_id(id: &str) -> UiResult<TaskId> {
+    if id.is_empty() {
+        return Err(UiError::bad("missing task id (?id=)"));
+    }
+    Ok(TaskId::parse(id)?)
+}
+
+async fn load(app: &State, id: TaskId) -> UiResult<(TaskRequest, TaskResult)> {
+    let request = app.store.get_request(id).await?;
+    let result = app.store.get_result(id).await?;
+    match (request, result) {
+        (Some(q), Some(r)) => Ok((q, r)),
+        _ => Err(UiError::not_found(format!("no task {}", id.summary_id()))),
+    }
+}
+
+pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Query<TaskParams>) -> UiResult {
+    let caller = auth::check(&headers, Perm::Read)?;
+    let id = parse_id(&p.id)?;
+    let (req, res) = load(&app, id).await?;
+    let now = app.clock.now();
+    let sid = id.summary_id();
+
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<h1>{name} <span class=\"mono small\">{sid}</span> <span id=\"task-state\">{st}</span></h1>",
+        name = esc(if req.name.is_empty() { "(unnamed task)" } else { &req.name }),
+        st = state_badge(res.state, res.failure),
+    );
+    b.push_str("<div class=\"actions\">");
+    if auth::allows(&caller, Perm::CancelTask) {
+        if res.state == TaskState::Pending {
+            let _ = write!(
+                b,
+                "<form method=\"post\" action=\"/ui/task/cancel\" data-confirm=\"Cancel this pending task?\">\
+                 <input type=\"hidden\" name=\"id\" value=\"{sid}\"><button id=\"cancel\" class=\"danger\">Cancel</button></form>"
+            );
+        }
+        if res.state == TaskState::Running {
+            let _ = write!(
+                b,
+                "<form method=\"post\" action=\"/ui/task/kill\" data-confirm=\"Kill this running task?\">\
+                 <input type=\"hidden\" name=\"id\" value=\"{sid}\"><button id=\"kill\" class=\"danger\">Kill</button></form>"
+            );
+        }
+    }
+    if auth::allows(&caller, Perm::NewTask) && !req.is_termination() {
+        let _ = write!(
+            b,
+            "<form method=\"post\" action=\"/ui/task/retry\" data-confirm=\"Run this task again as a new task?\">\
+             <input type=\"hidden\" name=\"id\" value=\"{sid}\">\
+             <input type=\"hidden\" name=\"request_uuid\" value=\"{uuid}\"><button id=\"retry\">Retry</button></form>",
+            uuid = uuid::Uuid::new_v4()
+        );
+    }
+    let _ = write!(b, "<a class=\"button\" id=\"raw\" href=\"/task/raw?id={sid}\">Download raw output</a></div>");
+
+    // Output: rendered up to PAGE_OUTPUT_BYTES; ui.js follows from data-offset.
+    let bytes = app.store.read_output(res.output_of, 0, PAGE_OUTPUT_BYTES).await?;
+    let cut = ansi::complete_utf8(&bytes);
+    let text = String::from_utf8_lossy(&bytes[..cut]);
+    let mut st = AnsiState::default();
+    let (html, used) = ansi::render(&text, &mut st);
+    // `used` counts bytes of the lossy text; equal to raw bytes when valid UTF-8.
+    let offset = if text.len() == cut { used } else { cut };
+    let live = matches!(res.state, TaskState::Pending | TaskState::Running);
+    let truncated = bytes.len() as u64 >= PAGE_OUTPUT_BYTES;
+    let _ = write!(
+        b,
+        "<h2>Output {live_tag}</h2>{trunc}<pre class=\"output\" id=\"output\" data-task=\"{sid}\" data-offset=\"{offset}\" \
+         data-ansi=\"{sgr}\" data-state=\"{state}\" data-live=\"{live}\">{html}</pre>",
+        live_tag = if live { "<span class=\"live\" id=\"live\">live</span>" } else { "" },
+        trunc = if truncated {
+            format!("<p class=\"note\">Showing the first {} KiB; <a href=\"/task/raw?id={sid}\">download the rest</a>.</p>", PAGE_OUTPUT_BYTES / 1024)
+        } else {
+            String::new()
+        },
+        sgr = st.sgr(),
+        state = res.state.name(),
+    );
+    // Result.
+    b.push_str("<div class=\"cols\"><section><h2>Result</h2><table class=\"kv\" id=\"result\">");
+    let bot = if res.bot_id.is_empty() {
+        "—".into()
+    } else {
+        format!("<a href=\"{}\">{}</a>", esc(&link("/bot", &[("id", &res.bot_id)])), esc(&res.bot_id))
+    };
+    let pending_for = match res.started {
+        Some(s) => dur(secs_between(res.created, s)),
+        None if res.state == TaskState::Pending => format!("{} (so far)", dur(secs_between(res.created, now))),
+        None => dur(secs_between(res.created, res.completed.or(res.abandoned).unwrap_or(res.modified))),
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("State", state_badge(res.state, res.failure)),
+        ("Bot", bot),
+        ("Exit code", res.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())),
+        ("Duration", res.duration.map(dur).unwrap_or_else(|| "—".into())),
+        ("Pending time", pending_for),
+        ("Created", ts(res.created)),
+        ("Started", opt_ts(res.started)),
+        ("Completed", opt_ts(res.completed)),
+        ("Abandoned", opt_ts(res.abandoned)),
+        ("Current slice", res.current_slice.to_string()),
+        ("Internal failure", if res.internal_failure { "yes".into() } else { "no".into() }),
+        ("Deduped from", esc(&res.deduped_from)),
+        ("Cost (USD)", format!("{:.4}", res.cost_usd)),
+        ("Bot version", format!("<span class=\"mono\">{}</span>", esc(&res.bot_version))),
+        ("Run id", format!("<span class=\"mono\">{}</span>", esc(&res.run_id()))),
+    ];
+    for (k, v) in rows {
+        let _ = write!(b, "<tr><th>{k}</th><td>{v}</td></tr>");
+    }
+    b.push_str("</table></section>");
+
+    // Request.
+    b.push_str("<section><h2>Request</h2><table class=\"kv\" id=\"request\">");
+    let rows: Vec<(&str, String)> = vec![
+        ("Priority", req.priority.to_string()),
+        ("User", esc(&req.user)),
+        ("Authenticated", esc(&req.authenticated)),
+        ("Service account", esc(&req.service_account)),
+        ("Realm", esc(&req.realm)),
+        ("Parent task", esc(&req.parent_task_id)),
+        ("Tags", chips(&req.tags)),
+    ];
+    for (k, v) in rows {
+        let _ = write!(b, "<tr><th>{k}</th><td>{v}</td></tr>");
+    }
+    b.push_str("</table>");
+    for (i, s) in req.slices.iter().enumerate() {
+        let pr = &s.properties;
+        let active = if i as i32 == res.current_slice { " active" } else { "" };
+        let _ = write!(b, "<h3 class=\"slice{active}\">Slice {i}</h3><table class=\"kv slice\">");
+        let dims: Vec<String> = pr.dimensions.0.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        let env: Vec<String> = pr.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let rows: Vec<(&str, String)> = vec![
+            ("Dimensions", chips(&dims)),
+            ("Command", format!("<code>{}</code>", esc(&shell_words(&pr.command)))),
+            ("Working dir", esc(&pr.relative_cwd)),
+            ("Env", chips(&env)),
+            ("Expiration", dur(s.expiration_secs as f64)),
+            ("Execution timeout", dur(pr.execution_timeout_secs as f64)),
+            ("I/O timeout", dur(pr.io_timeout_secs as f64)),
+            ("Grace period", dur(pr.grace_period_secs as f64)),
+            ("Idempotent", if pr.idempotent { "yes".into() } else { "no".into() }),
+            ("Wait for capacity", if s.wait_for_capacity { "yes".into() } else { "no".into() }),
+        ];
+        for (k, v) in rows {
+            let _ = write!(b, "<tr><th>{k}</th><td>{v}</td></tr>");
+        }
+        b.push_str("</table>");
+    }
+    b.push_str("</section></div>");
+
+    Ok(layout(&format!("Task {}", if req.name.is_empty() { &sid } else { &req.name }), "/tasklist", &b).into_response())
+}
+
+/// Quotes a command for display.
+fn shell_words(cmd: &[String]) -> String {
+    cmd.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawParams {
+    #[serde(default)]
+    id: String,
+    /// Live view: bytes from here, at most POLL_OUTPUT_BYTES.
+    offset: Option<u64>,
+}
+
+/// Raw output bytes. The `X-Muster-Task-State` header carries the task
+/// state so the live view knows when to stop polling.
+pub(crate) async fn raw_output(S(app): S<State>, headers: HeaderMap, Query(p): Query<RawParams>) -> UiResult<Response> {
+    auth::check(&headers, Perm::Read)?;
+    let id = parse_id(&p.id)?;
+    let res = app.store.get_result(id).await?.ok_or_else(|| UiError::not_found(format!("no task {}", p.id)))?;
+    let (offset, length) = match p.offset {
+        Some(o) => (o, POLL_OUTPUT_BYTES),
+        None => (0, OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS),
+    };
+    let bytes = app.store.read_output(res.output_of, offset, length).await?;
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    h.insert("x-muster-task-state", header::HeaderValue::from_static(res.state.name()));
+    if p.offset.is_none() {
+        if let Ok(v) = header::HeaderValue::try_from(format!("inline; filename=\"{}.txt\"", id.summary_id())) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(resp)
+}

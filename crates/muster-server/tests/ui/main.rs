@@ -1,0 +1,78 @@
+//! Web UI tests: plain HTTP (every page renders with status 200 and the
+//! expected data; the form endpoints act) and real headless Chromium driven
+//! over WebDriver (`chromedriver`), against a real server with
+//! protocol-level bots. Screenshots land in `$CARGO_TARGET_DIR/ui-shots/`.
+
+mod browser;
+mod http;
+mod webdriver;
+
+use muster_testkit::{TestBot, TestServer};
+use serde_json::json;
+
+/// A handshaken bot.
+pub async fn bot(srv: &TestServer, id: &str, pool: &str, extra: &[(&str, &[&str])]) -> anyhow::Result<TestBot> {
+    let mut b = TestBot::new(&srv.url, id, pool, extra);
+    b.handshake().await?;
+    Ok(b)
+}
+
+/// GET `path`; returns (status, body).
+pub async fn get(srv: &TestServer, path: &str) -> anyhow::Result<(u16, String)> {
+    let r = reqwest::get(format!("{}{path}", srv.url)).await?;
+    Ok((r.status().as_u16(), r.text().await?))
+}
+
+/// A client that does not follow redirects (to see the 303s).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a reqwest client")
+}
+
+/// POSTs a form; returns (status, Location).
+pub async fn post_form(srv: &TestServer, path: &str, form: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
+    let body: String = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+    let r = no_redirects()
+        .post(format!("{}{path}", srv.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await?;
+    let loc = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    Ok((r.status().as_u16(), loc))
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Creates a task on `pool` whose first slice has `extra_dims` too.
+pub async fn task(srv: &TestServer, name: &str, pool: &str, tags: &[&str]) -> anyhow::Result<String> {
+    let v = srv
+        .prpc()
+        .ok(
+            "Tasks",
+            "NewTask",
+            &json!({
+                "name": name, "priority": 100, "tags": tags,
+                "taskSlices": [{"expirationSecs": 600, "properties": {
+                    "command": ["echo", "hello world"], "dimensions": [{"key": "pool", "value": pool}],
+                    "executionTimeoutSecs": 60, "ioTimeoutSecs": 60, "gracePeriodSecs": 5}}],
+            }),
+        )
+        .await?;
+    Ok(v["taskId"].as_str().unwrap_or_default().to_string())
+}
+
+/// The number shown in a `data-count="<key>"` box of an HTML page.
+pub fn count_in(html: &str, key: &str) -> Option<u64> {
+    let at = html.find(&format!("data-count=\"{key}\""))?;
+    let rest = &html[at..];
+    let n = rest.find("<span class=\"n\">")? + "<span class=\"n\">".len();
+    let end = rest[n..].find('<')?;
+    rest[n..n + end].parse().ok()
+}
