@@ -70,7 +70,7 @@ pub(crate) fn run(conn: Connection, rx: Receiver<Job>) {
 }
 
 pub(crate) fn run_batch(conn: &Connection, batch: Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = format!("beginning write transaction: {e}");
         tracing::error!("{msg}");
         for job in batch {
@@ -85,7 +85,7 @@ pub(crate) fn run_batch(conn: &Connection, batch: Vec<Job>) {
             fail(job, msg);
             continue;
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = exec(conn, "SAVEPOINT job") {
             let msg = format!("opening savepoint: {e}");
             fail(job, &msg);
             broken = Some(msg);
@@ -103,21 +103,22 @@ pub(crate) fn run_batch(conn: &Connection, batch: Vec<Job>) {
                 (Done::Evict(reply, r), keep)
             }
         };
-        let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-        if let Err(e) = conn.execute_batch(end) {
+        let end =
+            if keep { exec(conn, "RELEASE job") } else { exec(conn, "ROLLBACK TO job").and(exec(conn, "RELEASE job")) };
+        if let Err(e) = end {
             broken = Some(format!("closing savepoint: {e}"));
         }
         done.push(d);
     }
     let commit_err = match &broken {
         Some(msg) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(conn, "ROLLBACK");
             Some(msg.clone())
         }
-        None => match conn.execute_batch("COMMIT") {
+        None => match exec(conn, "COMMIT") {
             Ok(()) => None,
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = exec(conn, "ROLLBACK");
                 Some(format!("committing: {e}"))
             }
         },
@@ -128,6 +129,12 @@ pub(crate) fn run_batch(conn: &Connection, batch: Vec<Job>) {
     for d in done {
         d.reply(commit_err.as_deref());
     }
+}
+
+/// Runs one statement through the statement cache: the transaction control
+/// statements run for every job, and re-parsing them showed in the profile.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn fail(job: Job, msg: &str) {
