@@ -37,6 +37,11 @@ pub struct ServerConfig {
     pub bot_dimensions: BTreeMap<String, Vec<String>>,
     /// Hook script delivered to muster bots in the trailer.
     pub bot_hook_script: Option<String>,
+    /// Checkout of upstream luci-py `appengine/swarming/swarming_bot`: when
+    /// set, `swarming_bot.zip` is built from it for Python bots (issue #5).
+    pub python_bot_dir: Option<PathBuf>,
+    /// Operator hooks injected as `config/bot_config.py` in that zip.
+    pub python_bot_config: Option<PathBuf>,
     pub bot_auth: BotAuth,
     /// HMAC key for bot session tokens (persisted in the data dir).
     pub session_secret: Vec<u8>,
@@ -52,6 +57,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("external_url", &self.external_url)
             .field("bot_exe", &self.bot_exe)
             .field("bot_dimensions", &self.bot_dimensions)
+            .field("python_bot_dir", &self.python_bot_dir)
+            .field("python_bot_config", &self.python_bot_config)
             .field("bot_auth", &self.bot_auth)
             .field("session_secret", &"<redacted>")
             .field("session_expiry", &self.session_expiry)
@@ -68,6 +75,8 @@ impl ServerConfig {
             bot_platform_dir: None,
             bot_dimensions: BTreeMap::new(),
             bot_hook_script: None,
+            python_bot_dir: None,
+            python_bot_config: None,
             bot_auth: BotAuth::default(),
             session_secret,
             session_expiry: Duration::from_secs(3600),

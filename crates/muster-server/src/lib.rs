@@ -14,6 +14,7 @@ pub mod bot_code;
 pub mod client_api;
 pub mod config;
 pub mod error;
+pub mod python_bot;
 mod sweeper;
 mod ui;
 
@@ -43,6 +44,8 @@ pub(crate) struct AppState {
     pub config: ServerConfig,
     pub sessions: auth::session::SessionKey,
     pub bot_code: bot_code::BotCode,
+    /// `swarming_bot.zip` for upstream Python bots, if configured.
+    pub python_bot: Option<python_bot::PythonBotCode>,
 }
 
 pub(crate) type State = Arc<AppState>;
@@ -55,6 +58,7 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
     let state = Arc::new(AppState {
         sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
         bot_code: bot_code::BotCode::load(&deps.config)?,
+        python_bot: python_bot::PythonBotCode::load(&deps.config)?,
         store: deps.store,
         sched: deps.sched,
         clock: deps.clock,

@@ -43,6 +43,15 @@ pub(crate) struct ServerArgs {
     /// (e.g. muster-linux-aarch64); bots get theirs from /bot_code?platform=<os>-<arch>.
     #[arg(long, env = "MUSTER_BOT_PLATFORM_DIR")]
     pub bot_platform_dir: Option<PathBuf>,
+    /// Checkout of upstream luci-py `appengine/swarming/swarming_bot`: serve
+    /// unmodified Python Swarming bots a `swarming_bot.zip` built from it
+    /// (at /bot_code?bot=python); rebuilt when the files change.
+    #[arg(long, env = "MUSTER_PYTHON_BOT_DIR")]
+    pub python_bot_dir: Option<PathBuf>,
+    /// Hooks script injected as `config/bot_config.py` in that zip
+    /// [default: the one in --python-bot-dir].
+    #[arg(long, env = "MUSTER_PYTHON_BOT_CONFIG")]
+    pub python_bot_config: Option<PathBuf>,
     /// Server-enforced bot dimension key=value (repeatable); overrides what bots report.
     #[arg(long = "bot-dimension", value_name = "KEY=VALUE")]
     pub bot_dimensions: Vec<String>,
@@ -70,6 +79,8 @@ pub(crate) struct Resolved {
     pub external_url: Option<String>,
     pub bot_exe: Option<PathBuf>,
     pub bot_platform_dir: Option<PathBuf>,
+    pub python_bot_dir: Option<PathBuf>,
+    pub python_bot_config: Option<PathBuf>,
     pub bot_dimensions: Vec<String>,
     pub bot_token: Option<String>,
     pub bot_allow: Vec<String>,
@@ -87,6 +98,8 @@ impl ServerArgs {
             external_url: self.external_url.or(f.external_url),
             bot_exe: self.bot_exe.or(f.bot_exe),
             bot_platform_dir: self.bot_platform_dir.or(f.bot_platform_dir),
+            python_bot_dir: self.python_bot_dir.or(f.python_bot_dir),
+            python_bot_config: self.python_bot_config.or(f.python_bot_config),
             bot_dimensions: if self.bot_dimensions.is_empty() {
                 f.bot_dimensions.unwrap_or_default()
             } else {
@@ -163,6 +176,11 @@ pub(crate) async fn serve(
     let mut config = ServerConfig::new(&external_url, session_key(&r.data_dir)?);
     config.bot_exe = r.bot_exe.clone();
     config.bot_platform_dir = r.bot_platform_dir.clone();
+    if r.python_bot_config.is_some() && r.python_bot_dir.is_none() {
+        anyhow::bail!("--python-bot-config needs --python-bot-dir");
+    }
+    config.python_bot_dir = r.python_bot_dir.clone();
+    config.python_bot_config = r.python_bot_config.clone();
     config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
     config.bot_auth = BotAuth {
         ip_allowlist: if !r.bot_allow.is_empty() {

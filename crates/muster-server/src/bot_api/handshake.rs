@@ -1,6 +1,6 @@
 //! `POST /swarming/api/v1/bot/handshake` (bot spec §2.2).
 
-use super::{bot_id_of, decode, hello, refresh};
+use super::{bot_id_of, decode, hello, is_python_bot, refresh};
 use crate::error::JsonError;
 use crate::State;
 use axum::body::Bytes;
@@ -31,10 +31,15 @@ pub(crate) async fn handle(
     };
     let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session_id, peer.ip());
     app.sched.handshake(h, now).await?;
+    // The version this bot should run: the zip for Python bots, else ours.
+    let bot_version = match &app.python_bot {
+        Some(py) if is_python_bot(&headers) => py.current(now).await.version.clone(),
+        _ => app.bot_code.version.clone(),
+    };
     Ok(Json(HandshakeResponse {
         session: Some(refresh(&app, &bot_id, &session_id, now)),
         server_version: app.config.server_version.clone(),
-        bot_version: app.bot_code.version.clone(),
+        bot_version,
         bot_config: None,
         bot_config_name: "bot_config.py".to_string(),
         bot_config_rev: app.config.server_version.clone(),

@@ -69,6 +69,22 @@ pub(crate) fn is_muster_bot(headers: &HeaderMap) -> bool {
         .is_some_and(|ua| ua.starts_with("muster-bot"))
 }
 
+fn user_agent(headers: &HeaderMap) -> &str {
+    headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// Whether the caller is the upstream Python bot (`swarming_bot/1.0.0@host`).
+pub(crate) fn is_python_bot(headers: &HeaderMap) -> bool {
+    user_agent(headers).to_ascii_lowercase().starts_with("swarming_bot/")
+}
+
+/// Whether a `/bot_code` download comes from Python code (the bot itself, or
+/// a bootstrap script using urllib/requests) rather than curl or a muster bot.
+pub(crate) fn is_python_downloader(headers: &HeaderMap) -> bool {
+    let ua = user_agent(headers).to_ascii_lowercase();
+    ["swarming_bot/", "python-urllib/", "python-requests/"].iter().any(|p| ua.starts_with(p))
+}
+
 /// Text of a truthy `quarantined`/`maintenance` value (string or bool).
 fn flag_text(v: Option<&Value>, default_msg: &str) -> String {
     match v {

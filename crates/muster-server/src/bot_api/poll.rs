@@ -1,10 +1,17 @@
 //! `POST /swarming/api/v1/bot/poll` (bot spec §2.3, §3).
 //!
 //! Decision order: session (missing/expired → `bot_restart`, another bot's →
-//! 403), version (muster bots only → `update`), then the scheduler: `run`,
-//! `terminate` or `sleep` (quarantine and maintenance included).
+//! 403), version (→ `update`), then the scheduler: `run`, `terminate` or
+//! `sleep` (quarantine and maintenance included).
+//!
+//! Version check: muster bots (User-Agent `muster-bot/…`) are compared with
+//! the muster executable for their platform; upstream Python bots
+//! (`swarming_bot/…`) with the `swarming_bot.zip` digest when the server has
+//! `--python-bot-dir`. Like the Go server, an empty `version` is never told to
+//! update (the Python bot always sends its digest; an empty one means a bot
+//! that cannot self-update). Other callers are never told to update.
 
-use super::{bot_id_of, decode, hello, is_muster_bot, manifest, refresh};
+use super::{bot_id_of, decode, hello, is_muster_bot, is_python_bot, manifest, refresh};
 use crate::auth::session::SessionError;
 use crate::error::JsonError;
 use crate::State;
@@ -46,6 +53,16 @@ pub(crate) async fn handle(
             return Ok(Json(PollResponse {
                 cmd: cmd::UPDATE.to_string(),
                 version: Some(version),
+                ..Default::default()
+            }));
+        }
+    }
+    if let Some(py) = app.python_bot.as_ref().filter(|_| is_python_bot(&headers) && !req.version.is_empty()) {
+        let current = py.current(now).await;
+        if req.version != current.version {
+            return Ok(Json(PollResponse {
+                cmd: cmd::UPDATE.to_string(),
+                version: Some(current.version.clone()),
                 ..Default::default()
             }));
         }

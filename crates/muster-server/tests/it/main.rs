@@ -4,3 +4,4 @@
 mod bot_api;
 mod flow;
 mod prpc;
+mod python_bot;
