@@ -75,6 +75,9 @@ pub(crate) async fn handle(
     };
     let h = hello(&app, &bot_id, &req.dimensions, &req.state, &version, &session.session_id, peer.ip());
     let authenticated_as = h.authenticated_as.clone();
+    // The poll may stay parked for a long time: free the request before waiting
+    // (20,000 parked bots each holding a body and headers add up).
+    drop((req, body, headers));
     let outcome = app.sched.poll(h, &request_uuid, now).await?;
     // The reply is sent after a (possibly long) poll: refresh from a fresh read.
     let token = refresh(&app, &bot_id, &session.session_id, app.clock.now());
