@@ -18,6 +18,8 @@ pub(crate) struct FileConfig {
     pub bot_exe: Option<PathBuf>,
     /// Directory of bot builds for other platforms (`muster-<os>-<arch>`).
     pub bot_platform_dir: Option<PathBuf>,
+    /// Hook script delivered to muster bots.
+    pub bot_hook: Option<PathBuf>,
     /// Checkout of luci-py `appengine/swarming/swarming_bot` to serve Python bots from.
     pub python_bot_dir: Option<PathBuf>,
     /// Hooks injected as `config/bot_config.py` into the Python bot zip.

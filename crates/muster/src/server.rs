@@ -43,6 +43,10 @@ pub(crate) struct ServerArgs {
     /// (e.g. muster-linux-aarch64); bots get theirs from /bot_code?platform=<os>-<arch>.
     #[arg(long, env = "MUSTER_BOT_PLATFORM_DIR")]
     pub bot_platform_dir: Option<PathBuf>,
+    /// Hook script delivered to muster bots with their executable; called as
+    /// `<hook> get_dimensions|get_state|on_before_task|on_after_task|health` with JSON on stdin.
+    #[arg(long, env = "MUSTER_BOT_HOOK")]
+    pub bot_hook: Option<PathBuf>,
     /// Checkout of upstream luci-py `appengine/swarming/swarming_bot`: serve
     /// unmodified Python Swarming bots a `swarming_bot.zip` built from it
     /// (at /bot_code?bot=python); rebuilt when the files change.
@@ -79,6 +83,7 @@ pub(crate) struct Resolved {
     pub external_url: Option<String>,
     pub bot_exe: Option<PathBuf>,
     pub bot_platform_dir: Option<PathBuf>,
+    pub bot_hook: Option<PathBuf>,
     pub python_bot_dir: Option<PathBuf>,
     pub python_bot_config: Option<PathBuf>,
     pub bot_dimensions: Vec<String>,
@@ -98,6 +103,7 @@ impl ServerArgs {
             external_url: self.external_url.or(f.external_url),
             bot_exe: self.bot_exe.or(f.bot_exe),
             bot_platform_dir: self.bot_platform_dir.or(f.bot_platform_dir),
+            bot_hook: self.bot_hook.or(f.bot_hook),
             python_bot_dir: self.python_bot_dir.or(f.python_bot_dir),
             python_bot_config: self.python_bot_config.or(f.python_bot_config),
             bot_dimensions: if self.bot_dimensions.is_empty() {
@@ -176,6 +182,10 @@ pub(crate) async fn serve(
     let mut config = ServerConfig::new(&external_url, session_key(&r.data_dir)?);
     config.bot_exe = r.bot_exe.clone();
     config.bot_platform_dir = r.bot_platform_dir.clone();
+    if let Some(hook) = &r.bot_hook {
+        config.bot_hook_script =
+            Some(std::fs::read_to_string(hook).with_context(|| format!("reading the bot hook {}", hook.display()))?);
+    }
     if r.python_bot_config.is_some() && r.python_bot_dir.is_none() {
         anyhow::bail!("--python-bot-config needs --python-bot-dir");
     }

@@ -210,3 +210,39 @@ async fn a_terminated_bot_exits_and_its_termination_task_completes() -> anyhow::
     srv.stop().await?;
     Ok(())
 }
+
+/// A hook delivered by the server (`--bot-hook`) reaches bots fetched from
+/// /bot_code and shapes their dimensions; tasks can target them.
+#[tokio::test]
+async fn a_server_delivered_hook_adds_dimensions_that_tasks_can_target() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hook = dir.path().join("hook.sh");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ncase \"$1\" in\n  get_dimensions) python3 -c 'import json,sys; d=json.load(sys.stdin); \
+         d[\"dimensions\"][\"hooked\"]=[\"yes\"]; print(json.dumps(d))' ;;\n  *) cat >/dev/null; echo '{}' ;;\nesac\n",
+    )?;
+    let srv = start_server(&dir.path().join("server"), &["--bot-hook", hook.to_str().unwrap_or_default()]).await?;
+    let prpc = Prpc::new(&srv.url);
+    let _bot = BotProcess::fetch_and_start(&srv.url, &dir.path().join("home"), "hooked-bot").await?;
+    wait_bots(&prpc, 1).await?;
+    let mut hooked = false;
+    for _ in 0..300 {
+        let b = prpc.ok("Bots", "GetBot", &json!({"botId": "hooked-bot"})).await?;
+        hooked = b["dimensions"].as_array().into_iter().flatten().any(|p| p["key"] == "hooked");
+        if hooked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(hooked, "the hook's dimension never showed up");
+    let t = task(
+        "needs-hook",
+        &["true"],
+        json!({"dimensions": [{"key": "pool", "value": "default"}, {"key": "hooked", "value": "yes"}]}),
+    );
+    let id = submit(&prpc, &t).await?;
+    assert_eq!(prpc.wait_final(&id, LIMIT).await?["state"], "COMPLETED");
+    srv.stop().await?;
+    Ok(())
+}
