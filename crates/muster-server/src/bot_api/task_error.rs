@@ -16,23 +16,15 @@ use muster_sched::TaskErrorOp;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
+/// Serves both `task_error` and `task_error/<run id>` (the bot always uses the latter).
 pub(crate) async fn handle(
     s: S<State>,
     c: ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    path: Option<Path<String>>,
     body: Bytes,
 ) -> Result<Json<Value>, JsonError> {
-    report(s, c, headers, None, body).await
-}
-
-pub(crate) async fn handle_with_id(
-    s: S<State>,
-    c: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(task_id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, JsonError> {
-    report(s, c, headers, Some(task_id), body).await
+    report(s, c, headers, path.map(|Path(id)| id), body).await
 }
 
 fn missing_cas(v: &Value) -> Option<CasReference> {

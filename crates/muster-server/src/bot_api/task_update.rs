@@ -15,23 +15,15 @@ use muster_sched::TaskUpdateOp;
 use serde_json::Value;
 use std::net::SocketAddr;
 
+/// Serves both `task_update` and `task_update/<run id>` (the bot always uses the latter).
 pub(crate) async fn handle(
     s: S<State>,
     c: ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    path: Option<Path<String>>,
     body: Bytes,
 ) -> Result<Json<TaskUpdateResponse>, JsonError> {
-    update(s, c, headers, None, body).await
-}
-
-pub(crate) async fn handle_with_id(
-    s: S<State>,
-    c: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(task_id): Path<String>,
-    body: Bytes,
-) -> Result<Json<TaskUpdateResponse>, JsonError> {
-    update(s, c, headers, Some(task_id), body).await
+    update(s, c, headers, path.map(|Path(id)| id), body).await
 }
 
 /// The task id of a bot call: path and body must agree when both are given.
