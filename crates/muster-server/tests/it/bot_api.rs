@@ -108,6 +108,13 @@ async fn task_update_for_a_task_the_bot_does_not_own_is_refused_with_must_stop()
     assert_eq!(v["must_stop"], true);
     let (_, v) = thief.update(&run_id, json!({"exit_code": 0, "duration": 1.0})).await?;
     assert_eq!(v["ok"], false);
+    // The path-less form (id only in the body) goes through the same checks.
+    let body = json!({"id": "thief", "task_id": run_id, "session": thief.session, "exit_code": 0, "duration": 1.0});
+    let (status, v) = thief.post("task_update", &body).await?;
+    assert_eq!((status, v["ok"].clone()), (200, json!(false)));
+    // Path and body disagreeing is a clear 400.
+    let (status, _) = thief.post("task_update/10", &body).await?;
+    assert_eq!(status, 400);
     assert_eq!(prpc.result(&id).await?["state"], "RUNNING");
     assert!(prpc.stdout(&id).await?.is_empty());
     srv.stop().await;
