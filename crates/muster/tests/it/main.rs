@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod config;
 mod crash;
 mod dev;
 mod e2e_bot;
