@@ -23,6 +23,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
   else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
 fi
+# The PostgreSQL store tests start their own throwaway server with the
+# package's initdb/pg_ctl (crates/muster-store/tests/it/pg_harness.rs). The
+# system cluster is neither created nor started: createcluster.conf says so
+# before the package is installed, and the install keeps that file.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "== installing postgresql"
+  pg_install='if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+      mkdir -p /etc/postgresql-common && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; fi
+    apt-get update -qq && UCF_FORCE_CONFFOLD=1 DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq -o Dpkg::Options::=--force-confold postgresql'
+  if [ "$(id -u)" = 0 ]; then sh -c "$pg_install"; else sudo sh -c "$pg_install"; fi
+fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust (https://rustup.rs) first" >&2
   exit 1

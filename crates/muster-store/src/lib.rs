@@ -11,6 +11,7 @@
 //! are unaffected. Nothing is acknowledged before it is durable.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use muster_core::dims::DimFilter;
 use muster_core::state::{SortQuery, StateQuery};
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Output is stored in chunks of this many bytes (Swarming's 100 KiB).

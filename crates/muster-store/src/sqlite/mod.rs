@@ -5,7 +5,7 @@
 //! used from `spawn_blocking` ([`read`]), append-only migrations
 //! ([`schema`]) and the blob encoding of records ([`blob`]).
 
-mod blob;
+pub(crate) mod blob;
 mod read;
 mod schema;
 mod writer;

@@ -1,0 +1,50 @@
+//! Append-only PostgreSQL migrations and the `schema_version` table.
+//!
+//! Migration N is `migrations/postgres/000N_*.sql`, embedded at build time.
+//! Never edit a released migration; append a new one and bump
+//! [`SCHEMA_VERSION`] by listing it in [`MIGRATIONS`]. Migrations run under
+//! a transaction-scoped advisory lock, so concurrent `connect`s are safe.
+
+use super::pg_err;
+use crate::{Result, StoreError};
+use deadpool_postgres::Object;
+
+/// (version, SQL) in order.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// The newest schema version this binary knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Advisory lock key held while migrating ("muster" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6d75_7374_6572;
+
+/// Applies every migration newer than the database in one transaction.
+/// Refuses a database newer than this binary.
+pub(crate) async fn migrate(client: &mut Object) -> Result<()> {
+    let tx = client.transaction().await.map_err(pg_err("beginning migration"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg_err("locking for migration"))?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL, applied_at TEXT)")
+        .await
+        .map_err(pg_err("creating schema_version"))?;
+    let found: i64 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_version", &[])
+        .await
+        .map_err(pg_err("reading schema version"))?
+        .get(0);
+    if found > SCHEMA_VERSION {
+        let _ = tx.rollback().await;
+        return Err(StoreError::TooNew { found, supported: SCHEMA_VERSION });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError::Other(format!("applying postgres migration {version}: {e}")))?;
+        tx.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, NULL)", &[version])
+            .await
+            .map_err(pg_err("recording schema version"))?;
+        tracing::info!(version, "applying postgres migration");
+    }
+    tx.commit().await.map_err(pg_err("committing migration"))
+}

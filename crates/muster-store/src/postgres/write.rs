@@ -1,0 +1,375 @@
+//! Transactional writes: one database transaction per [`Txn`].
+//!
+//! Each write runs in order inside `BEGIN ... COMMIT` (READ COMMITTED). A
+//! failed precondition (existing task id or idempotency key, stale result
+//! version) rolls the whole transaction back and is reported as
+//! [`CommitOutcome::Conflict`]. Row locks taken by the compare-and-set make
+//! racing claims serialize: the loser re-reads the new version and updates
+//! nothing. Output writes to one task are serialized by a transaction-scoped
+//! advisory lock on the task id. Deadlocks and serialization failures are
+//! retried a few times before they surface as errors.
+
+use super::blob;
+use crate::{CommitOutcome, Result, StoreError, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
+use deadpool_postgres::{Object, Transaction};
+use muster_core::state::TaskState;
+use muster_core::time::to_micros;
+use muster_core::{TaskId, TaskResult, Time};
+use tokio_postgres::error::SqlState;
+
+/// Attempts of a transaction that hit a deadlock or serialization failure.
+const ATTEMPTS: usize = 5;
+
+/// Why a transaction attempt failed.
+pub(crate) enum Fail {
+    /// A transient conflict between transactions: try again.
+    Retry(String),
+    Fatal(StoreError),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Fatal(e)
+    }
+}
+
+impl Fail {
+    fn into_store(self) -> StoreError {
+        match self {
+            Fail::Retry(m) => StoreError::Other(m),
+            Fail::Fatal(e) => e,
+        }
+    }
+}
+
+/// Maps a driver error, marking deadlocks and serialization failures.
+fn db(ctx: &'static str) -> impl Fn(tokio_postgres::Error) -> Fail {
+    move |e| {
+        let msg = format!("{ctx}: {e}");
+        match e.code() {
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE => {
+                Fail::Retry(msg)
+            }
+            _ => Fail::Fatal(StoreError::Other(msg)),
+        }
+    }
+}
+
+/// A JSON blob as the TEXT stored in the row.
+pub(crate) fn text(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| StoreError::Other(format!("encoding blob as text: {e}")))
+}
+
+/// Applies `txn` atomically; retries transient failures.
+pub(crate) async fn commit(client: &mut Object, txn: &Txn) -> Result<CommitOutcome> {
+    let mut attempt = 1;
+    loop {
+        match commit_once(client, txn).await {
+            Ok(o) => return Ok(o),
+            Err(Fail::Retry(msg)) if attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "postgres commit retried: {msg}");
+                attempt += 1;
+            }
+            Err(f) => return Err(f.into_store()),
+        }
+    }
+}
+
+async fn commit_once(client: &mut Object, txn: &Txn) -> Result<CommitOutcome, Fail> {
+    let tx = client.transaction().await.map_err(db("beginning transaction"))?;
+    for (index, w) in txn.0.iter().enumerate() {
+        // On error the dropped transaction rolls back.
+        if !apply(&tx, w).await? {
+            tx.rollback().await.map_err(db("rolling back a conflicting transaction"))?;
+            return Ok(CommitOutcome::Conflict { index });
+        }
+    }
+    tx.commit().await.map_err(db("committing"))?;
+    Ok(CommitOutcome::Committed)
+}
+
+/// Joins tags for the `task_result.tags` column (change detection).
+fn tags_text(tags: &[String]) -> String {
+    tags.join("\n")
+}
+
+async fn put_tags(tx: &Transaction<'_>, id: TaskId, tags: &[String]) -> Result<(), Fail> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO task_tag (tag, task_id) SELECT t, $2 FROM unnest($1::TEXT[]) AS t \
+             ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(db("preparing tag insert"))?;
+    tx.execute(&st, &[&tags, &id.0]).await.map_err(db("inserting task tags"))?;
+    Ok(())
+}
+
+/// Returns false when the write's precondition fails.
+async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
+    match w {
+        Write::InsertTask { request, result } => {
+            let req_blob = text(blob::encode(&blob::request_b(request))?)?;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO task_request (id, created, blob) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                )
+                .await
+                .map_err(db("preparing task request insert"))?;
+            let n = tx
+                .execute(&st, &[&request.id.0, &to_micros(request.created), &req_blob])
+                .await
+                .map_err(db("inserting task request"))?;
+            if n == 0 || !insert_result(tx, result).await? {
+                return Ok(false);
+            }
+            put_tags(tx, result.id, &result.tags).await?;
+            Ok(true)
+        }
+        Write::UpdateResult(r) => update_result(tx, r).await,
+        Write::PutRequestUuid { key, task, created } => {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO request_uuid (key, task_id, created) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .await
+                .map_err(db("preparing request uuid insert"))?;
+            let n =
+                tx.execute(&st, &[key, &task.0, &to_micros(*created)]).await.map_err(db("inserting request uuid"))?;
+            Ok(n == 1)
+        }
+        Write::WriteOutput { task, offset, data } => {
+            write_output(tx, *task, *offset, data).await?;
+            Ok(true)
+        }
+        Write::PutBot(b) => {
+            let bytes = text(blob::encode_bot(b)?)?;
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO bot (bot_id, blob) VALUES ($1, $2) \
+                     ON CONFLICT (bot_id) DO UPDATE SET blob = excluded.blob",
+                )
+                .await
+                .map_err(db("preparing bot upsert"))?;
+            tx.execute(&st, &[&b.bot_id, &bytes]).await.map_err(db("putting bot"))?;
+            Ok(true)
+        }
+        Write::DeleteBot(id) => {
+            let st =
+                tx.prepare_cached("DELETE FROM bot WHERE bot_id = $1").await.map_err(db("preparing bot delete"))?;
+            tx.execute(&st, &[id]).await.map_err(db("deleting bot"))?;
+            Ok(true)
+        }
+        Write::AppendEvent(e) => {
+            let bytes = text(blob::encode_event(e)?)?;
+            let st = tx
+                .prepare_cached("INSERT INTO bot_event (bot_id, ts, blob) VALUES ($1, $2, $3)")
+                .await
+                .map_err(db("preparing bot event insert"))?;
+            tx.execute(&st, &[&e.bot_id, &to_micros(e.ts), &bytes]).await.map_err(db("appending bot event"))?;
+            Ok(true)
+        }
+    }
+}
+
+async fn insert_result(tx: &Transaction<'_>, r: &TaskResult) -> Result<bool, Fail> {
+    let bytes = text(blob::encode_result(r)?)?;
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO task_result (id, version, state, failure, try_number, created, started, completed, \
+             abandoned, bot_id, dedup_hash, tags, blob) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
+        )
+        .await
+        .map_err(db("preparing task result insert"))?;
+    let n = tx
+        .execute(
+            &st,
+            &[
+                &r.id.0,
+                &r.version,
+                &r.state.as_i32(),
+                &r.failure,
+                &r.try_number,
+                &to_micros(r.created),
+                &r.started.map(to_micros),
+                &r.completed.map(to_micros),
+                &r.abandoned.map(to_micros),
+                &r.bot_id,
+                &r.dedup_hash,
+                &tags_text(&r.tags),
+                &bytes,
+            ],
+        )
+        .await
+        .map_err(db("inserting task result"))?;
+    Ok(n == 1)
+}
+
+/// The compare-and-set: locks the row at the expected version (a racing
+/// writer that committed first makes this find nothing), then updates it.
+async fn update_result(tx: &Transaction<'_>, r: &TaskResult) -> Result<bool, Fail> {
+    let st = tx
+        .prepare_cached("SELECT tags FROM task_result WHERE id = $1 AND version = $2 FOR UPDATE")
+        .await
+        .map_err(db("preparing task result version read"))?;
+    let Some(row) = tx.query_opt(&st, &[&r.id.0, &r.version]).await.map_err(db("reading task result version"))? else {
+        return Ok(false);
+    };
+    let old_tags: String = row.try_get(0).map_err(db("reading task result tags"))?;
+    let bytes = text(blob::encode_result(r)?)?;
+    let new_tags = tags_text(&r.tags);
+    let st = tx
+        .prepare_cached(
+            "UPDATE task_result SET version = $2 + 1, state = $3, failure = $4, try_number = $5, created = $6, \
+             started = $7, completed = $8, abandoned = $9, bot_id = $10, dedup_hash = $11, tags = $12, blob = $13 \
+             WHERE id = $1 AND version = $2",
+        )
+        .await
+        .map_err(db("preparing task result update"))?;
+    let n = tx
+        .execute(
+            &st,
+            &[
+                &r.id.0,
+                &r.version,
+                &r.state.as_i32(),
+                &r.failure,
+                &r.try_number,
+                &to_micros(r.created),
+                &r.started.map(to_micros),
+                &r.completed.map(to_micros),
+                &r.abandoned.map(to_micros),
+                &r.bot_id,
+                &r.dedup_hash,
+                &new_tags,
+                &bytes,
+            ],
+        )
+        .await
+        .map_err(db("updating task result"))?;
+    if n != 1 {
+        return Ok(false);
+    }
+    if old_tags != new_tags {
+        let st = tx
+            .prepare_cached("DELETE FROM task_tag WHERE task_id = $1")
+            .await
+            .map_err(db("preparing task tags delete"))?;
+        tx.execute(&st, &[&r.id.0]).await.map_err(db("deleting task tags"))?;
+        put_tags(tx, r.id, &r.tags).await?;
+    }
+    Ok(true)
+}
+
+/// Writes `data` at `offset`, chunk by chunk, with the SQLite backend's
+/// layout: a chunk row holds the bytes of its chunk up to the highest byte
+/// written in it (zero-filled below); missing chunks read as zeros; bytes
+/// past the cap are dropped.
+async fn write_output(tx: &Transaction<'_>, task: TaskId, offset: u64, data: &[u8]) -> Result<(), Fail> {
+    let cap = OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS;
+    if offset >= cap || data.is_empty() {
+        return Ok(());
+    }
+    // Concurrent writers of one task would otherwise both build a new chunk
+    // from nothing and the later upsert would drop the earlier bytes.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&task.0]).await.map_err(db("locking task output"))?;
+    let read = tx
+        .prepare_cached("SELECT data FROM output_chunk WHERE task_id = $1 AND idx = $2")
+        .await
+        .map_err(db("preparing output chunk read"))?;
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO output_chunk (task_id, idx, data) VALUES ($1, $2, $3) \
+             ON CONFLICT (task_id, idx) DO UPDATE SET data = excluded.data",
+        )
+        .await
+        .map_err(db("preparing output chunk write"))?;
+    let end = offset.saturating_add(data.len() as u64).min(cap);
+    let mut pos = offset;
+    while pos < end {
+        let idx = pos / OUTPUT_CHUNK_SIZE;
+        let chunk_start = idx * OUTPUT_CHUNK_SIZE;
+        let chunk_end = (chunk_start + OUTPUT_CHUNK_SIZE).min(end);
+        let src = &data[(pos - offset) as usize..(chunk_end - offset) as usize];
+        let at = (pos - chunk_start) as usize;
+        let existing = tx.query_opt(&read, &[&task.0, &(idx as i64)]).await.map_err(db("reading output chunk"))?;
+        let mut buf: Vec<u8> = match existing {
+            Some(row) => row.try_get(0).map_err(db("reading output chunk"))?,
+            None => Vec::new(),
+        };
+        if buf.len() < at + src.len() {
+            buf.resize(at + src.len(), 0);
+        }
+        if buf[at..at + src.len()] != *src {
+            buf[at..at + src.len()].copy_from_slice(src);
+            tx.execute(&upsert, &[&task.0, &(idx as i64), &buf]).await.map_err(db("writing output chunk"))?;
+        }
+        pos = chunk_end;
+    }
+    Ok(())
+}
+
+/// Deletes up to `limit` finished tasks created before `before` (with
+/// their tags, output and request uuids) and up to `limit` bot events older
+/// than `before`, in one transaction.
+pub(crate) async fn evict(client: &mut Object, before: Time, limit: usize) -> Result<u64> {
+    let mut attempt = 1;
+    loop {
+        match evict_once(client, before, limit).await {
+            Ok(n) => return Ok(n),
+            Err(Fail::Retry(msg)) if attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "postgres evict retried: {msg}");
+                attempt += 1;
+            }
+            Err(f) => return Err(f.into_store()),
+        }
+    }
+}
+
+async fn evict_once(client: &mut Object, before: Time, limit: usize) -> Result<u64, Fail> {
+    let lim = if limit == 0 { i64::MAX } else { limit as i64 };
+    let before = to_micros(before);
+    let tx = client.transaction().await.map_err(db("beginning eviction"))?;
+    let select = format!(
+        "SELECT id FROM task_result WHERE created < $1 AND state NOT IN ({}, {}) ORDER BY created LIMIT $2",
+        TaskState::Running.as_i32(),
+        TaskState::Pending.as_i32()
+    );
+    let ids: Vec<i64> = tx
+        .query(&select, &[&before, &lim])
+        .await
+        .map_err(db("selecting tasks to evict"))?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db("selecting tasks to evict"))?;
+    let mut deleted = 0u64;
+    if !ids.is_empty() {
+        for sql in [
+            "DELETE FROM task_tag WHERE task_id = ANY($1)",
+            "DELETE FROM output_chunk WHERE task_id = ANY($1)",
+            "DELETE FROM request_uuid WHERE task_id = ANY($1)",
+            "DELETE FROM task_request WHERE id = ANY($1)",
+        ] {
+            tx.execute(sql, &[&ids]).await.map_err(db("evicting task"))?;
+        }
+        deleted += tx
+            .execute("DELETE FROM task_result WHERE id = ANY($1)", &[&ids])
+            .await
+            .map_err(db("evicting task result"))?;
+    }
+    deleted += tx
+        .execute(
+            "DELETE FROM bot_event WHERE id IN (SELECT id FROM bot_event WHERE ts < $1 ORDER BY ts LIMIT $2)",
+            &[&before, &lim],
+        )
+        .await
+        .map_err(db("evicting bot events"))?;
+    tx.commit().await.map_err(db("committing eviction"))?;
+    Ok(deleted)
+}
