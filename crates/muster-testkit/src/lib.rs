@@ -6,13 +6,16 @@
 //! - [`ServerProcess`]: a real `muster server` child process (for kill -9).
 //! - [`TestBot`]: a protocol-level bot speaking the Swarming bot API over HTTP.
 //! - [`Prpc`]: a small swarming.v2 pRPC JSON client.
+//! - [`TempPostgres`]: a throwaway PostgreSQL server in a temp dir.
 
 mod bot;
 mod clock;
+mod pg;
 mod prpc;
 mod server;
 
 pub use bot::TestBot;
 pub use clock::FakeClock;
+pub use pg::TempPostgres;
 pub use prpc::Prpc;
 pub use server::{ServerProcess, TestServer};

@@ -12,6 +12,8 @@ pub(crate) struct FileConfig {
     pub listen: Option<String>,
     /// Where the SQLite database and the session key live.
     pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://...` (default: SQLite in data_dir).
+    pub database: Option<String>,
     /// URL bots and users reach the server at.
     pub external_url: Option<String>,
     /// Executable served to bots at /bot_code (default: this one).

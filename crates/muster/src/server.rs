@@ -8,7 +8,7 @@ use muster_core::Clock;
 use muster_sched::{SchedConfig, Scheduler};
 use muster_server::config::BotAuth;
 use muster_server::{Deps, ServerConfig};
-use muster_store::{SqliteStore, Store};
+use muster_store::{PostgresStore, SqliteStore, Store};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,10 @@ pub(crate) struct ServerArgs {
     /// Directory for the SQLite database and the session key [default: ./muster-data].
     #[arg(long, env = "MUSTER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Database: `sqlite://PATH` or `postgres://user@host:port/db` (several
+    /// replicas may share one PostgreSQL) [default: sqlite://<data-dir>/muster.db].
+    #[arg(long, env = "MUSTER_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// URL bots and users reach this server at [default: http://<listen address>].
     #[arg(long, env = "MUSTER_EXTERNAL_URL")]
     pub external_url: Option<String>,
@@ -80,6 +84,7 @@ pub(crate) struct ServerArgs {
 pub(crate) struct Resolved {
     pub listen: String,
     pub data_dir: PathBuf,
+    pub database: Option<String>,
     pub external_url: Option<String>,
     pub bot_exe: Option<PathBuf>,
     pub bot_platform_dir: Option<PathBuf>,
@@ -100,6 +105,7 @@ impl ServerArgs {
         Ok(Resolved {
             listen: self.listen.or(f.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
+            database: self.database.or(f.database),
             external_url: self.external_url.or(f.external_url),
             bot_exe: self.bot_exe.or(f.bot_exe),
             bot_platform_dir: self.bot_platform_dir.or(f.bot_platform_dir),
@@ -120,6 +126,27 @@ impl ServerArgs {
             ),
         })
     }
+}
+
+/// Opens the configured database (SQLite in the data dir by default).
+async fn open_store(database: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match database {
+        None => Arc::new(
+            SqliteStore::open(&data_dir.join("muster.db"))
+                .with_context(|| format!("opening the database in {}", data_dir.display()))?,
+        ),
+        Some(url) if url.starts_with("sqlite://") => {
+            let path = PathBuf::from(&url["sqlite://".len()..]);
+            Arc::new(SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?)
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Arc::new(PostgresStore::connect(url).await.context("connecting to PostgreSQL")?)
+        }
+        Some(other) => {
+            let scheme = other.split("://").next().unwrap_or(other);
+            anyhow::bail!("unsupported database {scheme:?}: use sqlite://PATH or postgres://...")
+        }
+    })
 }
 
 /// Reads the session HMAC key from the data dir, creating it on first start.
@@ -170,10 +197,7 @@ pub(crate) async fn serve(
         );
     }
     std::fs::create_dir_all(&r.data_dir).with_context(|| format!("creating {}", r.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&r.data_dir.join("muster.db"))
-            .with_context(|| format!("opening the database in {}", r.data_dir.display()))?,
-    );
+    let store = open_store(r.database.as_deref(), &r.data_dir).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sched_cfg =
         SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };

@@ -2,13 +2,13 @@
 //! the conformance suite, racing compare-and-sets, reopen and restart,
 //! concurrent migration and the schema version check.
 
-use crate::pg_harness::TempPostgres;
 use chrono::{TimeZone, Utc};
 use muster_core::state::TaskState;
 use muster_core::{TaskId, Time};
 use muster_store::conformance::{self, pending, request};
 use muster_store::postgres::SCHEMA_VERSION;
 use muster_store::{CommitOutcome, PostgresStore, Store, StoreError, Txn, Write, OUTPUT_CHUNK_SIZE};
+use muster_testkit::TempPostgres;
 use std::sync::Arc;
 
 fn t(sec: u32) -> Time {

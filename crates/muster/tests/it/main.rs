@@ -7,4 +7,5 @@ mod config;
 mod crash;
 mod dev;
 mod e2e_bot;
+mod postgres;
 mod python_compat;

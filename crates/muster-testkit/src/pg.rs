@@ -184,6 +184,11 @@ impl TempPostgres {
         format!("host=127.0.0.1 port={} user=postgres dbname={db}", self.port)
     }
 
+    /// The `postgres://` URL of database `db` (the form `muster server --database` takes).
+    pub fn postgres_url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
     /// Creates a new empty database and returns its connection string.
     pub async fn create_database(&self) -> String {
         let name = format!("muster_test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
