@@ -4,6 +4,7 @@
 mod bot;
 mod config;
 mod dev;
+mod migrate;
 mod server;
 mod signals;
 
@@ -29,6 +30,8 @@ enum Command {
     Bot(bot::BotArgs),
     /// Server + local bots on this machine, zero configuration.
     Dev(dev::DevArgs),
+    /// Copy a whole database into another one (e.g. SQLite to PostgreSQL).
+    Migrate(migrate::MigrateArgs),
     /// Measure a server: thousands of simulated bots and clients over real HTTP.
     Bench(muster_bench::BenchArgs),
     /// Print the version and this executable's bot digest.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Bot(a) => exit(bot::main(a)),
         Command::Dev(a) => exit(dev::main(a)),
         Command::Bench(a) => exit(muster_bench::main(a)),
+        Command::Migrate(a) => exit(migrate::main(a)),
         Command::Client(muster_cli::Command::Completions(a)) => {
             muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());
             ExitCode::SUCCESS

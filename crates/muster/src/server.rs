@@ -129,7 +129,7 @@ impl ServerArgs {
 }
 
 /// Opens the configured database (SQLite in the data dir by default).
-async fn open_store(database: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(database: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match database {
         None => Arc::new(
             SqliteStore::open(&data_dir.join("muster.db"))
