@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod postgres;
+mod shared;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -10,7 +10,7 @@
 //! retried a few times before they surface as errors.
 
 use super::blob;
-use crate::{CommitOutcome, Result, StoreError, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
+use crate::{CommitOutcome, Result, StoreError, Txn, Write};
 use deadpool_postgres::{Object, Transaction};
 use muster_core::state::TaskState;
 use muster_core::time::to_micros;
@@ -271,8 +271,8 @@ async fn update_result(tx: &Transaction<'_>, r: &TaskResult) -> Result<bool, Fai
 /// written in it (zero-filled below); missing chunks read as zeros; bytes
 /// past the cap are dropped.
 async fn write_output(tx: &Transaction<'_>, task: TaskId, offset: u64, data: &[u8]) -> Result<(), Fail> {
-    let cap = OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS;
-    if offset >= cap || data.is_empty() {
+    let writes = crate::shared::chunk_writes(offset, data);
+    if writes.is_empty() {
         return Ok(());
     }
     // Concurrent writers of one task would otherwise both build a new chunk
@@ -289,27 +289,15 @@ async fn write_output(tx: &Transaction<'_>, task: TaskId, offset: u64, data: &[u
         )
         .await
         .map_err(db("preparing output chunk write"))?;
-    let end = offset.saturating_add(data.len() as u64).min(cap);
-    let mut pos = offset;
-    while pos < end {
-        let idx = pos / OUTPUT_CHUNK_SIZE;
-        let chunk_start = idx * OUTPUT_CHUNK_SIZE;
-        let chunk_end = (chunk_start + OUTPUT_CHUNK_SIZE).min(end);
-        let src = &data[(pos - offset) as usize..(chunk_end - offset) as usize];
-        let at = (pos - chunk_start) as usize;
-        let existing = tx.query_opt(&read, &[&task.0, &(idx as i64)]).await.map_err(db("reading output chunk"))?;
-        let mut buf: Vec<u8> = match existing {
-            Some(row) => row.try_get(0).map_err(db("reading output chunk"))?,
-            None => Vec::new(),
+    for w in writes {
+        let existing = tx.query_opt(&read, &[&task.0, &(w.idx as i64)]).await.map_err(db("reading output chunk"))?;
+        let existing: Option<Vec<u8>> = match existing {
+            Some(row) => Some(row.try_get(0).map_err(db("reading output chunk"))?),
+            None => None,
         };
-        if buf.len() < at + src.len() {
-            buf.resize(at + src.len(), 0);
+        if let Some(buf) = crate::shared::merge_chunk(existing, &w) {
+            tx.execute(&upsert, &[&task.0, &(w.idx as i64), &buf]).await.map_err(db("writing output chunk"))?;
         }
-        if buf[at..at + src.len()] != *src {
-            buf[at..at + src.len()].copy_from_slice(src);
-            tx.execute(&upsert, &[&task.0, &(idx as i64), &buf]).await.map_err(db("writing output chunk"))?;
-        }
-        pos = chunk_end;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use super::{blob, sql_err};
 use crate::{EventQuery, Page, Result, StoreError, TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
-use muster_core::state::{SortQuery, StateQuery, TaskState};
+use muster_core::state::{SortQuery, TaskState};
 use muster_core::time::to_micros;
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 use rusqlite::types::Value;
@@ -74,34 +74,10 @@ struct Listing {
     sort_col: Option<&'static str>,
 }
 
-fn state_clause(s: StateQuery) -> Option<String> {
-    let st = |x: TaskState| format!("r.state = {}", x.as_i32());
-    let c = TaskState::Completed.as_i32();
-    Some(match s {
-        StateQuery::Pending => st(TaskState::Pending),
-        StateQuery::Running => st(TaskState::Running),
-        StateQuery::PendingRunning => {
-            format!("r.state IN ({}, {})", TaskState::Pending.as_i32(), TaskState::Running.as_i32())
-        }
-        StateQuery::Completed => st(TaskState::Completed),
-        StateQuery::CompletedSuccess => format!("r.state = {c} AND r.failure = 0"),
-        StateQuery::CompletedFailure => format!("r.state = {c} AND r.failure = 1"),
-        StateQuery::Expired => st(TaskState::Expired),
-        StateQuery::TimedOut => st(TaskState::TimedOut),
-        StateQuery::BotDied => st(TaskState::BotDied),
-        StateQuery::Canceled => st(TaskState::Canceled),
-        StateQuery::All => return None,
-        StateQuery::Deduped => format!("r.state = {c} AND r.try_number = 0"),
-        StateQuery::Killed => st(TaskState::Killed),
-        StateQuery::NoResource => st(TaskState::NoResource),
-        StateQuery::ClientError => st(TaskState::ClientError),
-    })
-}
-
 fn listing(q: &TaskQuery) -> Listing {
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
-    if let Some(s) = state_clause(q.state) {
+    if let Some(s) = crate::shared::state_clause(q.state) {
         conds.push(s);
     }
     let sort_col = match q.sort {

@@ -8,7 +8,7 @@
 //! fsync) and only then replies to every waiter.
 
 use super::{blob, sql_err};
-use crate::{CommitOutcome, Result, StoreError, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
+use crate::{CommitOutcome, Result, StoreError, Txn, Write};
 use muster_core::time::to_micros;
 use muster_core::{TaskId, TaskResult, Time};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -312,36 +312,19 @@ fn update_result(conn: &Connection, r: &TaskResult) -> Result<bool> {
 /// of its chunk up to the highest byte written in it (zero-filled below);
 /// missing chunks read as zeros. Bytes past the cap are dropped.
 fn write_output(conn: &Connection, task: TaskId, offset: u64, data: &[u8]) -> Result<()> {
-    let cap = OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS;
-    if offset >= cap || data.is_empty() {
-        return Ok(());
-    }
-    let end = offset.saturating_add(data.len() as u64).min(cap);
-    let mut pos = offset;
-    while pos < end {
-        let idx = pos / OUTPUT_CHUNK_SIZE;
-        let chunk_start = idx * OUTPUT_CHUNK_SIZE;
-        let chunk_end = (chunk_start + OUTPUT_CHUNK_SIZE).min(end);
-        let src = &data[(pos - offset) as usize..(chunk_end - offset) as usize];
-        let at = (pos - chunk_start) as usize;
+    for w in crate::shared::chunk_writes(offset, data) {
         let existing: Option<Vec<u8>> = conn
             .prepare_cached("SELECT data FROM output_chunk WHERE task_id = ?1 AND idx = ?2")
-            .and_then(|mut s| s.query_row(params![task.0, idx as i64], |row| row.get(0)).optional())
+            .and_then(|mut s| s.query_row(params![task.0, w.idx as i64], |row| row.get(0)).optional())
             .map_err(sql_err("reading output chunk"))?;
-        let mut buf = existing.unwrap_or_default();
-        if buf.len() < at + src.len() {
-            buf.resize(at + src.len(), 0);
-        }
-        if buf[at..at + src.len()] != *src {
-            buf[at..at + src.len()].copy_from_slice(src);
+        if let Some(buf) = crate::shared::merge_chunk(existing, &w) {
             conn.prepare_cached(
                 "INSERT INTO output_chunk (task_id, idx, data) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (task_id, idx) DO UPDATE SET data = excluded.data",
             )
-            .and_then(|mut s| s.execute(params![task.0, idx as i64, buf]))
+            .and_then(|mut s| s.execute(params![task.0, w.idx as i64, buf]))
             .map_err(sql_err("writing output chunk"))?;
         }
-        pos = chunk_end;
     }
     Ok(())
 }
