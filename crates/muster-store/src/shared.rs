@@ -3,7 +3,46 @@
 
 use crate::{OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use muster_core::state::StateQuery;
-use muster_core::TaskState;
+use muster_core::time::to_micros;
+use muster_core::{TaskResult, TaskState};
+
+/// The indexed columns of a `task_result` row, in the order both backends
+/// bind them: id, version, state, failure, try_number, created, started,
+/// completed, abandoned, bot_id, dedup_hash, tags (then the blob).
+pub(crate) struct ResultColumns {
+    pub id: i64,
+    pub version: i64,
+    pub state: i32,
+    pub failure: bool,
+    pub try_number: Option<i32>,
+    pub created: i64,
+    pub started: Option<i64>,
+    pub completed: Option<i64>,
+    pub abandoned: Option<i64>,
+    pub bot_id: String,
+    pub dedup_hash: Option<String>,
+    /// Tags joined by newlines (the tag filter reads `task_tag`).
+    pub tags: String,
+}
+
+impl ResultColumns {
+    pub fn of(r: &TaskResult) -> ResultColumns {
+        ResultColumns {
+            id: r.id.0,
+            version: r.version,
+            state: r.state.as_i32(),
+            failure: r.failure,
+            try_number: r.try_number,
+            created: to_micros(r.created),
+            started: r.started.map(to_micros),
+            completed: r.completed.map(to_micros),
+            abandoned: r.abandoned.map(to_micros),
+            bot_id: r.bot_id.clone(),
+            dedup_hash: r.dedup_hash.clone(),
+            tags: r.tags.join("\n"),
+        }
+    }
+}
 
 /// One chunk's part of an output write: chunk index, byte position inside
 /// the chunk, and the bytes to put there.

@@ -10,6 +10,7 @@
 //! retried a few times before they surface as errors.
 
 use super::blob;
+use crate::shared::ResultColumns;
 use crate::{CommitOutcome, Result, StoreError, Txn, Write};
 use deadpool_postgres::{Object, Transaction};
 use muster_core::state::TaskState;
@@ -89,10 +90,6 @@ async fn commit_once(client: &mut Object, txn: &Txn) -> Result<CommitOutcome, Fa
 }
 
 /// Joins tags for the `task_result.tags` column (change detection).
-fn tags_text(tags: &[String]) -> String {
-    tags.join("\n")
-}
-
 async fn put_tags(tx: &Transaction<'_>, id: TaskId, tags: &[String]) -> Result<(), Fail> {
     if tags.is_empty() {
         return Ok(());
@@ -176,8 +173,28 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
     }
 }
 
+/// The bound values of a result row (see `ResultColumns`), then the blob.
+fn result_params<'a>(c: &'a ResultColumns, blob: &'a String) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 13] {
+    [
+        &c.id,
+        &c.version,
+        &c.state,
+        &c.failure,
+        &c.try_number,
+        &c.created,
+        &c.started,
+        &c.completed,
+        &c.abandoned,
+        &c.bot_id,
+        &c.dedup_hash,
+        &c.tags,
+        blob,
+    ]
+}
+
 async fn insert_result(tx: &Transaction<'_>, r: &TaskResult) -> Result<bool, Fail> {
     let bytes = text(blob::encode_result(r)?)?;
+    let cols = ResultColumns::of(r);
     let st = tx
         .prepare_cached(
             "INSERT INTO task_result (id, version, state, failure, try_number, created, started, completed, \
@@ -186,27 +203,7 @@ async fn insert_result(tx: &Transaction<'_>, r: &TaskResult) -> Result<bool, Fai
         )
         .await
         .map_err(db("preparing task result insert"))?;
-    let n = tx
-        .execute(
-            &st,
-            &[
-                &r.id.0,
-                &r.version,
-                &r.state.as_i32(),
-                &r.failure,
-                &r.try_number,
-                &to_micros(r.created),
-                &r.started.map(to_micros),
-                &r.completed.map(to_micros),
-                &r.abandoned.map(to_micros),
-                &r.bot_id,
-                &r.dedup_hash,
-                &tags_text(&r.tags),
-                &bytes,
-            ],
-        )
-        .await
-        .map_err(db("inserting task result"))?;
+    let n = tx.execute(&st, &result_params(&cols, &bytes)).await.map_err(db("inserting task result"))?;
     Ok(n == 1)
 }
 
@@ -222,7 +219,7 @@ async fn update_result(tx: &Transaction<'_>, r: &TaskResult) -> Result<bool, Fai
     };
     let old_tags: String = row.try_get(0).map_err(db("reading task result tags"))?;
     let bytes = text(blob::encode_result(r)?)?;
-    let new_tags = tags_text(&r.tags);
+    let cols = ResultColumns::of(r);
     let st = tx
         .prepare_cached(
             "UPDATE task_result SET version = $2 + 1, state = $3, failure = $4, try_number = $5, created = $6, \
@@ -231,27 +228,8 @@ async fn update_result(tx: &Transaction<'_>, r: &TaskResult) -> Result<bool, Fai
         )
         .await
         .map_err(db("preparing task result update"))?;
-    let n = tx
-        .execute(
-            &st,
-            &[
-                &r.id.0,
-                &r.version,
-                &r.state.as_i32(),
-                &r.failure,
-                &r.try_number,
-                &to_micros(r.created),
-                &r.started.map(to_micros),
-                &r.completed.map(to_micros),
-                &r.abandoned.map(to_micros),
-                &r.bot_id,
-                &r.dedup_hash,
-                &new_tags,
-                &bytes,
-            ],
-        )
-        .await
-        .map_err(db("updating task result"))?;
+    let n = tx.execute(&st, &result_params(&cols, &bytes)).await.map_err(db("updating task result"))?;
+    let new_tags = cols.tags;
     if n != 1 {
         return Ok(false);
     }

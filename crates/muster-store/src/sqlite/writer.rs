@@ -8,6 +8,7 @@
 //! fsync) and only then replies to every waiter.
 
 use super::{blob, sql_err};
+use crate::shared::ResultColumns;
 use crate::{CommitOutcome, Result, StoreError, Txn, Write};
 use muster_core::time::to_micros;
 use muster_core::{TaskId, TaskResult, Time};
@@ -159,10 +160,6 @@ fn apply_txn(conn: &Connection, txn: &Txn) -> Result<CommitOutcome> {
 }
 
 /// Joins tags for the `task_result.tags` column (change detection).
-fn tags_text(tags: &[String]) -> String {
-    tags.join("\n")
-}
-
 fn put_tags(conn: &Connection, id: TaskId, tags: &[String]) -> Result<()> {
     let mut st = conn
         .prepare_cached("INSERT OR IGNORE INTO task_tag (tag, task_id) VALUES (?1, ?2)")
@@ -233,31 +230,37 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
     }
 }
 
+/// The bound values of a result row (see `ResultColumns`), then the blob.
+// `&Vec<u8>`, not `&[u8]`: an unsized slice cannot become `&dyn ToSql`.
+#[allow(clippy::ptr_arg)]
+fn result_params<'a>(c: &'a ResultColumns, blob: &'a Vec<u8>) -> [&'a dyn rusqlite::ToSql; 13] {
+    [
+        &c.id,
+        &c.version,
+        &c.state,
+        &c.failure,
+        &c.try_number,
+        &c.created,
+        &c.started,
+        &c.completed,
+        &c.abandoned,
+        &c.bot_id,
+        &c.dedup_hash,
+        &c.tags,
+        blob,
+    ]
+}
+
 fn insert_result(conn: &Connection, r: &TaskResult) -> Result<bool> {
     let bytes = blob::encode_result(r)?;
+    let cols = ResultColumns::of(r);
     let n = conn
         .prepare_cached(
             "INSERT INTO task_result (id, version, state, failure, try_number, created, started, completed, \
              abandoned, bot_id, dedup_hash, tags, blob) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (id) DO NOTHING",
         )
-        .and_then(|mut s| {
-            s.execute(params![
-                r.id.0,
-                r.version,
-                r.state.as_i32(),
-                r.failure,
-                r.try_number,
-                to_micros(r.created),
-                r.started.map(to_micros),
-                r.completed.map(to_micros),
-                r.abandoned.map(to_micros),
-                r.bot_id,
-                r.dedup_hash,
-                tags_text(&r.tags),
-                bytes
-            ])
-        })
+        .and_then(|mut s| s.execute(result_params(&cols, &bytes)))
         .map_err(sql_err("inserting task result"))?;
     Ok(n == 1)
 }
@@ -271,31 +274,16 @@ fn update_result(conn: &Connection, r: &TaskResult) -> Result<bool> {
         return Ok(false);
     };
     let bytes = blob::encode_result(r)?;
-    let new_tags = tags_text(&r.tags);
+    let cols = ResultColumns::of(r);
     let n = conn
         .prepare_cached(
             "UPDATE task_result SET version = ?2 + 1, state = ?3, failure = ?4, try_number = ?5, created = ?6, \
              started = ?7, completed = ?8, abandoned = ?9, bot_id = ?10, dedup_hash = ?11, tags = ?12, blob = ?13 \
              WHERE id = ?1 AND version = ?2",
         )
-        .and_then(|mut s| {
-            s.execute(params![
-                r.id.0,
-                r.version,
-                r.state.as_i32(),
-                r.failure,
-                r.try_number,
-                to_micros(r.created),
-                r.started.map(to_micros),
-                r.completed.map(to_micros),
-                r.abandoned.map(to_micros),
-                r.bot_id,
-                r.dedup_hash,
-                new_tags,
-                bytes
-            ])
-        })
+        .and_then(|mut s| s.execute(result_params(&cols, &bytes)))
         .map_err(sql_err("updating task result"))?;
+    let new_tags = cols.tags;
     if n != 1 {
         return Ok(false);
     }
