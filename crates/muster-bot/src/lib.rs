@@ -131,8 +131,34 @@ pub fn own_version() -> std::io::Result<String> {
 
 /// The config trailer of the running executable, if it has one.
 pub fn own_trailer() -> std::io::Result<Option<muster_api::trailer::BotConfig>> {
-    let bytes = std::fs::read(std::env::current_exe()?)?;
-    Ok(muster_api::trailer::split(&bytes).1)
+    read_trailer(&std::env::current_exe()?)
+}
+
+/// Reads the config trailer of an executable from its last bytes only (the
+/// executable itself can be tens of MiB). None when it has no valid trailer.
+pub fn read_trailer(path: &std::path::Path) -> std::io::Result<Option<muster_api::trailer::BotConfig>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len < 16 {
+        return Ok(None);
+    }
+    let mut tail = [0u8; 16];
+    f.seek(SeekFrom::Start(len - 16))?;
+    f.read_exact(&mut tail)?;
+    if &tail[8..] != muster_api::trailer::MAGIC {
+        return Ok(None);
+    }
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&tail[..8]);
+    let n = u64::from_le_bytes(n);
+    if n > 1 << 20 || n > len - 16 {
+        return Ok(None);
+    }
+    let mut json = vec![0u8; n as usize];
+    f.seek(SeekFrom::Start(len - 16 - n))?;
+    f.read_exact(&mut json)?;
+    Ok(serde_json::from_slice(&json).ok())
 }
 
 /// Runs the bot until the server terminates it, `shutdown` is cancelled, or it

@@ -3,8 +3,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use muster_api::trailer::{BotConfig, MAGIC};
-use std::io::{Read, Seek, SeekFrom};
+use muster_api::trailer::BotConfig;
 use std::path::{Path, PathBuf};
 
 /// Run a bot agent.
@@ -40,34 +39,9 @@ pub(crate) struct BotArgs {
     pub no_self_update: bool,
 }
 
-/// Reads the config trailer of an executable without loading all of it.
-pub(crate) fn read_trailer(path: &Path) -> Option<BotConfig> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    if len < 16 {
-        return None;
-    }
-    let mut tail = [0u8; 16];
-    f.seek(SeekFrom::Start(len - 16)).ok()?;
-    f.read_exact(&mut tail).ok()?;
-    if &tail[8..] != MAGIC {
-        return None;
-    }
-    let mut n = [0u8; 8];
-    n.copy_from_slice(&tail[..8]);
-    let n = u64::from_le_bytes(n);
-    if n > 1 << 20 || n > len - 16 {
-        return None;
-    }
-    let mut json = vec![0u8; n as usize];
-    f.seek(SeekFrom::Start(len - 16 - n)).ok()?;
-    f.read_exact(&mut json).ok()?;
-    serde_json::from_slice(&json).ok()
-}
-
 /// The trailer of the running executable, if it has one.
 pub(crate) fn own_trailer() -> Option<BotConfig> {
-    read_trailer(&std::env::current_exe().ok()?)
+    muster_bot::own_trailer().ok().flatten()
 }
 
 pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {

@@ -92,3 +92,15 @@ fn own_version_is_the_sha256_of_the_running_executable() {
     assert_eq!(v, muster_bot::update::digest_hex(&bytes));
     assert_eq!(v.len(), 64);
 }
+
+#[test]
+fn the_trailer_is_read_from_the_end_of_the_executable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = muster_api::trailer::BotConfig { server: "http://127.0.0.1:9".into(), ..Default::default() };
+    let path = dir.path().join("with-trailer");
+    std::fs::write(&path, muster_api::trailer::append(&vec![0x7f; 300_000], &cfg)).expect("write");
+    assert_eq!(muster_bot::read_trailer(&path).expect("read"), Some(cfg));
+    let bare = dir.path().join("bare");
+    std::fs::write(&bare, b"no trailer here, just bytes").expect("write");
+    assert_eq!(muster_bot::read_trailer(&bare).expect("read"), None);
+}
