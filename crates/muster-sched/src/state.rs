@@ -91,7 +91,10 @@ impl State {
         if !hello.state_json.is_empty() {
             i.state_json = hello.state_json.clone();
         }
-        i.version = hello.version.clone();
+        // A bot that does not self-update reports no version: keep the one it had.
+        if !hello.version.is_empty() {
+            i.version = hello.version.clone();
+        }
         if !hello.session_id.is_empty() {
             i.session_id = hello.session_id.clone();
         }

@@ -68,12 +68,7 @@ pub(crate) async fn handle(
         }
     }
     let request_uuid = req.request_uuid.clone().unwrap_or_default();
-    // A bot that does not self-update reports no version: keep the one it handshook with.
-    let version = match req.version.as_str() {
-        "" => app.sched.get_bot(&bot_id, now).map(|b| b.version).unwrap_or_default(),
-        v => v.to_string(),
-    };
-    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &version, &session.session_id, peer.ip());
+    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session.session_id, peer.ip());
     let authenticated_as = h.authenticated_as.clone();
     // The poll may stay parked for a long time: free the request before waiting
     // (20,000 parked bots each holding a body and headers add up).

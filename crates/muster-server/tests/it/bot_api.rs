@@ -238,3 +238,19 @@ async fn bots_of_other_platforms_get_their_own_build() -> anyhow::Result<()> {
     srv.stop().await;
     Ok(())
 }
+
+/// A bot that does not self-update polls with no version; the server keeps
+/// the version it handshook with.
+#[tokio::test]
+async fn a_poll_without_a_version_keeps_the_handshake_version() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let mut bot = TestBot::new(&srv.url, "steady-bot", "default", &[]);
+    bot.version = "1".repeat(64);
+    bot.handshake().await?;
+    bot.version = String::new();
+    assert_eq!(bot.poll().await?["cmd"], "sleep");
+    let v = srv.prpc().ok("Bots", "GetBot", &json!({"botId": "steady-bot"})).await?;
+    assert_eq!(v["version"], "1".repeat(64));
+    srv.stop().await;
+    Ok(())
+}
