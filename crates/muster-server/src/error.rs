@@ -14,33 +14,10 @@ pub enum StartError {
     BotCode(String),
 }
 
-/// HTTP status for an error kind (client spec §1.5 table).
+/// HTTP status for an error kind: the kind's gRPC code through the one
+/// code → HTTP table (client spec §1.5) in muster_api::prpc.
 pub fn http_status(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::InvalidArgument | ErrorKind::FailedPrecondition => StatusCode::BAD_REQUEST,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorKind::AlreadyExists => StatusCode::CONFLICT,
-        ErrorKind::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// gRPC code number for an error kind.
-pub fn grpc_code(kind: ErrorKind) -> i32 {
-    match kind {
-        ErrorKind::InvalidArgument => 3,
-        ErrorKind::NotFound => 5,
-        ErrorKind::AlreadyExists => 6,
-        ErrorKind::PermissionDenied => 7,
-        ErrorKind::ResourceExhausted => 8,
-        ErrorKind::FailedPrecondition => 9,
-        ErrorKind::Internal => 13,
-        ErrorKind::Unavailable => 14,
-        ErrorKind::Unauthenticated => 16,
-    }
+    StatusCode::from_u16(muster_api::prpc::code_of(kind).http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The message shown to the caller: internal details are logged, not sent.
