@@ -52,20 +52,19 @@ pub(crate) async fn run(opts: BotOptions, shutdown: CancellationToken) -> Result
             Default::default()
         }
     };
-    let server = if opts.server.is_empty() { trailer.server.clone() } else { opts.server.clone() };
-    let server = server.trim_end_matches('/').to_string();
-    if server.is_empty() {
-        return Err(BotError::NoServer);
-    }
-    if !(server.starts_with("http://") || server.starts_with("https://")) {
-        return Err(BotError::BadServer(server));
-    }
+    let servers: Vec<String> = if opts.servers.iter().all(|s| s.trim().is_empty()) {
+        vec![trailer.server.clone()]
+    } else {
+        opts.servers.clone()
+    };
+    let bot_id = host::bot_id(opts.bot_id.as_deref());
+    let token = opts.token.clone().or(trailer.token.clone()).filter(|t| !t.is_empty());
+    // Validates every URL (NoServer, BadServer) before the directory is touched.
+    let remote = Remote::new(&servers, &bot_id, token, shutdown.clone())?;
     for problem in dirs::clean(&dir) {
         tracing::warn!(problem, "cleaning the bot directory");
     }
     let version = crate::own_version().map_err(|e| BotError::io("hashing the running executable", e))?;
-    let bot_id = host::bot_id(opts.bot_id.as_deref());
-    let token = opts.token.clone().or(trailer.token.clone()).filter(|t| !t.is_empty());
     let hook_path = match (&opts.hook, &trailer.hook_script) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(script)) if !script.is_empty() => {
@@ -77,8 +76,7 @@ pub(crate) async fn run(opts: BotOptions, shutdown: CancellationToken) -> Result
         }
         _ => None,
     };
-    let remote = Remote::new(&server, &bot_id, token, shutdown.clone()).map_err(|e| BotError::Http(e.to_string()))?;
-    let mut runner = TaskRunner::new(dir.clone(), &bot_id, &server);
+    let mut runner = TaskRunner::new(dir.clone(), &bot_id, remote.server());
     runner.config = opts.runner.clone();
     let mut agent = Agent {
         base_dims: host::detect_dimensions(&bot_id, &opts.extra_dimensions),
@@ -103,7 +101,8 @@ pub(crate) async fn run(opts: BotOptions, shutdown: CancellationToken) -> Result
         warned_no_update: false,
         shutdown_posted: false,
     };
-    tracing::info!(bot_id = agent.bot_id, server, version = agent.version, "bot starting");
+    let servers = agent.remote.servers().join(",");
+    tracing::info!(bot_id = agent.bot_id, servers, version = agent.version, "bot starting");
     let res = agent.serve().await;
     drop(lock);
     Ok(res)
@@ -219,6 +218,9 @@ impl Agent {
                     request_uuid = uuid::Uuid::new_v4().to_string();
                     r
                 }
+                // Keep `request_uuid`: the retry (which may go to another replica after a
+                // failover) must carry the same one, so that a task whose claim committed on
+                // a replica that failed before replying is handed back instead of being lost.
                 Err(e) => {
                     errors += 1;
                     tracing::warn!(error = %e, consecutive = errors, "poll failed");
@@ -339,6 +341,8 @@ impl Agent {
                 self.bot_error(&e.to_string()).await;
             }
         }
+        // The task sees the server the bot currently talks to.
+        self.runner.server = self.remote.server().to_string();
         let sink = RemoteSink { remote: &self.remote };
         let summary = self.runner.run(&m, &sink, &self.shutdown).await;
         tracing::info!(task_id = m.task_id, exit_code = ?summary.exit_code, "task done");

@@ -35,8 +35,10 @@ use tokio_util::sync::CancellationToken;
 /// are server-enforced and always override.
 #[derive(Debug, Clone)]
 pub struct BotOptions {
-    /// Server URL (no trailing slash). Empty: take it from the trailer.
-    pub server: String,
+    /// Server URLs: replicas of one muster deployment, in failover order (the
+    /// bot sticks to one and moves to the next when it cannot reach it).
+    /// Empty: take the one URL of the trailer.
+    pub servers: Vec<String>,
     /// The bot directory (created; cleaned at start; one bot per directory).
     pub dir: PathBuf,
     /// Bot id; else env `SWARMING_BOT_ID`; else the short host name.
@@ -59,10 +61,20 @@ pub struct BotOptions {
 }
 
 impl BotOptions {
-    /// Options with defaults for everything but the server and the directory.
+    /// Options with defaults for everything but one server URL (empty: from
+    /// the trailer) and the directory.
     pub fn new(server: impl Into<String>, dir: impl Into<PathBuf>) -> Self {
+        let server = server.into();
+        let servers = if server.trim().is_empty() { Vec::new() } else { vec![server] };
+        Self::with_servers(servers, dir)
+    }
+
+    /// Options with defaults for everything but the server URLs (replicas of
+    /// one deployment, in failover order; empty: from the trailer) and the
+    /// directory.
+    pub fn with_servers(servers: Vec<String>, dir: impl Into<PathBuf>) -> Self {
         BotOptions {
-            server: server.into(),
+            servers,
             dir: dir.into(),
             bot_id: None,
             extra_dimensions: BTreeMap::new(),

@@ -7,6 +7,13 @@
 //! and jitter within a time budget; other statuses fail at once. Once the
 //! shutdown token is cancelled, the remaining budget shrinks to a few seconds so
 //! that a bot whose server is gone still exits promptly.
+//!
+//! Failover: a [`Remote`] may hold several server URLs, replicas of one muster
+//! deployment sharing the session-token key (any replica serves any call). It
+//! sticks to the current URL while calls succeed; a transient failure (network
+//! error, timeout, 408, 429, 5xx) moves it to the next URL for the next
+//! attempt, both inside the retry loop and for single-attempt calls like
+//! `/poll`, so the loop's next poll goes to the other replica.
 
 use rand::Rng as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -14,6 +21,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -67,11 +75,14 @@ impl NetError {
     }
 }
 
-/// The bot's connection to its server.
+/// The bot's connection to its server (one or several replicas of it).
 #[derive(Debug)]
 pub struct Remote {
     http: reqwest::Client,
-    server: String,
+    /// Server URLs, no trailing slash; never empty.
+    servers: Vec<String>,
+    /// Index in `servers` of the URL the next call goes to.
+    current: AtomicUsize,
     bot_id: String,
     token: Option<String>,
     user_agent: String,
@@ -80,21 +91,26 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// A client for `server` (no trailing slash), speaking as `bot_id`.
+    /// A client for `servers` (replicas of one deployment, tried in this
+    /// order; trailing slashes are dropped), speaking as `bot_id`. Every URL
+    /// must be http:// or https://; the list must not be empty.
     pub fn new(
-        server: &str,
+        servers: &[String],
         bot_id: &str,
         token: Option<String>,
         shutdown: CancellationToken,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, crate::BotError> {
+        let servers = validate_servers(servers)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::limited(5))
-            .build()?;
+            .build()
+            .map_err(|e| crate::BotError::Http(e.to_string()))?;
         let host = crate::host::hostname();
         Ok(Remote {
             http,
-            server: server.trim_end_matches('/').to_string(),
+            servers,
+            current: AtomicUsize::new(0),
             bot_id: bot_id.to_string(),
             token,
             user_agent: format!("muster-bot/{}@{host}", env!("CARGO_PKG_VERSION")),
@@ -103,9 +119,37 @@ impl Remote {
         })
     }
 
-    /// The server URL, no trailing slash.
+    /// The current server URL (the one the next call goes to), no trailing slash.
     pub fn server(&self) -> &str {
-        &self.server
+        &self.servers[self.current_index()]
+    }
+
+    /// Every server URL, in failover order.
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    fn current_index(&self) -> usize {
+        self.current.load(Ordering::SeqCst) % self.servers.len()
+    }
+
+    /// After a transient failure on `servers[failed]`, moves to the next URL
+    /// (unless another call already moved on). Returns whether it switched.
+    fn fail_over(&self, failed: usize, err: &NetError) -> bool {
+        if self.servers.len() < 2 || !err.is_transient() {
+            return false;
+        }
+        let next = (failed + 1) % self.servers.len();
+        if self.current.compare_exchange(failed, next, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return false;
+        }
+        tracing::warn!(
+            error = %err,
+            "switching to server {} after error on {}",
+            self.servers[next],
+            self.servers[failed]
+        );
+        true
     }
 
     /// The bot id sent in the `X-Luci-Swarming-Bot-ID` header.
@@ -126,10 +170,10 @@ impl Remote {
         }
     }
 
-    fn request(&self, method: reqwest::Method, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
+    fn request(&self, method: reqwest::Method, base: &str, path: &str, timeout: Duration) -> reqwest::RequestBuilder {
         let mut rb = self
             .http
-            .request(method, format!("{}{path}", self.server))
+            .request(method, format!("{base}{path}"))
             .timeout(timeout)
             .header("X-Luci-Swarming-Bot-ID", &self.bot_id)
             .header(USER_AGENT, &self.user_agent);
@@ -139,35 +183,53 @@ impl Remote {
         rb
     }
 
-    /// Runs `attempt` until it succeeds, fails permanently or the budget ends.
+    /// Runs `attempt` (given the base URL of the current server) until it
+    /// succeeds, fails permanently or the budget ends. A transient failure
+    /// moves to the next server; a server not yet tried by this call is tried
+    /// at once, without the backoff pause.
     async fn with_retry<T, F, Fut>(&self, path: &str, retry: Retry, mut attempt: F) -> Result<T, NetError>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, NetError>>,
     {
         let budget = match retry {
-            Retry::Once => return attempt().await,
+            Retry::Once => {
+                let idx = self.current_index();
+                let res = attempt(self.servers[idx].clone()).await;
+                if let Err(e) = &res {
+                    self.fail_over(idx, e);
+                }
+                return res;
+            }
             Retry::Budget(b) => b,
         };
         let mut deadline = Instant::now() + budget;
         let mut shortened = false;
         let mut n: u32 = 0;
+        let mut tried = vec![false; self.servers.len()];
         loop {
             n += 1;
-            let err = match attempt().await {
+            let idx = self.current_index();
+            tried[idx] = true;
+            let err = match attempt(self.servers[idx].clone()).await {
                 Ok(v) => return Ok(v),
                 Err(e) if !e.is_transient() => return Err(e),
                 Err(e) => e,
             };
+            self.fail_over(idx, &err);
             if self.shutdown.is_cancelled() && !shortened {
                 shortened = true;
                 deadline = deadline.min(Instant::now() + SHUTDOWN_BUDGET);
             }
-            let pause = backoff_pause(n);
+            let fresh = !tried[self.current_index()];
+            let pause = if fresh { Duration::ZERO } else { backoff_pause(n) };
             if n >= MAX_ATTEMPTS || Instant::now() + pause >= deadline {
                 return Err(err);
             }
             tracing::debug!(path, attempt = n, error = %err, "retrying");
+            if fresh {
+                continue;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.shutdown.cancelled(), if !shortened => {}
@@ -175,9 +237,9 @@ impl Remote {
         }
     }
 
-    async fn post_once(&self, path: &str, body: &[u8]) -> Result<Value, NetError> {
+    async fn post_once(&self, base: &str, path: &str, body: &[u8]) -> Result<Value, NetError> {
         let resp = self
-            .request(reqwest::Method::POST, path, JSON_TIMEOUT)
+            .request(reqwest::Method::POST, base, path, JSON_TIMEOUT)
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
             .body(body.to_vec())
             .send()
@@ -205,16 +267,19 @@ impl Remote {
         let full = format!("{API}{path}");
         let bytes = serde_json::to_vec(body)
             .map_err(|e| NetError::BadReply { path: full.clone(), msg: format!("encoding the request: {e}") })?;
-        let v = self.with_retry(&full, retry, || self.post_once(&full, &bytes)).await?;
+        let (full_ref, bytes_ref) = (&full, &bytes);
+        let v = self
+            .with_retry(&full, retry, |base| async move { self.post_once(&base, full_ref, bytes_ref).await })
+            .await?;
         serde_json::from_value(v).map_err(|e| NetError::BadReply { path: full, msg: e.to_string() })
     }
 
     /// `GET /swarming/api/v1/bot/server_ping`.
     pub async fn ping(&self, retry: Retry) -> Result<(), NetError> {
-        let path = format!("{API}/server_ping");
-        self.with_retry(&path, retry, || async {
+        let path = &format!("{API}/server_ping");
+        self.with_retry(path, retry, |base| async move {
             let resp = self
-                .request(reqwest::Method::GET, &path, JSON_TIMEOUT)
+                .request(reqwest::Method::GET, &base, &path, JSON_TIMEOUT)
                 .send()
                 .await
                 .map_err(|e| transient(&path, &e))?;
@@ -227,10 +292,10 @@ impl Remote {
 
     /// GETs raw bytes at `API + path` (bot code).
     pub async fn download(&self, path: &str, retry: Retry) -> Result<Vec<u8>, NetError> {
-        let full = format!("{API}{path}");
-        self.with_retry(&full, retry, || async {
+        let full = &format!("{API}{path}");
+        self.with_retry(full, retry, |base| async move {
             let resp = self
-                .request(reqwest::Method::GET, &full, DOWNLOAD_TIMEOUT)
+                .request(reqwest::Method::GET, &base, &full, DOWNLOAD_TIMEOUT)
                 .send()
                 .await
                 .map_err(|e| transient(&full, &e))?;
@@ -241,6 +306,27 @@ impl Remote {
         })
         .await
     }
+}
+
+/// Trims trailing slashes, drops blanks and duplicates, and checks the scheme.
+fn validate_servers(servers: &[String]) -> Result<Vec<String>, crate::BotError> {
+    let mut out: Vec<String> = Vec::new();
+    for s in servers {
+        let s = s.trim().trim_end_matches('/');
+        if s.is_empty() {
+            continue;
+        }
+        if !(s.starts_with("http://") || s.starts_with("https://")) {
+            return Err(crate::BotError::BadServer(s.to_string()));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(crate::BotError::NoServer);
+    }
+    Ok(out)
 }
 
 fn transient(path: &str, e: &reqwest::Error) -> NetError {

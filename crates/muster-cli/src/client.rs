@@ -3,12 +3,22 @@
 //! Owns: server URL normalization ([`normalize_server`]), the bearer token
 //! lookup ([`find_token`]), one call = POST `<server>/prpc/swarming.v2.<S>/<M>`
 //! in binary protobuf with retries and exponential backoff on transient
-//! failures ([`Retry`]), and one typed method per RPC the verbs use.
+//! failures ([`Retry`]), failover between server replicas, and one typed
+//! method per RPC the verbs use.
+//!
+//! Failover: `-S` may name several URLs (comma-separated), replicas of one
+//! muster deployment. The client sticks to the current URL; when it cannot
+//! reach it (connection refused or reset, timeout, HTTP 502/503/504) it moves
+//! to the next URL and retries the call there. A URL not yet tried by the call
+//! is tried at once; once every URL failed, the usual backoff applies. Calls
+//! are idempotent (NewTask carries one `request_uuid` across all tries).
 
 use crate::error::RpcError;
 use muster_api::pb;
 use muster_api::prpc::{self, Format, Message, HEADER_GRPC_CODE, HEADER_TIMEOUT};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The User-Agent sent with every call.
@@ -66,6 +76,22 @@ pub fn normalize_server(s: &str) -> Result<String, String> {
     })
 }
 
+/// A comma-separated list of server URLs, each normalized by
+/// [`normalize_server`]; blanks and duplicates are dropped; at least one.
+pub fn normalize_servers(s: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let url = normalize_server(part)?;
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    if out.is_empty() {
+        return Err("empty server URL".to_string());
+    }
+    Ok(out)
+}
+
 /// The credentials file: `$XDG_CONFIG_HOME/muster/credentials`, else
 /// `$HOME/.config/muster/credentials`.
 pub fn credentials_path(xdg_config_home: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
@@ -106,26 +132,47 @@ pub fn find_token(flag: Option<&str>, credentials_file: Option<&Path>) -> Result
     }
 }
 
-/// A swarming.v2 client. Cheap to clone.
+/// A swarming.v2 client of one deployment (one or several replica URLs).
+/// Cheap to clone; clones share the current URL.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    server: String,
+    /// Normalized URLs in failover order; never empty.
+    servers: Arc<[String]>,
+    /// Index in `servers` of the URL calls go to.
+    current: Arc<AtomicUsize>,
     token: Option<String>,
     retry: Retry,
     timeout: Duration,
 }
 
+/// One failed try: the error, and whether the server could not be reached
+/// (so the next URL should be tried).
+struct Failed {
+    error: RpcError,
+    unreachable: bool,
+    /// For transport errors: why, without the URL.
+    why: Option<String>,
+}
+
 impl Client {
-    /// A client of `server` (normalized by [`normalize_server`]).
+    /// A client of `server`: one URL or a comma-separated list of replica URLs
+    /// (each normalized by [`normalize_server`]).
     pub fn new(server: &str, token: Option<String>) -> Result<Client, String> {
-        let server = normalize_server(server)?;
+        let servers = normalize_servers(server)?;
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| format!("creating the HTTP client: {e}"))?;
-        Ok(Client { http, server, token, retry: Retry::default(), timeout: Duration::from_secs(90) })
+        Ok(Client {
+            http,
+            servers: servers.into(),
+            current: Arc::new(AtomicUsize::new(0)),
+            token,
+            retry: Retry::default(),
+            timeout: Duration::from_secs(90),
+        })
     }
 
     /// The same client with another retry policy.
@@ -134,35 +181,93 @@ impl Client {
         self
     }
 
-    /// The normalized server URL, e.g. `https://example.com`.
+    /// The current normalized server URL, e.g. `https://example.com` (the
+    /// one calls go to now).
     pub fn server(&self) -> &str {
-        &self.server
+        &self.servers[self.current_index()]
+    }
+
+    /// Every server URL, in failover order.
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    fn current_index(&self) -> usize {
+        self.current.load(Ordering::SeqCst) % self.servers.len()
+    }
+
+    /// After `servers[failed]` could not be reached, moves to the next URL
+    /// (unless another call already moved on).
+    fn fail_over(&self, failed: usize, error: &RpcError) {
+        if self.servers.len() < 2 {
+            return;
+        }
+        let next = (failed + 1) % self.servers.len();
+        if self.current.compare_exchange(failed, next, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            tracing::warn!(%error, "switching to server {} after error on {}", self.servers[next], self.servers[failed]);
+        }
     }
 
     /// The web page of a task.
     pub fn task_url(&self, task_id: &str) -> String {
-        format!("{}/task?id={task_id}", self.server)
+        format!("{}/task?id={task_id}", self.server())
     }
 
-    /// One RPC, retried on transient failures.
+    /// One RPC, retried on transient failures and moved to the next server
+    /// URL when the current one cannot be reached.
     pub async fn call<Q: Message, R: Message>(&self, service: &str, method: &str, req: &Q) -> Result<R, RpcError> {
         let body = prpc::encode_request(Format::Binary, req).map_err(RpcError::Status)?;
-        let url = format!("{}/prpc/swarming.v2.{service}/{method}", self.server);
+        let path = format!("/prpc/swarming.v2.{service}/{method}");
         let mut attempt = 1;
+        // URLs that could not be reached, in the order tried.
+        let mut unreachable: Vec<usize> = Vec::new();
         loop {
-            match self.call_once(&url, body.clone()).await {
+            let idx = self.current_index();
+            let url = format!("{}{path}", self.servers[idx]);
+            let failed = match self.call_once(&url, &self.servers[idx], body.clone()).await {
                 Ok(r) => return Ok(r),
-                Err(e) if e.is_transient() && attempt < self.retry.attempts.max(1) => {
-                    tracing::debug!(%url, attempt, error = %e, "retrying");
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                    attempt += 1;
+                Err(f) => f,
+            };
+            let mut fresh = false;
+            if failed.unreachable {
+                if !unreachable.contains(&idx) {
+                    unreachable.push(idx);
                 }
-                Err(e) => return Err(e),
+                self.fail_over(idx, &failed.error);
+                fresh = !unreachable.contains(&self.current_index());
             }
+            let may_retry = failed.error.is_transient() || fresh;
+            if fresh {
+                // Another replica, not tried yet: at once, without using up an attempt.
+                tracing::debug!(%url, error = %failed.error, "trying the next server");
+                continue;
+            }
+            if may_retry && attempt < self.retry.attempts.max(1) {
+                tracing::debug!(%url, attempt, error = %failed.error, "retrying");
+                tokio::time::sleep(self.retry.backoff(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(self.final_error(failed, &unreachable));
         }
     }
 
-    async fn call_once<R: Message>(&self, url: &str, body: Vec<u8>) -> Result<R, RpcError> {
+    /// The error of the last try; a transport error names every URL that
+    /// could not be reached.
+    fn final_error(&self, failed: Failed, unreachable: &[usize]) -> RpcError {
+        if unreachable.len() < 2 {
+            return failed.error;
+        }
+        let all = unreachable.iter().map(|&i| self.servers[i].as_str()).collect::<Vec<_>>().join(", ");
+        match (failed.error, failed.why) {
+            (RpcError::Transport(_), Some(why)) | (RpcError::UnknownHost(_), Some(why)) => {
+                RpcError::Transport(format!("cannot reach any of {all}: {why}"))
+            }
+            (e, _) => e,
+        }
+    }
+
+    async fn call_once<R: Message>(&self, url: &str, server: &str, body: Vec<u8>) -> Result<R, Failed> {
         let mut rb = self
             .http
             .post(url)
@@ -174,17 +279,24 @@ impl Client {
         if let Some(t) = &self.token {
             rb = rb.bearer_auth(t);
         }
-        let resp = rb.send().await.map_err(|e| self.transport_error(&e))?;
+        let resp = rb.send().await.map_err(|e| transport_error(server, &e))?;
         let status = resp.status().as_u16();
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let code = header(HEADER_GRPC_CODE);
         let content_type = header("Content-Type");
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
-        prpc::parse_response(Format::Binary, status, code.as_deref(), content_type.as_deref(), &bytes)
-            .map_err(RpcError::Status)
+        let bytes = resp.bytes().await.map_err(|e| transport_error(server, &e))?;
+        prpc::parse_response(Format::Binary, status, code.as_deref(), content_type.as_deref(), &bytes).map_err(|s| {
+            // A gateway or load balancer in front of a replica that is gone.
+            let unreachable = matches!(status, 502..=504);
+            let why = unreachable.then(|| format!("HTTP {status}"));
+            Failed { error: RpcError::Status(s), unreachable, why }
+        })
     }
+}
 
-    fn transport_error(&self, e: &reqwest::Error) -> RpcError {
+/// A transport failure talking to `server`.
+fn transport_error(server: &str, e: &reqwest::Error) -> Failed {
+    {
         let mut chain = Vec::new();
         let mut src: Option<&dyn std::error::Error> = Some(e);
         while let Some(s) = src {
@@ -193,7 +305,8 @@ impl Client {
         }
         let all = chain.join(": ").to_ascii_lowercase();
         if all.contains("dns error") || all.contains("failed to lookup address") {
-            return RpcError::UnknownHost(self.server.clone());
+            let error = RpcError::UnknownHost(server.to_string());
+            return Failed { error, unreachable: true, why: Some("unknown host".to_string()) };
         }
         let why = if e.is_timeout() {
             "timed out".to_string()
@@ -203,9 +316,12 @@ impl Client {
             // The innermost cause is the most specific.
             chain.last().cloned().unwrap_or_else(|| e.to_string())
         };
-        RpcError::Transport(format!("cannot reach {}: {why}", self.server))
+        let error = RpcError::Transport(format!("cannot reach {server}: {why}"));
+        Failed { error, unreachable: true, why: Some(why) }
     }
+}
 
+impl Client {
     // --- swarming.v2.Tasks -------------------------------------------------
 
     /// Tasks.NewTask.

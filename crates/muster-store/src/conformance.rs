@@ -29,7 +29,17 @@ pub async fn run_all(store: &dyn Store) {
     bots_put_get_delete_load(store).await;
     bot_events_list_newest_first_with_paging(store).await;
     load_active_returns_pending_and_running_with_requests(store).await;
+    meta_values_are_written_once(store).await;
     evict(store).await;
+}
+
+/// `PutMetaIfAbsent` keeps the first value; later puts are no-ops.
+pub async fn meta_values_are_written_once(store: &dyn Store) {
+    assert_eq!(store.get_meta("conformance.key").await.expect("get meta"), None);
+    let put = |v: &[u8]| Txn::new().with(Write::PutMetaIfAbsent { name: "conformance.key".into(), value: v.to_vec() });
+    assert_eq!(commit(store, put(b"first\x00")).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, put(b"second")).await, CommitOutcome::Committed);
+    assert_eq!(store.get_meta("conformance.key").await.expect("get meta"), Some(b"first\x00".to_vec()));
 }
 
 /// `<year>-<month>-<day> 00:00:<sec>` UTC.

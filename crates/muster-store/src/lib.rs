@@ -70,24 +70,89 @@ pub enum Write {
     DeleteBot(String),
     /// Append to a bot's history.
     AppendEvent(Box<BotEvent>),
+    /// Store a named value shared by every server on this database (e.g. the
+    /// session key) unless one is already there. Never a conflict: read the
+    /// winner back with [`Store::get_meta`].
+    PutMetaIfAbsent { name: String, value: Vec<u8> },
 }
 
 /// Writes applied atomically, in order.
+///
+/// A committed Txn is announced to the other server processes sharing the
+/// database ([`Store::subscribe`]) with the tasks and bots it touched,
+/// unless it is `quiet` (the periodic flush of bot liveness, which peers pick
+/// up at their next resync instead).
 #[derive(Debug, Clone, Default)]
-pub struct Txn(pub Vec<Write>);
+pub struct Txn {
+    pub writes: Vec<Write>,
+    pub quiet: bool,
+}
 
 impl Txn {
     pub fn new() -> Txn {
-        Txn(Vec::new())
+        Txn::default()
     }
     pub fn push(&mut self, w: Write) -> &mut Txn {
-        self.0.push(w);
+        self.writes.push(w);
         self
     }
     pub fn with(mut self, w: Write) -> Txn {
-        self.0.push(w);
+        self.writes.push(w);
         self
     }
+    /// Not announced to peers.
+    pub fn quiet(mut self) -> Txn {
+        self.quiet = true;
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// The tasks and bots this Txn touches, as announced to peers.
+    pub fn changes(&self) -> Changes {
+        let mut c = Changes::default();
+        for w in &self.writes {
+            match w {
+                Write::InsertTask { result, .. } => c.tasks.push(result.id),
+                Write::UpdateResult(r) => c.tasks.push(r.id),
+                Write::PutBot(b) => c.bots.push(b.bot_id.clone()),
+                Write::DeleteBot(id) => c.bots.push(id.clone()),
+                Write::PutRequestUuid { .. }
+                | Write::WriteOutput { .. }
+                | Write::AppendEvent(_)
+                | Write::PutMetaIfAbsent { .. } => {}
+            }
+        }
+        c.tasks.sort_unstable();
+        c.tasks.dedup();
+        c.bots.sort_unstable();
+        c.bots.dedup();
+        c
+    }
+}
+
+/// Tasks and bots changed by another server process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub tasks: Vec<TaskId>,
+    pub bots: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty() && self.bots.is_empty()
+    }
+}
+
+/// What a subscription delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feed {
+    /// Another process committed these changes.
+    Changed(Changes),
+    /// Announcements may have been lost (the listening connection dropped):
+    /// reconcile everything with the store.
+    Missed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,4 +233,22 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes finished tasks created before `before` and bot events older
     /// than `before`, at most `limit` rows of each; returns rows deleted.
     async fn evict(&self, before: Time, limit: usize) -> Result<u64>;
+
+    /// A value stored with [`Write::PutMetaIfAbsent`].
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Changes committed by OTHER server processes on this database, for
+    /// keeping an in-memory index in sync. `None` when the database cannot be
+    /// shared (SQLite: one server per file). Once listening has started,
+    /// nothing committed afterwards is missed without a [`Feed::Missed`].
+    async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<Feed>>> {
+        Ok(None)
+    }
+
+    /// Whether this process holds (or just took) the lease to run the
+    /// once-per-deployment background work (expiry, dead bots, retention).
+    /// Always true for a store only one process uses.
+    async fn lead(&self) -> Result<bool> {
+        Ok(true)
+    }
 }

@@ -10,15 +10,19 @@ use std::path::{Path, PathBuf};
 ///
 /// Examples:
 ///   muster bot --server http://127.0.0.1:8080 --dir /var/lib/muster-bot
+///   muster bot --server http://replica-a:8080,http://replica-b:8080
 ///   curl -o muster-bot http://SERVER/bot_code && chmod +x muster-bot && ./muster-bot
 ///
 /// An executable downloaded from a server's /bot_code knows its server and
 /// needs no flags.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct BotArgs {
-    /// Server URL [default: from the executable's config trailer].
-    #[arg(short = 'S', long, env = "SWARMING_SERVER")]
-    pub server: Option<String>,
+    /// Server URL [default: from the executable's config trailer]. Repeat the
+    /// flag or separate URLs with commas: several URLs = replicas of one muster
+    /// deployment; the bot sticks to one and moves to the next when it cannot
+    /// reach it.
+    #[arg(short = 'S', long, env = "SWARMING_SERVER", value_name = "URL", value_delimiter = ',')]
+    pub server: Vec<String>,
     /// Bot working directory (one bot per directory) [default: ./muster-bot-dir].
     #[arg(long, env = "MUSTER_BOT_DIR")]
     pub dir: Option<PathBuf>,
@@ -47,17 +51,20 @@ pub(crate) fn own_trailer() -> Option<BotConfig> {
 pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {
     crate::init_tracing("info");
     let trailer = own_trailer().unwrap_or_default();
-    let server = args
-        .server
-        .clone()
-        .or_else(|| (!trailer.server.is_empty()).then(|| trailer.server.clone()))
-        .context("no server: pass --server URL (or run an executable fetched from the server's /bot_code)")?;
+    let mut servers: Vec<String> =
+        args.server.iter().map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty()).collect();
+    if servers.is_empty() && !trailer.server.is_empty() {
+        servers.push(trailer.server.trim_end_matches('/').to_string());
+    }
+    if servers.is_empty() {
+        anyhow::bail!("no server: pass --server URL (or run an executable fetched from the server's /bot_code)");
+    }
     let mut extra = crate::config::parse_dims(&args.dimensions)?;
     for (k, v) in &trailer.dimensions {
         extra.insert(k.clone(), v.clone());
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("muster-bot-dir"));
-    let mut opts = muster_bot::BotOptions::new(server.trim_end_matches('/'), dir.clone());
+    let mut opts = muster_bot::BotOptions::with_servers(servers, dir.clone());
     opts.bot_id = args.id.clone();
     opts.extra_dimensions = extra;
     opts.hook = args.hook.clone();

@@ -252,3 +252,47 @@ async fn an_update_whose_digest_does_not_match_is_refused_and_quarantines() {
     assert!(q.contains("self-update failed"), "{q}");
     assert!(!dir.path().join("muster-bot.1").exists(), "the bad download is not kept");
 }
+
+/// A URL on 127.0.0.1 where nothing listens (connections are refused).
+fn refusing_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_bot_given_a_dead_server_first_reaches_the_live_one() {
+    let fake = Arc::new(Fake::default());
+    fake.replies.lock().expect("lock").extend([
+        json!({"cmd": "run", "manifest": manifest("abd1", "echo \"server=$SWARMING_SERVER\"")}),
+        json!({"cmd": "terminate", "task_id": "abd2"}),
+    ]);
+    let live = serve(fake.clone()).await;
+    let dead = refusing_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = BotOptions::with_servers(vec![dead, format!("{live}/")], dir.path());
+    opts.bot_id = Some("failover-bot".into());
+    let exit = tokio::time::timeout(Duration::from_secs(60), muster_bot::run(opts, CancellationToken::new()))
+        .await
+        .expect("the bot must finish")
+        .expect("run ok");
+    assert_eq!(exit, BotExit::Terminated);
+    assert_eq!(calls(&fake, "handshake").len(), 1, "the handshake reached the live server");
+    assert_eq!(calls(&fake, "poll").len(), 2, "both polls reached the live server");
+    let mut out = Vec::new();
+    for u in calls(&fake, "task_update/abd1") {
+        if let Some(o) = u["output"].as_str() {
+            out.extend(decode_b64(o).expect("b64"));
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&out), format!("server={live}\n"), "the task sees the current server");
+}
+
+#[tokio::test]
+async fn a_bot_refuses_a_list_with_one_bad_url_and_names_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = BotOptions::with_servers(vec!["http://127.0.0.1:9".into(), "ftp://replica-2".into()], dir.path());
+    let err = muster_bot::run(opts, CancellationToken::new()).await.expect_err("must refuse");
+    assert!(matches!(&err, muster_bot::BotError::BadServer(s) if s == "ftp://replica-2"), "{err}");
+}

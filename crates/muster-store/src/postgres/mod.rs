@@ -8,11 +8,12 @@
 //! (`crate::sqlite::blob` is shared), so both behave alike; the
 //! conformance suite is the judge.
 
+mod notify;
 mod read;
 mod schema;
 mod write;
 
-use crate::{CommitOutcome, EventQuery, Page, Result, Store, StoreError, TaskQuery, Txn};
+use crate::{CommitOutcome, EventQuery, Feed, Page, Result, Store, StoreError, TaskQuery, Txn};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
@@ -31,9 +32,16 @@ pub(crate) fn pg_err(ctx: &'static str) -> impl Fn(tokio_postgres::Error) -> Sto
     move |e| StoreError::Other(format!("{ctx}: {e}"))
 }
 
-/// The PostgreSQL implementation of [`Store`].
+/// The PostgreSQL implementation of [`Store`]. Several server processes
+/// may share one database (see [`notify`] for how they keep in step).
 pub struct PostgresStore {
     pool: Pool,
+    config: tokio_postgres::Config,
+    /// Identifies this process's change announcements.
+    origin: u64,
+    /// Whether commits are announced to peers.
+    announce: bool,
+    lease: notify::Lease,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -50,15 +58,29 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<PostgresStore> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Other(format!("parsing postgres url: {e}")))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| StoreError::Other(format!("building postgres pool: {e}")))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool,
+            lease: notify::Lease::new(config.clone()),
+            config,
+            origin: notify::new_origin(),
+            announce: true,
+        };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await?;
         Ok(store)
+    }
+
+    /// Commits of this store are not announced to peers, which then learn
+    /// of them only at their next periodic resync (tests of that path).
+    pub fn without_announcements(mut self) -> PostgresStore {
+        self.announce = false;
+        self
     }
 
     async fn client(&self) -> Result<Object> {
@@ -69,11 +91,13 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn commit(&self, txn: Txn) -> Result<CommitOutcome> {
-        if txn.0.is_empty() {
+        if txn.is_empty() {
             return Ok(CommitOutcome::Committed);
         }
+        let announce =
+            if self.announce && !txn.quiet { notify::payloads(self.origin, &txn.changes())? } else { Vec::new() };
         let mut client = self.client().await?;
-        write::commit(&mut client, &txn).await
+        write::commit(&mut client, &txn, &announce).await
     }
 
     async fn get_request(&self, id: TaskId) -> Result<Option<TaskRequest>> {
@@ -131,5 +155,17 @@ impl Store for PostgresStore {
     async fn evict(&self, before: Time, limit: usize) -> Result<u64> {
         let mut client = self.client().await?;
         write::evict(&mut client, before, limit).await
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        read::get_meta(&*self.client().await?, name).await
+    }
+
+    async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<Feed>>> {
+        Ok(Some(notify::listen(self.config.clone(), self.origin).await?))
+    }
+
+    async fn lead(&self) -> Result<bool> {
+        self.lease.hold().await
     }
 }

@@ -315,6 +315,12 @@ pub(crate) async fn get_bot(c: &Client, id: &str) -> Result<Option<BotInfo>> {
     }
 }
 
+pub(crate) async fn get_meta(c: &Client, name: &str) -> Result<Option<Vec<u8>>> {
+    let st = c.prepare_cached("SELECT value FROM meta WHERE name = $1").await.map_err(pg_err("preparing meta read"))?;
+    let row = c.query_opt(&st, &[&name]).await.map_err(pg_err("reading meta"))?;
+    row.map(|r| col::<Vec<u8>>(&r, 0, "reading meta")).transpose()
+}
+
 pub(crate) async fn load_bots(c: &Client) -> Result<Vec<BotInfo>> {
     // COLLATE "C": byte order, as SQLite sorts text.
     let st = c

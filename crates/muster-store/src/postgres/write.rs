@@ -61,11 +61,12 @@ pub(crate) fn text(bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| StoreError::Other(format!("encoding blob as text: {e}")))
 }
 
-/// Applies `txn` atomically; retries transient failures.
-pub(crate) async fn commit(client: &mut Object, txn: &Txn) -> Result<CommitOutcome> {
+/// Applies `txn` atomically; retries transient failures. `announce` are the
+/// NOTIFY payloads sent inside the transaction (delivered only on commit).
+pub(crate) async fn commit(client: &mut Object, txn: &Txn, announce: &[String]) -> Result<CommitOutcome> {
     let mut attempt = 1;
     loop {
-        match commit_once(client, txn).await {
+        match commit_once(client, txn, announce).await {
             Ok(o) => return Ok(o),
             Err(Fail::Retry(msg)) if attempt < ATTEMPTS => {
                 tracing::debug!(attempt, "postgres commit retried: {msg}");
@@ -76,13 +77,19 @@ pub(crate) async fn commit(client: &mut Object, txn: &Txn) -> Result<CommitOutco
     }
 }
 
-async fn commit_once(client: &mut Object, txn: &Txn) -> Result<CommitOutcome, Fail> {
+async fn commit_once(client: &mut Object, txn: &Txn, announce: &[String]) -> Result<CommitOutcome, Fail> {
     let tx = client.transaction().await.map_err(db("beginning transaction"))?;
-    for (index, w) in txn.0.iter().enumerate() {
+    for (index, w) in txn.writes.iter().enumerate() {
         // On error the dropped transaction rolls back.
         if !apply(&tx, w).await? {
             tx.rollback().await.map_err(db("rolling back a conflicting transaction"))?;
             return Ok(CommitOutcome::Conflict { index });
+        }
+    }
+    if !announce.is_empty() {
+        let st = tx.prepare_cached("SELECT pg_notify($1, $2)").await.map_err(db("preparing notify"))?;
+        for payload in announce {
+            tx.execute(&st, &[&super::notify::CHANNEL, payload]).await.map_err(db("notifying peers"))?;
         }
     }
     tx.commit().await.map_err(db("committing"))?;
@@ -168,6 +175,14 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
                 .await
                 .map_err(db("preparing bot event insert"))?;
             tx.execute(&st, &[&e.bot_id, &to_micros(e.ts), &bytes]).await.map_err(db("appending bot event"))?;
+            Ok(true)
+        }
+        Write::PutMetaIfAbsent { name, value } => {
+            let st = tx
+                .prepare_cached("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .await
+                .map_err(db("preparing meta insert"))?;
+            tx.execute(&st, &[name, value]).await.map_err(db("putting meta"))?;
             Ok(true)
         }
     }

@@ -151,7 +151,7 @@ fn replied<T>(r: std::result::Result<Result<T>, oneshot::error::RecvError>) -> R
 #[async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, txn: Txn) -> Result<CommitOutcome> {
-        if txn.0.is_empty() {
+        if txn.is_empty() {
             return Ok(CommitOutcome::Committed);
         }
         let (tx, rx) = oneshot::channel();
@@ -223,5 +223,10 @@ impl Store for SqliteStore {
         let (reply, rx) = oneshot::channel();
         self.send(Job::Evict { before, limit, reply })?;
         replied(rx.await)
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let name = name.to_string();
+        self.read(move |c| read::get_meta(c, &name)).await
     }
 }

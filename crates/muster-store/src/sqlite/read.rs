@@ -268,6 +268,12 @@ pub(crate) fn get_bot(c: &Connection, id: &str) -> Result<Option<BotInfo>> {
     b.map(|b| blob::decode_bot(&b)).transpose()
 }
 
+pub(crate) fn get_meta(c: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    c.prepare_cached("SELECT value FROM meta WHERE name = ?1")
+        .and_then(|mut s| s.query_row(params![name], |r| r.get(0)).optional())
+        .map_err(sql_err("reading meta"))
+}
+
 pub(crate) fn load_bots(c: &Connection) -> Result<Vec<BotInfo>> {
     let mut st = c.prepare_cached("SELECT blob FROM bot ORDER BY bot_id").map_err(sql_err("preparing bots read"))?;
     let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(sql_err("reading bots"))?;

@@ -151,7 +151,7 @@ fn fail(job: Job, msg: &str) {
 
 /// Applies every write; stops at the first failed precondition.
 fn apply_txn(conn: &Connection, txn: &Txn) -> Result<CommitOutcome> {
-    for (index, w) in txn.0.iter().enumerate() {
+    for (index, w) in txn.writes.iter().enumerate() {
         if !apply(conn, w)? {
             return Ok(CommitOutcome::Conflict { index });
         }
@@ -225,6 +225,12 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
             conn.prepare_cached("INSERT INTO bot_event (bot_id, ts, blob) VALUES (?1, ?2, ?3)")
                 .and_then(|mut s| s.execute(params![e.bot_id, to_micros(e.ts), bytes]))
                 .map_err(sql_err("appending bot event"))?;
+            Ok(true)
+        }
+        Write::PutMetaIfAbsent { name, value } => {
+            conn.prepare_cached("INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
+                .and_then(|mut s| s.execute(params![name, value]))
+                .map_err(sql_err("putting meta"))?;
             Ok(true)
         }
     }

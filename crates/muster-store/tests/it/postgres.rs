@@ -7,7 +7,7 @@ use muster_core::state::TaskState;
 use muster_core::{TaskId, Time};
 use muster_store::conformance::{self, pending, request};
 use muster_store::postgres::SCHEMA_VERSION;
-use muster_store::{CommitOutcome, PostgresStore, Store, StoreError, Txn, Write, OUTPUT_CHUNK_SIZE};
+use muster_store::{Changes, CommitOutcome, Feed, PostgresStore, Store, StoreError, Txn, Write, OUTPUT_CHUNK_SIZE};
 use muster_testkit::TempPostgres;
 use std::sync::Arc;
 
@@ -139,5 +139,93 @@ async fn a_database_from_a_newer_muster_is_refused() {
         }
         Err(e) => panic!("expected TooNew, got {e}"),
         Ok(_) => panic!("expected TooNew, the store opened"),
+    }
+}
+
+/// The next feed item, waiting as long as it takes (the test harness's
+/// timeout is the only limit: a missing announcement fails by hanging up).
+async fn next(feed: &mut tokio::sync::mpsc::UnboundedReceiver<Feed>) -> Feed {
+    feed.recv().await.expect("the feed stays open")
+}
+
+fn bot(id: &str) -> Write {
+    Write::PutBot(Box::new(muster_core::BotInfo::new(id, t(0))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_announced_to_peers_once_durable_and_never_echoed() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    let mut feed_a = a.subscribe().await.expect("subscribe a").expect("postgres can be shared");
+    let mut feed_b = b.subscribe().await.expect("subscribe b").expect("postgres can be shared");
+
+    let req = request(TaskId::new(t(2), 1), t(2), &["peer:1"]);
+    let insert = Txn::new()
+        .with(Write::InsertTask { request: Box::new(req.clone()), result: Box::new(pending(&req)) })
+        .with(bot("peer-bot-1"));
+    assert_eq!(b.commit(insert).await.expect("insert"), CommitOutcome::Committed);
+    assert_eq!(
+        next(&mut feed_a).await,
+        Feed::Changed(Changes { tasks: vec![req.id], bots: vec!["peer-bot-1".into()] })
+    );
+
+    // Neither a rolled-back nor a quiet commit is announced: the next item
+    // a hears of is the loud commit after them.
+    let stale = Txn::new().with(Write::UpdateResult(Box::new(pending(&req)))).with(bot("rolled-back"));
+    let mut stale_res = pending(&req);
+    stale_res.version = 41;
+    let stale = Txn { writes: vec![Write::UpdateResult(Box::new(stale_res)), stale.writes[1].clone()], quiet: false };
+    assert_eq!(b.commit(stale).await.expect("stale"), CommitOutcome::Conflict { index: 0 });
+    assert_eq!(b.commit(Txn::new().with(bot("quiet-bot")).quiet()).await.expect("quiet"), CommitOutcome::Committed);
+    assert_eq!(b.commit(Txn::new().with(bot("loud-bot"))).await.expect("loud"), CommitOutcome::Committed);
+    assert_eq!(next(&mut feed_a).await, Feed::Changed(Changes { tasks: vec![], bots: vec!["loud-bot".into()] }));
+
+    // b never hears its own commits: the first thing it hears is a's.
+    assert_eq!(
+        a.commit(Txn::new().with(Write::DeleteBot("loud-bot".into()))).await.expect("delete"),
+        CommitOutcome::Committed
+    );
+    assert_eq!(next(&mut feed_b).await, Feed::Changed(Changes { tasks: vec![], bots: vec!["loud-bot".into()] }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listen_connection_is_reported_as_missed_and_listening_resumes() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    let mut feed = a.subscribe().await.expect("subscribe").expect("postgres can be shared");
+    let admin = pg.connect(TempPostgres::db_name(&url)).await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("terminate the listener")
+        .get(0);
+    assert_eq!(killed, 1);
+    assert_eq!(next(&mut feed).await, Feed::Missed);
+    assert_eq!(b.commit(Txn::new().with(bot("after-reconnect"))).await.expect("put"), CommitOutcome::Committed);
+    assert_eq!(next(&mut feed).await, Feed::Changed(Changes { tasks: vec![], bots: vec!["after-reconnect".into()] }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_store_holds_the_sweep_lease_until_its_process_goes_away() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    assert!(a.lead().await.expect("a asks"));
+    assert!(!b.lead().await.expect("b asks"));
+    assert!(a.lead().await.expect("a asks again"), "the holder keeps the lease");
+    assert!(!b.lead().await.expect("b asks again"));
+    drop(a);
+    // PostgreSQL releases the lock once it notices the closed session.
+    let mut tries = 0;
+    while !b.lead().await.expect("b asks after a left") {
+        tries += 1;
+        assert!(tries < 600, "the lease was never released");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
