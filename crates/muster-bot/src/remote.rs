@@ -279,13 +279,13 @@ impl Remote {
         let path = &format!("{API}/server_ping");
         self.with_retry(path, retry, |base| async move {
             let resp = self
-                .request(reqwest::Method::GET, &base, &path, JSON_TIMEOUT)
+                .request(reqwest::Method::GET, &base, path, JSON_TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| transient(&path, &e))?;
+                .map_err(|e| transient(path, &e))?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| transient(&path, &e))?;
-            check_status(&path, status, &bytes)
+            let bytes = resp.bytes().await.map_err(|e| transient(path, &e))?;
+            check_status(path, status, &bytes)
         })
         .await
     }
@@ -295,13 +295,13 @@ impl Remote {
         let full = &format!("{API}{path}");
         self.with_retry(full, retry, |base| async move {
             let resp = self
-                .request(reqwest::Method::GET, &base, &full, DOWNLOAD_TIMEOUT)
+                .request(reqwest::Method::GET, &base, full, DOWNLOAD_TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| transient(&full, &e))?;
+                .map_err(|e| transient(full, &e))?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| transient(&full, &e))?;
-            check_status(&full, status, &bytes)?;
+            let bytes = resp.bytes().await.map_err(|e| transient(full, &e))?;
+            check_status(full, status, &bytes)?;
             Ok(bytes.to_vec())
         })
         .await

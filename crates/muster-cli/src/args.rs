@@ -17,7 +17,10 @@ use std::sync::Arc;
 /// Flags every client verb takes.
 #[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommonArgs {
-    /// Server URL; a bare host means https://host.
+    /// Server URL; a bare host means https://host. A comma-separated list
+    /// (`-S http://a:8080,http://b:8080`) names replicas of one muster
+    /// deployment: calls stick to one URL and move to the next when it cannot
+    /// be reached.
     #[arg(short = 'S', long = "server", env = "SWARMING_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// Bearer token (else $MUSTER_TOKEN, else ~/.config/muster/credentials:
@@ -52,7 +55,8 @@ pub struct Env {
     pub user: String,
     /// `$SWARMING_TASK_ID` (the parent of new tasks when set).
     pub parent_task_id: String,
-    /// `$SWARMING_SERVER`: the parent task id is used only on that server.
+    /// `$SWARMING_SERVER` (one URL or a comma-separated list): the parent
+    /// task id is used only on that server.
     pub swarming_server: Option<String>,
     /// The credentials file to read a token from.
     pub credentials_file: Option<std::path::PathBuf>,
@@ -109,10 +113,15 @@ impl Env {
 
     /// The parent of tasks created on `server`: `$SWARMING_TASK_ID` when
     /// `server` is `$SWARMING_SERVER` (a task triggering on its own server),
-    /// else none.
+    /// else none. Either may be a comma-separated list of replica URLs: one
+    /// URL in common means the same deployment.
     pub fn parent_for(&self, server: &str) -> String {
-        let same =
-            self.swarming_server.as_deref().and_then(|s| client::normalize_server(s).ok()).is_some_and(|s| s == server);
+        let ours = client::normalize_servers(server).unwrap_or_default();
+        let same = self
+            .swarming_server
+            .as_deref()
+            .and_then(|s| client::normalize_servers(s).ok())
+            .is_some_and(|env| env.iter().any(|s| ours.contains(s)));
         if same {
             self.parent_task_id.clone()
         } else {
@@ -293,7 +302,7 @@ pub fn default_task_name(user: &str, dims: &[pb::StringPair]) -> String {
 }
 
 /// Builds the NewTaskRequest of `trigger`/`run` for `server` (the normalized
-/// URL). `request_uuid` is the idempotency key (the caller passes a fresh
+/// URL, or the comma-separated URLs of the replicas). `request_uuid` is the idempotency key (the caller passes a fresh
 /// random UUID, kept across retries).
 pub fn new_task_request(
     a: &TaskArgs,

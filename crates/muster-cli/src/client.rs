@@ -292,36 +292,7 @@ impl Client {
             Failed { error: RpcError::Status(s), unreachable, why }
         })
     }
-}
 
-/// A transport failure talking to `server`.
-fn transport_error(server: &str, e: &reqwest::Error) -> Failed {
-    {
-        let mut chain = Vec::new();
-        let mut src: Option<&dyn std::error::Error> = Some(e);
-        while let Some(s) = src {
-            chain.push(s.to_string());
-            src = s.source();
-        }
-        let all = chain.join(": ").to_ascii_lowercase();
-        if all.contains("dns error") || all.contains("failed to lookup address") {
-            let error = RpcError::UnknownHost(server.to_string());
-            return Failed { error, unreachable: true, why: Some("unknown host".to_string()) };
-        }
-        let why = if e.is_timeout() {
-            "timed out".to_string()
-        } else if all.contains("connection refused") {
-            "connection refused (is the server running?)".to_string()
-        } else {
-            // The innermost cause is the most specific.
-            chain.last().cloned().unwrap_or_else(|| e.to_string())
-        };
-        let error = RpcError::Transport(format!("cannot reach {server}: {why}"));
-        Failed { error, unreachable: true, why: Some(why) }
-    }
-}
-
-impl Client {
     // --- swarming.v2.Tasks -------------------------------------------------
 
     /// Tasks.NewTask.
@@ -426,3 +397,28 @@ impl Client {
 
 /// The `length` of each GetStdout call (the server's maximum, spec §8).
 pub const STDOUT_CHUNK: i64 = 16_384_000;
+
+/// A transport failure talking to `server`.
+fn transport_error(server: &str, e: &reqwest::Error) -> Failed {
+    let mut chain = Vec::new();
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    let all = chain.join(": ").to_ascii_lowercase();
+    if all.contains("dns error") || all.contains("failed to lookup address") {
+        let error = RpcError::UnknownHost(server.to_string());
+        return Failed { error, unreachable: true, why: Some("unknown host".to_string()) };
+    }
+    let why = if e.is_timeout() {
+        "timed out".to_string()
+    } else if all.contains("connection refused") {
+        "connection refused (is the server running?)".to_string()
+    } else {
+        // The innermost cause is the most specific.
+        chain.last().cloned().unwrap_or_else(|| e.to_string())
+    };
+    let error = RpcError::Transport(format!("cannot reach {server}: {why}"));
+    Failed { error, unreachable: true, why: Some(why) }
+}

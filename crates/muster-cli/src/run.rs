@@ -90,7 +90,7 @@ pub fn final_reason(r: &pb::TaskResultResponse) -> Option<String> {
 
 /// Triggers and follows a task. Returns the exit code to use.
 pub async fn run(client: &Client, env: &Env, a: &RunArgs, out: &mut dyn Write) -> Result<i32, CliError> {
-    let req = args::new_task_request(&a.task, env, client.server(), &args::new_request_uuid())?;
+    let req = args::new_task_request(&a.task, env, &client.servers().join(","), &args::new_request_uuid())?;
     let meta = client.new_task(&req).await.context(|| format!("triggering task {:?}", req.name))?;
     if let Some(path) = &a.json_output {
         format::write_json_file(path, out, &format::tasks_output(std::slice::from_ref(&meta))?)?;

@@ -36,7 +36,7 @@ pub struct TriggerArgs {
 
 /// Triggers one task; prints its id (or the `{"tasks": [...]}` JSON).
 pub async fn trigger(client: &Client, env: &Env, a: &TriggerArgs, out: &mut dyn Write) -> Result<i32, CliError> {
-    let req = args::new_task_request(&a.task, env, client.server(), &args::new_request_uuid())?;
+    let req = args::new_task_request(&a.task, env, &client.servers().join(","), &args::new_request_uuid())?;
     let resp = client.new_task(&req).await.context(|| format!("triggering task {:?}", req.name))?;
     let v = format::tasks_output(std::slice::from_ref(&resp))?;
     if let Some(path) = &a.json_output {
@@ -50,7 +50,7 @@ pub async fn trigger(client: &Client, env: &Env, a: &TriggerArgs, out: &mut dyn 
         let style = Style { color: env.color };
         let state = resp.task_result.as_ref().map(|r| style.state(r)).unwrap_or_default();
         format::line(out, &format!("Triggered task {} ({}) {state}", style.bold(&resp.task_id), req.name))?;
-        format::line(out, &format!("  collect: muster collect -S {} {}", client.server(), resp.task_id))?;
+        format::line(out, &format!("  collect: muster collect -S {} {}", client.servers().join(","), resp.task_id))?;
         format::line(out, &format!("  view:    {}", client.task_url(&resp.task_id)))?;
     }
     Ok(0)
@@ -447,7 +447,7 @@ pub async fn spawn_tasks(client: &Client, env: &Env, a: &SpawnTasksArgs, out: &m
     let text =
         std::fs::read_to_string(&a.json_input).map_err(|e| CliError::io(format!("reading {}", a.json_input), e))?;
     let mut reqs = parse_spawn_input(&text).map_err(|e| CliError::Usage(format!("{}: {e}", a.json_input)))?;
-    let parent = env.parent_for(client.server());
+    let parent = env.parent_for(&client.servers().join(","));
     for r in &mut reqs {
         if r.user.is_empty() {
             r.user = env.user.clone();

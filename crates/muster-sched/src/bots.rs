@@ -74,15 +74,11 @@ impl Scheduler {
     pub async fn delete_bot(&self, bot_id: &str, now: Time) -> Result<bool> {
         let removed = {
             let mut st = self.state.lock();
-            let removed = st.bots.remove(bot_id);
-            if removed.is_some() {
-                st.index.remove_bot(bot_id);
-                st.parked.remove(bot_id);
-            }
-            removed
+            let info = st.bots.get(bot_id).map(|e| e.info.clone());
+            st.forget_bot(bot_id);
+            info
         };
-        let Some(entry) = removed else { return Ok(false) };
-        let mut info = entry.info;
+        let Some(mut info) = removed else { return Ok(false) };
         info.deleted = true;
         let ev = BotEvent::of(&info, now, "bot_deleted", "");
         self.store

@@ -279,6 +279,11 @@ impl Index {
         Some(entry)
     }
 
+    /// Ids of every pending slice.
+    pub fn ids(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.pending.keys().copied()
+    }
+
     /// The pending entry of a task, if any.
     pub fn get(&self, id: TaskId) -> Option<&PendingEntry> {
         self.pending.get(&id).map(|(_, e)| e)

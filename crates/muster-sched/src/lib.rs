@@ -29,7 +29,10 @@ mod poll;
 mod rebuild;
 mod state;
 mod sweep;
+mod sync;
 mod task_update;
+
+pub use sync::ResyncReport;
 
 use muster_core::dims::DimFilter;
 use muster_core::result::PerformanceStats;

@@ -132,6 +132,29 @@ impl State {
         }
     }
 
+    /// Forgets a bot (deleted); a parked poll of it answers sleep. Returns
+    /// whether it was known.
+    pub fn forget_bot(&mut self, bot_id: &str) -> bool {
+        let known = self.bots.remove(bot_id).is_some();
+        if known {
+            self.index.remove_bot(bot_id);
+            self.parked.remove(bot_id);
+        }
+        known
+    }
+
+    /// Forgets a running task (ended elsewhere) and frees its bot. Returns
+    /// whether it was known.
+    pub fn forget_running(&mut self, task: TaskId, now: Time) -> bool {
+        match self.running.remove(&task) {
+            Some(run) => {
+                self.free_bot(&run.bot_id, task, now);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Frees a bot whose task `task` ended (no-op if it moved on).
     pub fn free_bot(&mut self, bot_id: &str, task: TaskId, now: Time) -> Option<BotInfo> {
         let e = self.bots.get_mut(bot_id)?;

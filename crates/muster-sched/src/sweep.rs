@@ -1,8 +1,9 @@
 //! The timer-driven background work (DESIGN §3.4): slice expiry (fall back
 //! to the next slice with capacity, else EXPIRED), running tasks past
 //! `dead_after` (BOT_DIED, or KILLED when a kill was pending), bots silent
-//! past the death timeout (dead + `bot_missing`, their task abandoned), the
-//! batched flush of bot records, and queue garbage collection.
+//! past the death timeout (dead + `bot_missing`, their task abandoned) — run
+//! by one replica — and, on every replica, the batched flush of bot records
+//! and queue garbage collection.
 //!
 //! Timers live in a `BTreeSet<(deadline, what)>`: a sweep only touches due
 //! items. Timers are lazy: a fired timer re-checks the current deadline.
@@ -18,13 +19,18 @@ use muster_store::{CommitOutcome, Txn, Write};
 const QUEUE_IDLE_HOURS: i64 = 4;
 
 impl Scheduler {
-    /// Expires slices, detects BOT_DIED and dead bots, flushes bot records.
+    /// The once-per-deployment sweep (run by the replica holding the lease):
+    /// expires slices, detects BOT_DIED and dead bots, then [`flush`]es.
+    ///
+    /// Before a bot is declared dead or a task BOT_DIED, the bot's record is
+    /// re-read from the store: it may be talking to another replica.
+    ///
+    /// [`flush`]: Scheduler::flush
     pub async fn sweep(&self, now: Time) -> Result<SweepReport> {
         let mut report = SweepReport::default();
         let mut slices: Vec<PendingEntry> = Vec::new();
-        let mut tasks: Vec<(TaskId, String)> = Vec::new();
-        let mut dead_bots: Vec<(muster_core::BotInfo, Option<TaskId>)> = Vec::new();
-        let flush: Vec<muster_core::BotInfo>;
+        let mut due_tasks: Vec<TaskId> = Vec::new();
+        let mut due_bots: Vec<String> = Vec::new();
         {
             let mut guard = self.state.lock();
             let st = &mut *guard;
@@ -44,42 +50,53 @@ impl Scheduler {
                             st.timers.insert((e.deadline(), Timer::Slice(id)));
                         }
                     }
-                    Timer::Running(id) => {
-                        if let Some(r) = st.running.get(&id) {
-                            if r.dead_after <= now {
-                                tasks.push((id, r.bot_id.clone()));
-                            } else {
-                                st.timers.insert((r.dead_after, Timer::Running(id)));
-                            }
-                        }
-                    }
-                    Timer::Bot(bot_id) => {
-                        if let Some(e) = st.bots.get_mut(&bot_id) {
-                            if e.info.is_dead {
-                                continue;
-                            }
-                            if e.alive_until <= now {
-                                e.info.is_dead = true;
-                                e.dirty = false;
-                                dead_bots.push((e.info.clone(), e.info.task_id));
-                                st.index.set_capable(&bot_id, false);
-                            } else {
-                                st.timers.insert((e.alive_until, Timer::Bot(bot_id)));
-                            }
-                        }
+                    Timer::Running(id) => due_tasks.push(id),
+                    Timer::Bot(bot_id) => due_bots.push(bot_id),
+                }
+            }
+        }
+        // Candidates' bots may be alive on another replica: refresh them.
+        let mut refresh: Vec<String> = {
+            let st = self.state.lock();
+            let of_tasks = due_tasks.iter().filter_map(|t| st.running.get(t).map(|r| r.bot_id.clone()));
+            due_bots.iter().cloned().chain(of_tasks).collect()
+        };
+        refresh.sort_unstable();
+        refresh.dedup();
+        for bot_id in &refresh {
+            if let Some(info) = self.store.get_bot(bot_id).await? {
+                self.absorb_bot(bot_id, Some(info), now);
+            }
+        }
+        let mut tasks: Vec<(TaskId, String)> = Vec::new();
+        let mut dead_bots: Vec<(muster_core::BotInfo, Option<TaskId>)> = Vec::new();
+        {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
+            for id in due_tasks {
+                if let Some(r) = st.running.get(&id) {
+                    if r.dead_after <= now {
+                        tasks.push((id, r.bot_id.clone()));
+                    } else {
+                        st.timers.insert((r.dead_after, Timer::Running(id)));
                     }
                 }
             }
-            flush = st
-                .bots
-                .values_mut()
-                .filter(|e| e.dirty)
-                .map(|e| {
-                    e.dirty = false;
-                    e.info.clone()
-                })
-                .collect();
-            st.index.gc_queues(now - chrono::Duration::hours(QUEUE_IDLE_HOURS));
+            for bot_id in due_bots {
+                if let Some(e) = st.bots.get_mut(&bot_id) {
+                    if e.info.is_dead {
+                        continue;
+                    }
+                    if e.alive_until <= now {
+                        e.info.is_dead = true;
+                        e.dirty = false;
+                        dead_bots.push((e.info.clone(), e.info.task_id));
+                        st.index.set_capable(&bot_id, false);
+                    } else {
+                        st.timers.insert((e.alive_until, Timer::Bot(bot_id)));
+                    }
+                }
+            }
         }
         for e in slices {
             if self.expire_slice(e, now).await? {
@@ -103,14 +120,35 @@ impl Scheduler {
                 }
             }
         }
+        self.flush(now).await?;
+        Ok(report)
+    }
+
+    /// What every replica does each sweep interval: writes the bot records
+    /// changed only in memory (last contact, state) in one quiet Txn, and
+    /// drops idle empty queues.
+    pub async fn flush(&self, now: Time) -> Result<()> {
+        let flush: Vec<muster_core::BotInfo> = {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
+            st.index.gc_queues(now - chrono::Duration::hours(QUEUE_IDLE_HOURS));
+            st.bots
+                .values_mut()
+                .filter(|e| e.dirty)
+                .map(|e| {
+                    e.dirty = false;
+                    e.info.clone()
+                })
+                .collect()
+        };
         if !flush.is_empty() {
-            let mut txn = Txn::new();
+            let mut txn = Txn::new().quiet();
             for b in flush {
                 txn.push(Write::PutBot(Box::new(b)));
             }
             self.store.commit(txn).await?;
         }
-        Ok(report)
+        Ok(())
     }
 
     /// The active slice of `entry` (already out of the index) is past its

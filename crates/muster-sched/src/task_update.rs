@@ -219,7 +219,7 @@ impl Scheduler {
             if current.state != TaskState::Running || current.bot_id != bot_id {
                 return Ok(Finish::NotRunning(Some(Box::new(current))));
             }
-            let (run_cost, dedup, bot) = {
+            let (run, bot) = {
                 let st = self.state.lock();
                 let run = st.running.get(&task);
                 let bot = st.bots.get(bot_id).filter(|e| e.info.task_id == Some(task)).map(|e| {
@@ -229,7 +229,15 @@ impl Scheduler {
                     b.idle_since = Some(now);
                     b
                 });
-                (run.map_or(0.0, |r| r.cost_usd), run.and_then(|r| r.dedup_hash.clone()), bot)
+                (run.map(|r| (r.cost_usd, r.dedup_hash.clone())), bot)
+            };
+            let (run_cost, dedup) = match run {
+                Some(r) => r,
+                // Claimed by another replica and not absorbed here yet.
+                None => match self.store.get_request(task).await? {
+                    Some(req) => (0.0, crate::rebuild::dedup_hash_of(&req, current.current_slice.max(0) as usize)),
+                    None => (0.0, None),
+                },
             };
             let mut next = current.clone();
             let event = f(&mut next, run_cost, dedup);

@@ -156,7 +156,11 @@ impl Responder {
                     rec.lock().expect("lock").push((path, headers, body));
                     let ct =
                         if reply.code == 0 { "application/prpc; encoding=binary" } else { "text/plain; charset=utf-8" };
-                    let status = if reply.code == 0 { "200 OK" } else { "400 Bad Request" };
+                    // The HTTP status the real server sends with this code (503 for UNAVAILABLE).
+                    let status = match muster_api::prpc::Code::from_i32(reply.code) {
+                        Some(c) if reply.code != 0 => format!("{} Error", c.http_status()),
+                        _ => "200 OK".to_string(),
+                    };
                     let head = format!(
                         "HTTP/1.1 {status}\r\nX-Prpc-Grpc-Code: {}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                         reply.code,

@@ -241,6 +241,40 @@ fn server_urls_are_normalized() {
 }
 
 #[test]
+fn a_comma_separated_server_list_is_normalized_in_order() {
+    use muster_cli::client::normalize_servers;
+    assert_eq!(
+        normalize_servers("http://a:1/, b.example.com,,http://a:1").expect("valid"),
+        ["http://a:1", "https://b.example.com"]
+    );
+    let e = normalize_servers("http://a:1,ftp://b").expect_err("bad second URL");
+    assert!(e.contains("ftp://b"), "{e}");
+    assert!(normalize_servers(" , ").is_err());
+}
+
+#[test]
+fn the_server_flag_takes_a_list_of_replicas() {
+    let Command::Tasks(a) = parse(&["tasks", "-S", "http://a:1,http://b:2"]).expect("parses") else { panic!() };
+    let client = a.common.client(&env()).expect("client");
+    assert_eq!(client.servers(), ["http://a:1", "http://b:2"]);
+    assert_eq!(client.server(), "http://a:1");
+}
+
+#[test]
+fn the_parent_task_is_used_when_the_server_lists_share_a_replica() {
+    let Command::Trigger(a) = parse(&["trigger", "-d", "pool=p", "--", "true"]).expect("parses") else {
+        panic!("not a trigger")
+    };
+    let mut e = env();
+    e.parent_task_id = "1234561".into();
+    e.swarming_server = Some("http://b:2".into());
+    let same = new_task_request(&a.task, &e, "http://a:1,http://b:2", "u").expect("valid");
+    let other = new_task_request(&a.task, &e, "http://a:1,http://c:3", "u").expect("valid");
+    assert_eq!(same.parent_task_id, "1234561");
+    assert_eq!(other.parent_task_id, "");
+}
+
+#[test]
 fn credentials_files_hold_a_token_line_or_a_bare_token() {
     use muster_cli::client::parse_credentials;
     assert_eq!(parse_credentials("# mine\ntoken = \"abc\"\n").as_deref(), Some("abc"));

@@ -112,6 +112,67 @@ async fn a_server_that_is_down_is_reported_as_unreachable() {
     assert!(e.to_string().contains("cannot reach"), "{e}");
 }
 
+/// A URL on 127.0.0.1 where nothing listens (connections are refused).
+fn refusing_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_client_given_a_refusing_url_first_calls_the_next_and_sticks_to_it() {
+    let srv = Responder::start(|m, _| match m {
+        "GetResult" => Reply::ok(&completed_result("a10")),
+        _ => Reply::err(12, "nope"),
+    })
+    .await;
+    let dead = refusing_url();
+    let client =
+        muster_cli::Client::new(&format!("{dead}, {}/", srv.url), None).expect("client").with_retry(Retry::none());
+    assert_eq!(client.servers(), [dead.clone(), srv.url.clone()]);
+    assert_eq!(client.server(), dead);
+    let r = client.get_result("a10", false).await.expect("the second URL answers, even with one attempt");
+    assert_eq!(r.task_id, "a10");
+    assert_eq!(client.server(), srv.url, "the current URL is the one that answered");
+    assert_eq!(client.task_url("a10"), format!("{}/task?id=a10", srv.url));
+    client.clone().get_result("a10", false).await.expect("still answers");
+    assert_eq!(srv.methods(), ["GetResult", "GetResult"]);
+}
+
+#[tokio::test]
+async fn a_client_whose_urls_all_refuse_names_every_url_in_its_error() {
+    let (a, b) = (refusing_url(), refusing_url());
+    let client = muster_cli::Client::new(&format!("{a},{b}"), None).expect("client").with_retry(fast());
+    let Command::Tasks(args) = parse(&["tasks"]).expect("parses") else { panic!() };
+    let e = tasks::tasks(&client, &env(), &args, &mut Vec::new()).await.expect_err("down");
+    assert_eq!(e.exit_code(), 3);
+    let msg = e.to_string();
+    assert!(msg.contains(&a) && msg.contains(&b) && msg.contains("connection refused"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_new_task_failing_over_on_503_keeps_its_request_uuid() {
+    let down = Responder::start(|_, _| Reply::err(14, "replica is draining")).await;
+    let up = Responder::start(|m, _| match m {
+        "NewTask" => Reply::ok(&metadata("a20")),
+        _ => Reply::err(12, "nope"),
+    })
+    .await;
+    let client = muster_cli::Client::new(&format!("{},{}", down.url, up.url), None).expect("client").with_retry(fast());
+    let Command::Trigger(a) = parse(&["trigger", "-d", "pool=p", "--", "true"]).expect("parses") else { panic!() };
+    let mut out = Vec::new();
+    tasks::trigger(&client, &env(), &a, &mut out).await.expect("the second replica takes it");
+    assert_eq!(client.server(), up.url);
+    let uuid = |r: &Responder| {
+        let calls = r.calls.lock().expect("lock");
+        assert_eq!(calls.len(), 1);
+        pb::NewTaskRequest::decode(calls[0].2.as_slice()).expect("decodes").request_uuid
+    };
+    assert!(!uuid(&down).is_empty());
+    assert_eq!(uuid(&down), uuid(&up));
+}
+
 #[tokio::test]
 async fn an_unknown_host_is_reported_without_retrying() {
     let client = muster_cli::Client::new("http://no-such-host.invalid", None).expect("client");

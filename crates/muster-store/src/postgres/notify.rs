@@ -27,7 +27,7 @@ pub(crate) const CHANNEL: &str = "muster_changes";
 const MAX_PAYLOAD: usize = 7000;
 
 /// Advisory lock key of the sweep lease ("muster" + 1).
-const LEASE_KEY: i64 = 0x6d75_7374_6572_01;
+const LEASE_KEY: i64 = 0x006d_7573_7465_7201;
 
 /// Pause between reconnection attempts of the listener.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);

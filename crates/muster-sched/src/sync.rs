@@ -1,0 +1,244 @@
+//! Keeping the in-memory state in step with the other server replicas on
+//! the same database.
+//!
+//! Peers announce which tasks and bots their commits touched (ids only,
+//! [`Changes`]); the records are read back from the store, which stays the
+//! arbiter, and absorbed: a task pending elsewhere enters the index (and
+//! wakes a parked bot here), a task claimed, canceled or finished elsewhere
+//! leaves it, a kill requested elsewhere reaches the running entry, and bot
+//! records feed capacity, listings and liveness. [`Scheduler::resync`]
+//! reconciles everything, for announcements that were missed.
+//!
+//! Staleness is harmless by construction: every transition re-reads the
+//! store and commits by compare-and-set, so a stale pending entry costs one
+//! failed claim and a stale running entry is dropped when it is acted on.
+//!
+//! Bot records: the one with the later `last_seen` wins (the replica the
+//! bot talks to flushes it every sweep interval). A newer record also
+//! extends the ping deadline of the bot's running task, so a replica never
+//! declares a task dead while its bot keeps talking to another replica.
+
+use crate::index::PendingEntry;
+use crate::rebuild::running_entry;
+use crate::state::{BotEntry, State, Timer};
+use crate::{Result, Scheduler};
+use muster_core::{BotInfo, TaskId, TaskRequest, TaskResult, TaskState, Time};
+use muster_store::Changes;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// What a resync found out of step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResyncReport {
+    pub bots: usize,
+    pub tasks: usize,
+}
+
+impl Scheduler {
+    /// Absorbs what another replica committed.
+    pub async fn apply_changes(&self, c: &Changes, now: Time) -> Result<()> {
+        for id in &c.bots {
+            let info = self.store.get_bot(id).await?;
+            self.absorb_bot(id, info, now);
+        }
+        if !c.tasks.is_empty() {
+            let results = self.store.get_results(&c.tasks).await?;
+            for (id, r) in c.tasks.iter().zip(results) {
+                self.absorb_task(*id, r, None, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reconciles the whole in-memory state with the store.
+    pub async fn resync(&self, now: Time) -> Result<ResyncReport> {
+        let mut report = ResyncReport::default();
+        let bots = self.store.load_bots().await?;
+        let active = self.store.load_active().await?;
+        let mut stored: HashSet<String> = HashSet::with_capacity(bots.len());
+        for info in bots {
+            if info.deleted {
+                continue;
+            }
+            stored.insert(info.bot_id.clone());
+            let id = info.bot_id.clone();
+            report.bots += self.absorb_bot(&id, Some(info), now) as usize;
+        }
+        {
+            // Deleted elsewhere (and the announcement missed). A bot that is
+            // polling here, or was heard of after the snapshot, stays.
+            let mut st = self.state.lock();
+            let gone: Vec<String> = st
+                .bots
+                .iter()
+                .filter(|(id, e)| {
+                    !stored.contains(*id) && !e.dirty && e.info.last_seen < now && !st.parked.contains_key(*id)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                st.forget_bot(&id);
+                report.bots += 1;
+            }
+        }
+        let mut seen: HashSet<TaskId> = HashSet::with_capacity(active.len());
+        for (req, res) in active {
+            seen.insert(res.id);
+            let id = res.id;
+            report.tasks += self.absorb_task(id, Some(res), Some(Arc::new(req)), now).await? as usize;
+        }
+        // What memory holds but the snapshot did not: re-read it fresh (it
+        // may have been created here after the snapshot).
+        let unseen: Vec<TaskId> = {
+            let st = self.state.lock();
+            st.index.ids().chain(st.running.keys().copied()).filter(|id| !seen.contains(id)).collect()
+        };
+        if !unseen.is_empty() {
+            let results = self.store.get_results(&unseen).await?;
+            for (id, r) in unseen.into_iter().zip(results) {
+                report.tasks += self.absorb_task(id, r, None, now).await? as usize;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Absorbs a bot record read from the store (None: it is gone). Returns
+    /// whether memory changed.
+    pub(crate) fn absorb_bot(&self, bot_id: &str, info: Option<BotInfo>, now: Time) -> bool {
+        let death = self.death_timeout();
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let info = match info {
+            Some(i) if !i.deleted => i,
+            _ => return st.forget_bot(bot_id),
+        };
+        let alive_until = info.last_seen + death;
+        match st.bots.get_mut(bot_id) {
+            Some(e) if info.last_seen < e.info.last_seen => return false,
+            Some(e) => {
+                if e.last_poll.as_ref().is_some_and(|(_, t)| Some(*t) != info.task_id) {
+                    e.last_poll = None;
+                }
+                let changed = e.info != info;
+                e.info = info;
+                e.dirty = false;
+                if alive_until > e.alive_until {
+                    e.alive_until = alive_until;
+                }
+                if !changed {
+                    return false;
+                }
+            }
+            None => {
+                let entry = BotEntry { info, alive_until, dirty: false, last_poll: None };
+                st.bots.insert(bot_id.to_string(), entry);
+            }
+        }
+        let Some(e) = st.bots.get(bot_id) else { return false };
+        let capable = State::capable(e, now);
+        let (dims, dead, alive_until, last_seen, task) =
+            (e.info.dimensions.clone(), e.info.is_dead, e.alive_until, e.info.last_seen, e.info.task_id);
+        st.index.set_bot(bot_id, &dims, capable);
+        if !dead {
+            st.timers.insert((alive_until, Timer::Bot(bot_id.to_string())));
+        }
+        if let Some(run) = task.and_then(|t| st.running.get_mut(&t)).filter(|r| r.bot_id == bot_id) {
+            let pinged = last_seen + chrono::Duration::seconds(run.tolerance_secs);
+            if pinged > run.dead_after {
+                run.dead_after = pinged;
+            }
+        }
+        true
+    }
+
+    /// Absorbs a task result read from the store (None: evicted). `request`
+    /// is read from the store when needed and not given. Returns whether
+    /// memory changed.
+    pub(crate) async fn absorb_task(
+        &self,
+        id: TaskId,
+        result: Option<TaskResult>,
+        request: Option<Arc<TaskRequest>>,
+        now: Time,
+    ) -> Result<bool> {
+        let Some(r) = result else {
+            let mut st = self.state.lock();
+            let had = st.index.remove(id).is_some();
+            return Ok(st.forget_running(id, now) || had);
+        };
+        match r.state {
+            TaskState::Pending => {
+                let slice = r.current_slice.max(0) as usize;
+                let known = {
+                    let st = self.state.lock();
+                    if st.running.contains_key(&id) {
+                        // Claimed here after that read.
+                        return Ok(false);
+                    }
+                    st.index.get(id).map(|e| (e.slice, e.request.clone()))
+                };
+                if known.as_ref().is_some_and(|(s, _)| *s == slice) {
+                    return Ok(false);
+                }
+                let request = match request.or(known.map(|(_, req)| req)) {
+                    Some(req) => req,
+                    None => match self.store.get_request(id).await? {
+                        Some(req) => Arc::new(req),
+                        None => return Ok(false),
+                    },
+                };
+                if slice >= request.slices.len() {
+                    return Ok(false);
+                }
+                self.state.lock().index.remove(id);
+                self.dispatch(PendingEntry { request, slice });
+                Ok(true)
+            }
+            TaskState::Running => {
+                {
+                    let mut st = self.state.lock();
+                    let dropped = st.index.remove(id).is_some();
+                    if let Some(run) = st.running.get_mut(&id) {
+                        if run.bot_id == r.bot_id {
+                            let kill = r.killing && !run.killing;
+                            run.killing |= r.killing;
+                            return Ok(kill || dropped);
+                        }
+                    }
+                }
+                let request = match request {
+                    Some(req) => req,
+                    None => match self.store.get_request(id).await? {
+                        Some(req) => Arc::new(req),
+                        None => return Ok(false),
+                    },
+                };
+                let tolerance = chrono::Duration::seconds(request.bot_ping_tolerance_secs.max(1) as i64);
+                let dead_after = r.dead_after.unwrap_or(now + tolerance);
+                let run = running_entry(&request, &r, dead_after);
+                let mut st = self.state.lock();
+                if let Some(old) = st.running.remove(&id) {
+                    st.free_bot(&old.bot_id, id, now);
+                }
+                if let Some(b) = st.bots.get_mut(&r.bot_id) {
+                    b.info.task_id = Some(id);
+                    b.info.task_name = r.name.clone();
+                    b.info.idle_since = None;
+                    if !r.claim_id.is_empty() {
+                        b.last_poll = Some((r.claim_id.clone(), id));
+                    }
+                }
+                st.timers.insert((dead_after, Timer::Running(id)));
+                st.running.insert(id, run);
+                Ok(true)
+            }
+            _ => {
+                let mut st = self.state.lock();
+                let had = st.index.remove(id).is_some();
+                let ran = st.forget_running(id, now);
+                let freed = st.free_bot(&r.bot_id, id, now).is_some();
+                Ok(had || ran || freed)
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Two schedulers (two server replicas) on one real PostgreSQL: announced
+//! changes wake parked bots and carry kills across, a resync finds what an
+//! announcement missed, and liveness heard by one replica protects bots and
+//! tasks from the other one's sweep.
+
+use crate::*;
+use muster_core::TaskState;
+use muster_sched::{SchedConfig, Scheduler};
+use muster_store::{Feed, PostgresStore, Store};
+use muster_testkit::TempPostgres;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A scheduler on its own connection to the database, following what the
+/// other replicas announce.
+async fn replica(url: &str, cfg: SchedConfig) -> (Arc<dyn Store>, Arc<Scheduler>) {
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(url).await.expect("connect"));
+    let mut feed = store.subscribe().await.expect("subscribe").expect("postgres announces changes");
+    let sched = Scheduler::start(store.clone(), cfg, t(0)).await.expect("start");
+    let follower = sched.clone();
+    tokio::spawn(async move {
+        while let Some(item) = feed.recv().await {
+            let applied = match item {
+                Feed::Changed(c) => follower.apply_changes(&c, t(1)).await,
+                Feed::Missed => follower.resync(t(1)).await.map(|_| ()),
+            };
+            applied.expect("absorbing a peer's change");
+        }
+    });
+    (store, sched)
+}
+
+fn long_poll_cfg() -> SchedConfig {
+    SchedConfig { long_poll: PATIENCE * 2, ..cfg() }
+}
+
+/// Waits until `cond` holds; a minute without is a failure, not a hang.
+async fn until(mut cond: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the replicas never got in step");
+}
+
+/// How long a test waits for an announcement before failing.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_submitted_on_one_replica_wakes_a_bot_parked_on_the_other() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (_sa, a) = replica(&url, long_poll_cfg()).await;
+    let (_sb, b) = replica(&url, long_poll_cfg()).await;
+    a.handshake(hello("bot-a", "p", &[]), t(1)).await.expect("handshake on a");
+    // b learns of the bot from a's announcement: it has capacity for pool p.
+    until(|| b.get_bot("bot-a", t(1)).is_some()).await;
+
+    let parked = {
+        let a = a.clone();
+        tokio::spawn(async move { a.poll(hello("bot-a", "p", &[]), "poll-1", t(2)).await })
+    };
+    until(|| a.parked_count() == 1).await;
+    let submitted = b.new_task(task("cross", "p", 100), &caller(), t(3)).await.expect("submit on b");
+    let submitted = submitted.result.expect("stored");
+    assert_state(&submitted, TaskState::Pending);
+    // Only the announcement can reach a's parked poll: a's long poll is
+    // longer than the test's patience and nothing resyncs.
+    let out = tokio::time::timeout(PATIENCE, parked)
+        .await
+        .expect("the parked poll was not woken")
+        .expect("join")
+        .expect("poll");
+    assert_eq!(run_id(&out), Some(submitted.id), "the parked bot got the task, got {out:?}");
+    // b sees the claim too.
+    until(|| b.pending_count() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_requested_on_one_replica_reaches_the_bot_through_the_other() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (_sa, a) = replica(&url, cfg()).await;
+    let (_sb, b) = replica(&url, cfg()).await;
+    a.handshake(hello("bot-k", "p", &[]), t(1)).await.expect("handshake");
+    let id = a.new_task(task("killme", "p", 100), &caller(), t(1)).await.expect("submit").request.id;
+    let out = a.poll(hello("bot-k", "p", &[]), "poll-1", t(2)).await.expect("poll");
+    assert_eq!(run_id(&out), Some(id));
+    let first = a.task_update(ping("bot-k", id), t(3)).await.expect("update");
+    assert!(first.ok && !first.must_stop);
+
+    // b absorbs the claim, then cancels with kill.
+    let store_b = b.store().clone();
+    loop {
+        let c = b.cancel_task(id, true, t(4)).await.expect("cancel on b");
+        if c.was_running {
+            assert!(c.canceled);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(store_b.get_result(id).await.expect("get").expect("exists").killing);
+    // a hears of the kill: the bot's next update there is told to stop.
+    let mut attempts = 0;
+    loop {
+        let u = a.task_update(ping("bot-k", id), t(5)).await.expect("update");
+        assert!(u.ok);
+        if u.must_stop {
+            break;
+        }
+        attempts += 1;
+        assert!(attempts < 1000, "the kill never reached replica a");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fin = a.task_update(done("bot-k", id, -9), t(6)).await.expect("final");
+    assert!(fin.ok);
+    let r = store_b.get_result(id).await.expect("get").expect("exists");
+    assert_state(&r, TaskState::Killed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_finds_a_task_whose_announcement_was_missed() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (_sa, a) = replica(&url, cfg()).await;
+    // A writer whose commits are never announced.
+    let silent: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.expect("connect").without_announcements());
+    let writer = Scheduler::start(silent, cfg(), t(0)).await.expect("start writer");
+    let mut req = task("unannounced", "p", 100);
+    req.task_slices[0].wait_for_capacity = true;
+    let id = writer.new_task(req, &caller(), t(1)).await.expect("submit").request.id;
+    a.handshake(hello("bot-r", "p", &[]), t(1)).await.expect("handshake");
+    assert_eq!(a.pending_count(), 0, "nothing announced it");
+    assert!(is_sleep(&a.poll(hello("bot-r", "p", &[]), "poll-1", t(2)).await.expect("poll")));
+
+    let report = a.resync(t(3)).await.expect("resync");
+    assert_eq!(report.tasks, 1);
+    assert_eq!(a.pending_count(), 1);
+    let out = a.poll(hello("bot-r", "p", &[]), "poll-2", t(4)).await.expect("poll");
+    assert_eq!(run_id(&out), Some(id));
+    // Nothing else is out of step.
+    assert_eq!(a.resync(t(5)).await.expect("resync again"), muster_sched::ResyncReport::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_heard_by_one_replica_is_neither_dead_nor_its_task_abandoned_on_the_other() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    // 600 s death timeout, 1200 s ping tolerance (defaults).
+    let (_sa, a) = replica(&url, cfg()).await;
+    let (_sb, b) = replica(&url, cfg()).await;
+    a.handshake(hello("bot-l", "p", &[]), t(0)).await.expect("handshake");
+    let id = a.new_task(task("long", "p", 100), &caller(), t(0)).await.expect("submit").request.id;
+    assert_eq!(run_id(&a.poll(hello("bot-l", "p", &[]), "poll-1", t(0)).await.expect("poll")), Some(id));
+    until(|| b.get_bot("bot-l", t(0)).is_some_and(|bot| bot.task_id == Some(id))).await;
+
+    // The bot keeps pinging a; a flushes its liveness.
+    a.task_update(ping("bot-l", id), t(1000)).await.expect("ping");
+    a.flush(t(1000)).await.expect("flush");
+    // b's own memory says the bot is silent since t(0), the task since its
+    // claim; the store says otherwise.
+    let report = b.sweep(t(1300)).await.expect("sweep on b");
+    assert_eq!((report.bots_dead, report.tasks_bot_died), (0, 0), "{report:?}");
+    assert!(!b.get_bot("bot-l", t(1300)).expect("known").is_dead);
+    assert_state(&b.store().get_result(id).await.expect("get").expect("exists"), TaskState::Running);
+
+    // Once the bot really is silent past both limits, b acts.
+    let report = b.sweep(t(2300)).await.expect("sweep on b");
+    assert_eq!(report.bots_dead, 1, "{report:?}");
+    assert_state(&b.store().get_result(id).await.expect("get").expect("exists"), TaskState::BotDied);
+}
