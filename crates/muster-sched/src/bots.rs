@@ -22,6 +22,9 @@ fn view(e: &BotEntry, now: Time) -> BotInfo {
 impl Scheduler {
     /// A (re)starting bot: registers it; a task still assigned to it died.
     pub async fn handshake(&self, hello: BotHello, now: Time) -> Result<BotInfo> {
+        if self.arrived_from_elsewhere(&hello.bot_id) {
+            self.adopt_running(&hello.bot_id, now).await?;
+        }
         let previous = {
             let mut st = self.state.lock();
             st.apply_hello(&hello, now, self.death_timeout());

@@ -64,6 +64,9 @@ impl Scheduler {
         let started = tokio::time::Instant::now();
         let deadline = started + self.cfg.long_poll;
         let bot_id = hello.bot_id.clone();
+        if self.arrived_from_elsewhere(&bot_id) {
+            self.adopt_running(&bot_id, now).await?;
+        }
         let (assigned, unavailable) = {
             let mut st = self.state.lock();
             st.apply_hello(&hello, now, self.death_timeout());

@@ -52,7 +52,7 @@ impl Scheduler {
                 info.task_name.clear();
                 let alive_until =
                     if info.is_dead { info.last_seen + death } else { (info.last_seen + death).max(now + death) };
-                let entry = BotEntry { info, alive_until, dirty: stored_task.is_some(), last_poll: None };
+                let entry = BotEntry { info, alive_until, dirty: stored_task.is_some(), last_poll: None, local: true };
                 let capable = State::capable(&entry, now);
                 st.index.set_bot(&entry.info.bot_id, &entry.info.dimensions, capable);
                 if !entry.info.is_dead {

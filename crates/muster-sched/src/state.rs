@@ -43,6 +43,11 @@ pub(crate) struct BotEntry {
     pub dirty: bool,
     /// The last poll that got an assignment: `(request_uuid, task)`.
     pub last_poll: Option<(String, TaskId)>,
+    /// What memory knows of the bot came from the bot itself (or the start-up
+    /// rebuild), not from another replica's record: false when the bot last
+    /// talked to another replica, whose assignment to it this replica may
+    /// not have absorbed yet.
+    pub local: bool,
 }
 
 /// One RUNNING task this process knows about.
@@ -84,6 +89,7 @@ impl State {
             alive_until: now + death_timeout,
             dirty: true,
             last_poll: None,
+            local: true,
         });
         let was_dead = entry.info.is_dead || now >= entry.alive_until;
         let i = &mut entry.info;
@@ -107,6 +113,7 @@ impl State {
         i.deleted = false;
         entry.alive_until = now + death_timeout;
         entry.dirty = true;
+        entry.local = true;
         let capable = State::capable(entry, now);
         let dims = entry.info.dimensions.clone();
         self.index.set_bot(&hello.bot_id, &dims, capable);
@@ -124,6 +131,7 @@ impl State {
             e.info.is_dead = false;
             e.alive_until = now + death_timeout;
             e.dirty = true;
+            e.local = true;
             let capable = State::capable(e, now);
             self.index.set_capable(bot_id, capable);
             if was_dead {

@@ -35,6 +35,31 @@ pub struct ResyncReport {
 }
 
 impl Scheduler {
+    /// A bot that last talked to another replica now talks to this one:
+    /// absorbs the tasks the store says it runs, so that a claim committed
+    /// by a replica that died before replying is handed back (same
+    /// request_uuid) or abandoned, as if it had been made here.
+    pub(crate) async fn adopt_running(&self, bot_id: &str, now: Time) -> Result<()> {
+        if let Some(info) = self.store.get_bot(bot_id).await? {
+            self.absorb_bot(bot_id, Some(info), now);
+        }
+        let q = muster_store::TaskQuery {
+            state: muster_core::state::StateQuery::Running,
+            bot_id: Some(bot_id.to_string()),
+            limit: 16,
+            ..Default::default()
+        };
+        for r in self.store.list_results(&q).await?.items {
+            self.absorb_task(r.id, Some(r), None, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `bot_id` last talked to another replica (or is unknown).
+    pub(crate) fn arrived_from_elsewhere(&self, bot_id: &str) -> bool {
+        self.state.lock().bots.get(bot_id).is_none_or(|e| !e.local)
+    }
+
     /// Absorbs what another replica committed.
     pub async fn apply_changes(&self, c: &Changes, now: Time) -> Result<()> {
         for id in &c.bots {
@@ -120,6 +145,9 @@ impl Scheduler {
                     e.last_poll = None;
                 }
                 let changed = e.info != info;
+                if info.last_seen > e.info.last_seen {
+                    e.local = false;
+                }
                 e.info = info;
                 e.dirty = false;
                 if alive_until > e.alive_until {
@@ -130,7 +158,7 @@ impl Scheduler {
                 }
             }
             None => {
-                let entry = BotEntry { info, alive_until, dirty: false, last_poll: None };
+                let entry = BotEntry { info, alive_until, dirty: false, last_poll: None, local: false };
                 st.bots.insert(bot_id.to_string(), entry);
             }
         }
@@ -220,7 +248,10 @@ impl Scheduler {
                 if let Some(old) = st.running.remove(&id) {
                     st.free_bot(&old.bot_id, id, now);
                 }
-                if let Some(b) = st.bots.get_mut(&r.bot_id) {
+                let busy_elsewhere = st.bots.get(&r.bot_id).and_then(|b| b.info.task_id).is_some_and(|other| {
+                    other != id && st.running.get(&other).is_some_and(|o| o.bot_id == r.bot_id)
+                });
+                if let Some(b) = st.bots.get_mut(&r.bot_id).filter(|_| !busy_elsewhere) {
                     b.info.task_id = Some(id);
                     b.info.task_name = r.name.clone();
                     b.info.idle_since = None;

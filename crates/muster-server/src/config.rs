@@ -24,6 +24,9 @@ impl std::fmt::Debug for BotAuth {
     }
 }
 
+/// Default [`ServerConfig::retention`], in days.
+pub const DEFAULT_RETENTION_DAYS: u64 = 180;
+
 #[derive(Clone)]
 pub struct ServerConfig {
     /// URL bots and users reach this server at (no trailing slash).
@@ -43,11 +46,17 @@ pub struct ServerConfig {
     /// Operator hooks injected as `config/bot_config.py` in that zip.
     pub python_bot_config: Option<PathBuf>,
     pub bot_auth: BotAuth,
-    /// HMAC key for bot session tokens (persisted in the data dir).
+    /// HMAC key for bot session tokens (shared by replicas through the database).
     pub session_secret: Vec<u8>,
     /// How long a bot session token is valid (refreshed on every call).
     pub session_expiry: Duration,
     pub sweep_interval: Duration,
+    /// With replicas: how often the in-memory state is reconciled with the
+    /// database in full, in case an announcement was missed.
+    pub resync_interval: Duration,
+    /// Finished tasks (with their output) and bot events older than this
+    /// are deleted. None = keep forever.
+    pub retention: Option<Duration>,
     pub server_version: String,
 }
 
@@ -63,6 +72,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("session_secret", &"<redacted>")
             .field("session_expiry", &self.session_expiry)
             .field("sweep_interval", &self.sweep_interval)
+            .field("resync_interval", &self.resync_interval)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -81,6 +92,8 @@ impl ServerConfig {
             session_secret,
             session_expiry: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(1),
+            resync_interval: Duration::from_secs(30),
+            retention: Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400)),
             server_version: concat!("muster-", env!("CARGO_PKG_VERSION")).to_string(),
         }
     }

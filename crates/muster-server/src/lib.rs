@@ -15,6 +15,7 @@ pub mod client_api;
 pub mod config;
 pub mod error;
 pub mod python_bot;
+mod replica;
 mod sweeper;
 mod ui;
 
@@ -75,17 +76,33 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
     Ok(app)
 }
 
-/// Serves until `shutdown` is cancelled, running the sweeper alongside.
+/// Serves until `shutdown` is cancelled, running the sweeper alongside and,
+/// on a database shared with other replicas, following their changes.
 pub async fn run(listener: TcpListener, deps: Deps, shutdown: CancellationToken) -> Result<(), error::StartError> {
     let sched = deps.sched.clone();
     let clock = deps.clock.clone();
-    let sweep_every = deps.config.sweep_interval;
+    let settings = sweeper::Settings { every: deps.config.sweep_interval, retention: deps.config.retention };
+    let resync_every = deps.config.resync_interval;
+    let feed =
+        deps.store.subscribe().await.map_err(|e| error::StartError::Io(format!("following other replicas: {e}")))?;
+    let follower = match feed {
+        Some(feed) => {
+            // Changes committed between the scheduler's start and subscribing.
+            sched.resync(clock.now()).await.map_err(|e| error::StartError::Io(format!("first resync: {e}")))?;
+            let f = replica::follow(sched.clone(), clock.clone(), feed, resync_every, shutdown.clone());
+            Some(tokio::spawn(f))
+        }
+        None => None,
+    };
     let app = router(deps)?;
-    let sweeper = tokio::spawn(sweeper::run(sched, clock, sweep_every, shutdown.clone()));
+    let sweeper = tokio::spawn(sweeper::run(sched, clock, settings, shutdown.clone()));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
     let _ = sweeper.await;
+    if let Some(f) = follower {
+        let _ = f.await;
+    }
     served.map_err(|e| error::StartError::Io(e.to_string()))
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub(crate) struct FileConfig {
     /// Address to listen on, e.g. "0.0.0.0:8080".
     pub listen: Option<String>,
-    /// Where the SQLite database and the session key live.
+    /// Where the SQLite database lives.
     pub data_dir: Option<PathBuf>,
     /// `sqlite://PATH` or `postgres://...` (default: SQLite in data_dir).
     pub database: Option<String>,
@@ -38,6 +38,10 @@ pub(crate) struct FileConfig {
     pub long_poll_secs: Option<u64>,
     /// A bot silent this long is dead, seconds.
     pub bot_death_timeout_secs: Option<u64>,
+    /// Days finished tasks and bot events are kept (0 = forever).
+    pub retention_days: Option<u64>,
+    /// Seconds between full resyncs of a replica with the database.
+    pub resync_interval_secs: Option<u64>,
 }
 
 impl FileConfig {

@@ -8,7 +8,8 @@ use muster_core::Clock;
 use muster_sched::{SchedConfig, Scheduler};
 use muster_server::config::BotAuth;
 use muster_server::{Deps, ServerConfig};
-use muster_store::{PostgresStore, SqliteStore, Store};
+use muster_server::config::DEFAULT_RETENTION_DAYS;
+use muster_store::{PostgresStore, SqliteStore, Store, Txn, Write};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ pub(crate) struct ServerArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "MUSTER_LISTEN")]
     pub listen: Option<String>,
-    /// Directory for the SQLite database and the session key [default: ./muster-data].
+    /// Directory for the SQLite database [default: ./muster-data].
     #[arg(long, env = "MUSTER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database: `sqlite://PATH` or `postgres://user@host:port/db` (several
@@ -78,6 +79,15 @@ pub(crate) struct ServerArgs {
     /// A bot silent this long is dead, seconds [default: 600].
     #[arg(long, env = "MUSTER_BOT_DEATH_TIMEOUT_SECS")]
     pub bot_death_timeout_secs: Option<u64>,
+    /// Delete finished tasks (and their output) and bot events older than
+    /// this many days; 0 keeps everything [default: 180].
+    #[arg(long, env = "MUSTER_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
+    /// Replicas on one PostgreSQL: seconds between full reconciliations of
+    /// this server's in-memory index with the database, in case a change
+    /// announcement was missed [default: 30].
+    #[arg(long, env = "MUSTER_RESYNC_INTERVAL_SECS")]
+    pub resync_interval_secs: Option<u64>,
 }
 
 /// Everything resolved from flags, env and file.
@@ -97,6 +107,8 @@ pub(crate) struct Resolved {
     pub insecure_allow_any_bot: bool,
     pub long_poll: Duration,
     pub bot_death_timeout: Duration,
+    pub retention: Option<Duration>,
+    pub resync_interval: Duration,
 }
 
 impl ServerArgs {
@@ -124,6 +136,13 @@ impl ServerArgs {
             bot_death_timeout: Duration::from_secs(
                 self.bot_death_timeout_secs.or(f.bot_death_timeout_secs).unwrap_or(600).max(10),
             ),
+            retention: match self.retention_days.or(f.retention_days).unwrap_or(DEFAULT_RETENTION_DAYS) {
+                0 => None,
+                days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+            },
+            resync_interval: Duration::from_secs(
+                self.resync_interval_secs.or(f.resync_interval_secs).unwrap_or(30).max(1),
+            ),
         })
     }
 }
@@ -149,25 +168,28 @@ pub(crate) async fn open_store(database: Option<&str>, data_dir: &Path) -> anyho
     })
 }
 
-/// Reads the session HMAC key from the data dir, creating it on first start.
-fn session_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = data_dir.join("session.key");
-    match std::fs::read(&path) {
-        Ok(k) if k.len() >= 32 => return Ok(k),
-        Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new one", path.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+/// Name of the session HMAC key in the store's shared values.
+const SESSION_KEY: &str = "session_key";
+
+/// The session HMAC key, shared by every server on the database so that a
+/// bot's token is good on any replica. Created on first start; a
+/// `<data-dir>/session.key` left by an older muster is adopted so existing
+/// sessions stay valid.
+async fn session_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(k) = store.get_meta(SESSION_KEY).await.context("reading the session key")? {
+        return Ok(k);
     }
-    let key: [u8; 32] = rand::random();
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(&key).and_then(|_| f.sync_all()).with_context(|| format!("writing {}", path.display()))?;
-    Ok(key.to_vec())
+    let legacy = data_dir.join("session.key");
+    let candidate = match std::fs::read(&legacy) {
+        Ok(k) if k.len() >= 32 => k,
+        Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new key", legacy.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => rand::random::<[u8; 32]>().to_vec(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", legacy.display())),
+    };
+    let put = Txn::new().with(Write::PutMetaIfAbsent { name: SESSION_KEY.to_string(), value: candidate });
+    store.commit(put).await.context("storing the session key")?;
+    // Another replica starting at the same time may have won.
+    store.get_meta(SESSION_KEY).await.context("reading the session key")?.context("the session key was not stored")
 }
 
 pub(crate) fn main(args: ServerArgs) -> anyhow::Result<()> {
@@ -203,7 +225,9 @@ pub(crate) async fn serve(
         SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };
     let sched = Scheduler::start(store.clone(), sched_cfg, clock.now()).await.context("starting the scheduler")?;
     let external_url = r.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let mut config = ServerConfig::new(&external_url, session_key(&r.data_dir)?);
+    let mut config = ServerConfig::new(&external_url, session_key(store.as_ref(), &r.data_dir).await?);
+    config.retention = r.retention;
+    config.resync_interval = r.resync_interval;
     config.bot_exe = r.bot_exe.clone();
     config.bot_platform_dir = r.bot_platform_dir.clone();
     if let Some(hook) = &r.bot_hook {

@@ -171,3 +171,27 @@ async fn a_bot_heard_by_one_replica_is_neither_dead_nor_its_task_abandoned_on_th
     assert_eq!(report.bots_dead, 1, "{report:?}");
     assert_state(&b.store().get_result(id).await.expect("get").expect("exists"), TaskState::BotDied);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_reply_died_with_its_replica_is_handed_back_by_the_other() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (_sa, a) = replica(&url, cfg()).await;
+    // b follows nothing: it cannot have absorbed a's claim when the bot arrives.
+    let store_b: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.expect("connect b"));
+    let b = Scheduler::start(store_b, cfg(), t(0)).await.expect("start b");
+    a.handshake(hello("bot-f", "p", &[]), t(1)).await.expect("handshake");
+    let first = a.new_task(task("first", "p", 100), &caller(), t(1)).await.expect("submit").request.id;
+    let second = a.new_task(task("second", "p", 100), &caller(), t(2)).await.expect("submit").request.id;
+    // a commits the claim; its reply never reaches the bot.
+    assert_eq!(run_id(&a.poll(hello("bot-f", "p", &[]), "lost-reply", t(3)).await.expect("poll")), Some(first));
+
+    // The bot retries the same poll on b: it gets the same task, not another.
+    let again = b.poll(hello("bot-f", "p", &[]), "lost-reply", t(3)).await.expect("retry on b");
+    assert_eq!(run_id(&again), Some(first), "got {again:?}");
+    assert!(b.task_update(done("bot-f", first, 0), t(4)).await.expect("final").ok);
+    assert_state(&b.store().get_result(first).await.expect("get").expect("exists"), TaskState::Completed);
+    // And b goes on with the rest (it absorbs `second` by resync here).
+    b.resync(t(5)).await.expect("resync");
+    assert_eq!(run_id(&b.poll(hello("bot-f", "p", &[]), "next", t(5)).await.expect("poll")), Some(second));
+}
