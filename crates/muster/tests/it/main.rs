@@ -9,3 +9,4 @@ mod dev;
 mod e2e_bot;
 mod postgres;
 mod python_compat;
+mod replicas;
