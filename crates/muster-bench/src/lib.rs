@@ -58,6 +58,7 @@ impl Scenario {
 ///   muster bench dispatch-latency --bots 2000 --rate 100 --duration-secs 30
 ///   muster bench all --small --out-dir /tmp/bench
 ///   muster bench throughput --server http://127.0.0.1:8080 --server-pid 1234
+///   muster bench throughput --database postgres://muster@127.0.0.1:5432/bench
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Scenario to run.
@@ -93,6 +94,10 @@ pub struct BenchArgs {
     /// `--long-poll-secs` passed to the started server [default: server's, 2 with --small].
     #[arg(long)]
     pub long_poll_secs: Option<u64>,
+    /// Database of the started server, e.g. `postgres://user@host/db` (use an
+    /// empty database; what the run writes stays) [default: SQLite in its data dir].
+    #[arg(long, env = "MUSTER_BENCH_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// Directory for the result JSON files.
     #[arg(long, default_value = "bench/results")]
     pub out_dir: PathBuf,

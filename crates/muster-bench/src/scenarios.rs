@@ -68,6 +68,7 @@ impl Ctx {
             exe: self.exe.clone(),
             data_dir: self.work.join(format!("{name}-{}", &n[..8])),
             long_poll_secs: self.long_poll(),
+            database: self.args.database.clone(),
         }
     }
 
@@ -91,6 +92,11 @@ impl Ctx {
         );
         r.param("long_poll_secs", self.long_poll().map(Value::from).unwrap_or_else(|| "server default (25)".into()));
         r.param("open_files_limit", self.open_files);
+        let engine = match &self.args.database {
+            Some(db) if db.starts_with("postgres") => "postgresql",
+            _ => "sqlite",
+        };
+        r.param("database", engine);
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Launch {
     pub exe: PathBuf,
     pub data_dir: PathBuf,
     pub long_poll_secs: Option<u64>,
+    /// `--database` of the started server (None: SQLite in its data dir).
+    pub database: Option<String>,
 }
 
 /// A running server: a child we own, or a remote URL (then `pid` may be given).
@@ -48,6 +50,9 @@ impl Server {
         cmd.arg("server").arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--data-dir").arg(&l.data_dir);
         if let Some(s) = l.long_poll_secs {
             cmd.arg("--long-poll-secs").arg(s.to_string());
+        }
+        if let Some(db) = &l.database {
+            cmd.arg("--database").arg(db);
         }
         let spawned = Instant::now();
         let mut child = cmd

@@ -248,9 +248,10 @@ impl Scheduler {
                 if let Some(old) = st.running.remove(&id) {
                     st.free_bot(&old.bot_id, id, now);
                 }
-                let busy_elsewhere = st.bots.get(&r.bot_id).and_then(|b| b.info.task_id).is_some_and(|other| {
-                    other != id && st.running.get(&other).is_some_and(|o| o.bot_id == r.bot_id)
-                });
+                let busy_elsewhere =
+                    st.bots.get(&r.bot_id).and_then(|b| b.info.task_id).is_some_and(|other| {
+                        other != id && st.running.get(&other).is_some_and(|o| o.bot_id == r.bot_id)
+                    });
                 if let Some(b) = st.bots.get_mut(&r.bot_id).filter(|_| !busy_elsewhere) {
                     b.info.task_id = Some(id);
                     b.info.task_name = r.name.clone();
