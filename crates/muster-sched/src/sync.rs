@@ -24,7 +24,7 @@ use crate::state::{BotEntry, State, Timer};
 use crate::{Result, Scheduler};
 use muster_core::{BotInfo, TaskId, TaskRequest, TaskResult, TaskState, Time};
 use muster_store::Changes;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What a resync found out of step.
@@ -62,15 +62,35 @@ impl Scheduler {
 
     /// Absorbs what another replica committed.
     pub async fn apply_changes(&self, c: &Changes, now: Time) -> Result<()> {
-        for id in &c.bots {
-            let info = self.store.get_bot(id).await?;
-            self.absorb_bot(id, info, now);
-        }
-        if !c.tasks.is_empty() {
-            let results = self.store.get_results(&c.tasks).await?;
-            for (id, r) in c.tasks.iter().zip(results) {
-                self.absorb_task(*id, r, None, now).await?;
+        if !c.bots.is_empty() {
+            let mut found: HashMap<String, BotInfo> =
+                self.store.get_bots(&c.bots).await?.into_iter().map(|b| (b.bot_id.clone(), b)).collect();
+            for id in &c.bots {
+                self.absorb_bot(id, found.remove(id), now);
             }
+        }
+        if c.tasks.is_empty() {
+            return Ok(());
+        }
+        let results = self.store.get_results(&c.tasks).await?;
+        // The requests of tasks newly pending here, in one read.
+        let wanted: Vec<TaskId> = {
+            let st = self.state.lock();
+            results
+                .iter()
+                .flatten()
+                .filter(|r| matches!(r.state, TaskState::Pending | TaskState::Running))
+                .filter(|r| st.index.get(r.id).is_none() && !st.running.contains_key(&r.id))
+                .map(|r| r.id)
+                .collect()
+        };
+        let mut requests: HashMap<TaskId, Arc<TaskRequest>> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.get_requests(&wanted).await?.into_iter().map(|r| (r.id, Arc::new(r))).collect()
+        };
+        for (id, r) in c.tasks.iter().zip(results) {
+            self.absorb_task(*id, r, requests.remove(id), now).await?;
         }
         Ok(())
     }

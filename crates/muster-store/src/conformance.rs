@@ -30,7 +30,37 @@ pub async fn run_all(store: &dyn Store) {
     bot_events_list_newest_first_with_paging(store).await;
     load_active_returns_pending_and_running_with_requests(store).await;
     meta_values_are_written_once(store).await;
+    batch_reads_return_what_exists(store).await;
     evict(store).await;
+}
+
+/// `get_bots` / `get_requests` return the records that exist, skip the rest
+/// (December).
+pub async fn batch_reads_return_what_exists(store: &dyn Store) {
+    let created = t44(12, 1, 0);
+    let reqs: Vec<TaskRequest> = (1..=3).map(|i| request(TaskId::new(created, i), created, &["batch:1"])).collect();
+    for r in &reqs {
+        // Finished, so that no other story's listing of active tasks sees them.
+        let mut done = pending(r);
+        done.state = TaskState::Completed;
+        insert(store, r, &done).await;
+    }
+    let ids: Vec<TaskId> = reqs.iter().map(|r| r.id).chain([TaskId::new(created, 99)]).collect();
+    let mut got: Vec<TaskId> = store.get_requests(&ids).await.expect("get_requests").iter().map(|r| r.id).collect();
+    got.sort();
+    let mut want: Vec<TaskId> = reqs.iter().map(|r| r.id).collect();
+    want.sort();
+    assert_eq!(got, want);
+    for b in ["batch-bot-1", "batch-bot-2"] {
+        assert_eq!(
+            commit(store, Txn::new().with(Write::PutBot(Box::new(BotInfo::new(b, created))))).await,
+            CommitOutcome::Committed
+        );
+    }
+    let asked = ["batch-bot-2".to_string(), "batch-bot-missing".to_string(), "batch-bot-1".to_string()];
+    let mut bots: Vec<String> = store.get_bots(&asked).await.expect("get_bots").into_iter().map(|b| b.bot_id).collect();
+    bots.sort();
+    assert_eq!(bots, vec!["batch-bot-1".to_string(), "batch-bot-2".to_string()]);
 }
 
 /// `PutMetaIfAbsent` keeps the first value; later puts are no-ops.

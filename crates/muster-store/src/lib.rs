@@ -207,6 +207,14 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, txn: Txn) -> Result<CommitOutcome>;
 
     async fn get_request(&self, id: TaskId) -> Result<Option<TaskRequest>>;
+    /// The requests among `ids` that exist, in no particular order.
+    async fn get_requests(&self, ids: &[TaskId]) -> Result<Vec<TaskRequest>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.get_request(*id).await?);
+        }
+        Ok(out)
+    }
     async fn get_result(&self, id: TaskId) -> Result<Option<TaskResult>>;
     /// Results for `ids`, in the same order (None where unknown).
     async fn get_results(&self, ids: &[TaskId]) -> Result<Vec<Option<TaskResult>>>;
@@ -223,6 +231,14 @@ pub trait Store: Send + Sync + 'static {
     async fn read_output(&self, task: TaskId, offset: u64, length: u64) -> Result<Vec<u8>>;
 
     async fn get_bot(&self, bot_id: &str) -> Result<Option<BotInfo>>;
+    /// The bots among `ids` that exist, in no particular order.
+    async fn get_bots(&self, ids: &[String]) -> Result<Vec<BotInfo>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.get_bot(id).await?);
+        }
+        Ok(out)
+    }
     /// Every bot record (startup rebuild).
     async fn load_bots(&self) -> Result<Vec<BotInfo>>;
     async fn list_bot_events(&self, q: &EventQuery) -> Result<Page<BotEvent>>;

@@ -140,6 +140,14 @@ impl Store for PostgresStore {
         read::get_bot(&*self.client().await?, bot_id).await
     }
 
+    async fn get_bots(&self, ids: &[String]) -> Result<Vec<BotInfo>> {
+        read::get_bots(&*self.client().await?, ids).await
+    }
+
+    async fn get_requests(&self, ids: &[TaskId]) -> Result<Vec<TaskRequest>> {
+        read::get_requests(&*self.client().await?, ids).await
+    }
+
     async fn load_bots(&self) -> Result<Vec<BotInfo>> {
         read::load_bots(&*self.client().await?).await
     }

@@ -321,6 +321,33 @@ pub(crate) async fn get_meta(c: &Client, name: &str) -> Result<Option<Vec<u8>>> 
     row.map(|r| col::<Vec<u8>>(&r, 0, "reading meta")).transpose()
 }
 
+pub(crate) async fn get_bots(c: &Client, ids: &[String]) -> Result<Vec<BotInfo>> {
+    let st =
+        c.prepare_cached("SELECT blob FROM bot WHERE bot_id = ANY($1)").await.map_err(pg_err("preparing bots read"))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for part in ids.chunks(1024) {
+        for row in c.query(&st, &[&part]).await.map_err(pg_err("reading bots"))? {
+            out.push(blob::decode_bot(col::<&str>(&row, 0, "reading bots")?.as_bytes())?);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn get_requests(c: &Client, ids: &[TaskId]) -> Result<Vec<TaskRequest>> {
+    let st = c
+        .prepare_cached("SELECT blob FROM task_request WHERE id = ANY($1)")
+        .await
+        .map_err(pg_err("preparing task requests read"))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for part in ids.chunks(1024) {
+        let raw: Vec<i64> = part.iter().map(|i| i.0).collect();
+        for row in c.query(&st, &[&raw]).await.map_err(pg_err("reading task requests"))? {
+            out.push(blob::decode_request(col::<&str>(&row, 0, "reading task requests")?.as_bytes())?);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) async fn load_bots(c: &Client) -> Result<Vec<BotInfo>> {
     // COLLATE "C": byte order, as SQLite sorts text.
     let st = c
