@@ -37,12 +37,31 @@ pub(crate) fn main(args: MigrateArgs) -> anyhow::Result<()> {
         let to = crate::server::open_store(Some(&args.to), unused).await.context("opening TO")?;
         let (copied, skipped) = copy_tasks(from.as_ref(), to.as_ref()).await?;
         let (bots, events) = copy_bots(from.as_ref(), to.as_ref()).await?;
+        let key = copy_session_key(&args.from, from.as_ref(), to.as_ref()).await?;
         println!(
-            "migrated {copied} tasks ({skipped} already there), {bots} bots and {events} bot events into {}",
+            "migrated {copied} tasks ({skipped} already there), {bots} bots and {events} bot events{} into {}",
+            if key { " and the bot session key" } else { "" },
             redact(&args.to)
         );
         Ok(())
     })
+}
+
+/// Copies the bot session key (unless TO has one), so that bots keep their
+/// sessions when their server moves to TO. A SQLite database from before the
+/// key moved into the database has it in `session.key` beside the file.
+async fn copy_session_key(from_url: &str, from: &dyn Store, to: &dyn Store) -> anyhow::Result<bool> {
+    let key = match from.get_meta(crate::server::SESSION_KEY).await.context("reading the session key")? {
+        Some(k) => Some(k),
+        None => match from_url.strip_prefix("sqlite://").and_then(|p| Path::new(p).parent()) {
+            Some(dir) => std::fs::read(dir.join("session.key")).ok().filter(|k| k.len() >= 32),
+            None => None,
+        },
+    };
+    let Some(key) = key else { return Ok(false) };
+    let put = Txn::new().with(Write::PutMetaIfAbsent { name: crate::server::SESSION_KEY.to_string(), value: key });
+    to.commit(put).await.context("writing the session key")?;
+    Ok(true)
 }
 
 /// Hides a password in a database URL.

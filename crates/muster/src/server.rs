@@ -169,7 +169,7 @@ pub(crate) async fn open_store(database: Option<&str>, data_dir: &Path) -> anyho
 }
 
 /// Name of the session HMAC key in the store's shared values.
-const SESSION_KEY: &str = "session_key";
+pub(crate) const SESSION_KEY: &str = "session_key";
 
 /// The session HMAC key, shared by every server on the database so that a
 /// bot's token is good on any replica. Created on first start; a

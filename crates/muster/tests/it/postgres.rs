@@ -2,6 +2,7 @@
 //! real PostgreSQL (started by the harness in a temp dir).
 
 use crate::common::{start_server, submit, task, wait_bots, BotProcess};
+use muster_store::Store as _;
 use muster_testkit::{Prpc, ServerProcess, TempPostgres};
 use serde_json::json;
 use std::time::Duration;
@@ -72,6 +73,14 @@ async fn muster_migrate_copies_a_sqlite_database_into_postgresql() -> anyhow::Re
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("migrated 3 tasks (0 already there), 1 bots"), "{text}");
+    assert!(text.contains("and the bot session key"), "{text}");
+    // Bots keep their sessions: the key moved with the data.
+    let sqlite = muster_store::SqliteStore::open(&data.join("muster.db"))?;
+    let postgres = muster_store::PostgresStore::connect(&db).await?;
+    let (k1, k2) = (sqlite.get_meta("session_key").await?, postgres.get_meta("session_key").await?);
+    assert!(k1.as_ref().is_some_and(|k| k.len() >= 32), "the server stored a session key");
+    assert_eq!(k1, k2);
+    drop((sqlite, postgres));
     let again = tokio::process::Command::new(crate::common::exe()).args(["migrate", &from, &db]).output().await?;
     assert!(String::from_utf8_lossy(&again.stdout).contains("migrated 0 tasks (3 already there)"));
 
