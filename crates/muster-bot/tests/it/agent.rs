@@ -2,6 +2,7 @@
 //! double for the network only; tasks and hooks are real processes). The
 //! end-to-end tests with the real muster server live in the `muster` crate.
 
+use crate::support::refusing_url;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -251,14 +252,6 @@ async fn an_update_whose_digest_does_not_match_is_refused_and_quarantines() {
     let q = polls[1]["state"]["quarantined"].as_str().expect("quarantined after a failed update");
     assert!(q.contains("self-update failed"), "{q}");
     assert!(!dir.path().join("muster-bot.1").exists(), "the bad download is not kept");
-}
-
-/// A URL on 127.0.0.1 where nothing listens (connections are refused).
-fn refusing_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    drop(l);
-    format!("http://{addr}")
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Failover of [`Remote`] between server replicas, against two scripted HTTP
 //! servers on 127.0.0.1:0 that can be told to answer 503.
 
+use crate::support::refusing_url;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -39,14 +40,6 @@ async fn start(replica: Arc<Replica>) -> String {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    format!("http://{addr}")
-}
-
-/// A URL on 127.0.0.1 where nothing listens (connections are refused).
-fn refusing_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    drop(l);
     format!("http://{addr}")
 }
 

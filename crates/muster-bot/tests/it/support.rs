@@ -82,3 +82,11 @@ pub fn runner(dir: &std::path::Path) -> TaskRunner {
     r.config = RunnerConfig { retry_pause: Duration::from_millis(50), ..RunnerConfig::default() };
     r
 }
+
+/// A URL on 127.0.0.1 where nothing listens (connections are refused).
+pub fn refusing_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}
