@@ -228,12 +228,8 @@ impl Scheduler {
                 if known.as_ref().is_some_and(|(s, _)| *s == slice) {
                     return Ok(false);
                 }
-                let request = match request.or(known.map(|(_, req)| req)) {
-                    Some(req) => req,
-                    None => match self.store.get_request(id).await? {
-                        Some(req) => Arc::new(req),
-                        None => return Ok(false),
-                    },
+                let Some(request) = self.request_of(id, request.or(known.map(|(_, req)| req))).await? else {
+                    return Ok(false);
                 };
                 if slice >= request.slices.len() {
                     return Ok(false);
@@ -254,13 +250,7 @@ impl Scheduler {
                         }
                     }
                 }
-                let request = match request {
-                    Some(req) => req,
-                    None => match self.store.get_request(id).await? {
-                        Some(req) => Arc::new(req),
-                        None => return Ok(false),
-                    },
-                };
+                let Some(request) = self.request_of(id, request).await? else { return Ok(false) };
                 let tolerance = chrono::Duration::seconds(request.bot_ping_tolerance_secs.max(1) as i64);
                 let dead_after = r.dead_after.unwrap_or(now + tolerance);
                 let run = running_entry(&request, &r, dead_after);
@@ -292,5 +282,13 @@ impl Scheduler {
                 Ok(had || ran || freed)
             }
         }
+    }
+
+    /// `given`, or the task's request read from the store (None if gone).
+    async fn request_of(&self, id: TaskId, given: Option<Arc<TaskRequest>>) -> Result<Option<Arc<TaskRequest>>> {
+        Ok(match given {
+            Some(req) => Some(req),
+            None => self.store.get_request(id).await?.map(Arc::new),
+        })
     }
 }
