@@ -151,16 +151,15 @@ impl State {
         known
     }
 
-    /// Forgets a running task (ended elsewhere) and frees its bot. Returns
-    /// whether it was known.
-    pub fn forget_running(&mut self, task: TaskId, now: Time) -> bool {
-        match self.running.remove(&task) {
-            Some(run) => {
-                self.free_bot(&run.bot_id, task, now);
-                true
-            }
-            None => false,
-        }
+    /// Forgets a task that ended (or was deleted) elsewhere: out of the
+    /// index and the running set, its bot (the running entry's, else
+    /// `bot_id`) freed. Returns whether memory changed.
+    pub fn forget_task(&mut self, task: TaskId, bot_id: Option<&str>, now: Time) -> bool {
+        let pending = self.index.remove(task).is_some();
+        let run = self.running.remove(&task);
+        let bot = run.as_ref().map(|r| r.bot_id.as_str()).or(bot_id).map(str::to_string);
+        let freed = bot.is_some_and(|b| self.free_bot(&b, task, now).is_some());
+        pending || run.is_some() || freed
     }
 
     /// Frees a bot whose task `task` ended (no-op if it moved on).

@@ -63,9 +63,10 @@ impl Scheduler {
         };
         refresh.sort_unstable();
         refresh.dedup();
-        for bot_id in &refresh {
-            if let Some(info) = self.store.get_bot(bot_id).await? {
-                self.absorb_bot(bot_id, Some(info), now);
+        if !refresh.is_empty() {
+            for info in self.store.get_bots(&refresh).await? {
+                let id = info.bot_id.clone();
+                self.absorb_bot(&id, Some(info), now);
             }
         }
         let mut tasks: Vec<(TaskId, String)> = Vec::new();

@@ -209,11 +209,7 @@ impl Scheduler {
         request: Option<Arc<TaskRequest>>,
         now: Time,
     ) -> Result<bool> {
-        let Some(r) = result else {
-            let mut st = self.state.lock();
-            let had = st.index.remove(id).is_some();
-            return Ok(st.forget_running(id, now) || had);
-        };
+        let Some(r) = result else { return Ok(self.state.lock().forget_task(id, None, now)) };
         match r.state {
             TaskState::Pending => {
                 let slice = r.current_slice.max(0) as usize;
@@ -274,13 +270,7 @@ impl Scheduler {
                 st.running.insert(id, run);
                 Ok(true)
             }
-            _ => {
-                let mut st = self.state.lock();
-                let had = st.index.remove(id).is_some();
-                let ran = st.forget_running(id, now);
-                let freed = st.free_bot(&r.bot_id, id, now).is_some();
-                Ok(had || ran || freed)
-            }
+            _ => Ok(self.state.lock().forget_task(id, Some(&r.bot_id), now)),
         }
     }
 

@@ -35,6 +35,10 @@ pub struct Deps {
     pub sched: Arc<Scheduler>,
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
+    /// On a database shared with other replicas: their changes, subscribed
+    /// to BEFORE the scheduler loaded its state (so nothing committed in
+    /// between is missed). None for a store only this server uses.
+    pub feed: Option<tokio::sync::mpsc::UnboundedReceiver<muster_store::Feed>>,
 }
 
 /// Shared state of the HTTP handlers.
@@ -78,23 +82,15 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
 
 /// Serves until `shutdown` is cancelled, running the sweeper alongside and,
 /// on a database shared with other replicas, following their changes.
-pub async fn run(listener: TcpListener, deps: Deps, shutdown: CancellationToken) -> Result<(), error::StartError> {
+pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationToken) -> Result<(), error::StartError> {
     let sched = deps.sched.clone();
     let clock = deps.clock.clone();
     let settings = sweeper::Settings { every: deps.config.sweep_interval, retention: deps.config.retention };
     let resync_every = deps.config.resync_interval;
-    let feed =
-        deps.store.subscribe().await.map_err(|e| error::StartError::Io(format!("following other replicas: {e}")))?;
-    let follower = match feed {
-        Some(feed) => {
-            // Changes committed between the scheduler's start and subscribing.
-            sched.resync(clock.now()).await.map_err(|e| error::StartError::Io(format!("first resync: {e}")))?;
-            let f = replica::follow(sched.clone(), clock.clone(), feed, resync_every, shutdown.clone());
-            Some(tokio::spawn(f))
-        }
-        None => None,
-    };
+    let feed = deps.feed.take();
     let app = router(deps)?;
+    let follower = feed
+        .map(|feed| tokio::spawn(replica::follow(sched.clone(), clock.clone(), feed, resync_every, shutdown.clone())));
     let sweeper = tokio::spawn(sweeper::run(sched, clock, settings, shutdown.clone()));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())

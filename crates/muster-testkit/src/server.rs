@@ -49,7 +49,7 @@ impl TestServer {
         config.sweep_interval = Duration::from_millis(200);
         configure(&mut config);
         let shutdown = CancellationToken::new();
-        let deps = Deps { store: store.clone(), sched: sched.clone(), clock: clock.clone(), config };
+        let deps = Deps { store: store.clone(), sched: sched.clone(), clock: clock.clone(), config, feed: None };
         let sd = shutdown.clone();
         let handle = tokio::spawn(async move {
             if let Err(e) = muster_server::run(listener, deps, sd).await {

@@ -223,6 +223,9 @@ pub(crate) async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sched_cfg =
         SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };
+    // Listen to other replicas before loading state, so nothing committed in
+    // between is missed.
+    let feed = store.subscribe().await.context("following other replicas")?;
     let sched = Scheduler::start(store.clone(), sched_cfg, clock.now()).await.context("starting the scheduler")?;
     let external_url = r.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let mut config = ServerConfig::new(&external_url, session_key(store.as_ref(), &r.data_dir).await?);
@@ -253,6 +256,6 @@ pub(crate) async fn serve(
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, data_dir = %r.data_dir.display(), "muster server started");
-    muster_server::run(listener, Deps { store, sched, clock, config }, shutdown).await.context("serving")?;
+    muster_server::run(listener, Deps { store, sched, clock, config, feed }, shutdown).await.context("serving")?;
     Ok(())
 }
