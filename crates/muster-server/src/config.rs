@@ -27,6 +27,9 @@ impl std::fmt::Debug for BotAuth {
 /// Default [`ServerConfig::retention`], in days.
 pub const DEFAULT_RETENTION_DAYS: u64 = 180;
 
+/// Default [`ServerConfig::resync_interval`], in seconds.
+pub const DEFAULT_RESYNC_SECS: u64 = 30;
+
 #[derive(Clone)]
 pub struct ServerConfig {
     /// URL bots and users reach this server at (no trailing slash).
@@ -92,7 +95,7 @@ impl ServerConfig {
             session_secret,
             session_expiry: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(1),
-            resync_interval: Duration::from_secs(30),
+            resync_interval: Duration::from_secs(DEFAULT_RESYNC_SECS),
             retention: Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400)),
             server_version: concat!("muster-", env!("CARGO_PKG_VERSION")).to_string(),
         }

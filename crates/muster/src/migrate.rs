@@ -54,13 +54,12 @@ async fn copy_session_key(from_url: &str, from: &dyn Store, to: &dyn Store) -> a
     let key = match from.get_meta(crate::server::SESSION_KEY).await.context("reading the session key")? {
         Some(k) => Some(k),
         None => match from_url.strip_prefix("sqlite://").and_then(|p| Path::new(p).parent()) {
-            Some(dir) => std::fs::read(dir.join("session.key")).ok().filter(|k| k.len() >= 32),
+            Some(dir) => crate::server::legacy_session_key(dir)?,
             None => None,
         },
     };
     let Some(key) = key else { return Ok(false) };
-    let put = Txn::new().with(Write::PutMetaIfAbsent { name: crate::server::SESSION_KEY.to_string(), value: key });
-    to.commit(put).await.context("writing the session key")?;
+    crate::server::put_session_key(to, key).await?;
     Ok(true)
 }
 

@@ -7,7 +7,7 @@ use muster_core::time::SystemClock;
 use muster_core::Clock;
 use muster_sched::{SchedConfig, Scheduler};
 use muster_server::config::BotAuth;
-use muster_server::config::DEFAULT_RETENTION_DAYS;
+use muster_server::config::{DEFAULT_RESYNC_SECS, DEFAULT_RETENTION_DAYS};
 use muster_server::{Deps, ServerConfig};
 use muster_store::{PostgresStore, SqliteStore, Store, Txn, Write};
 use std::io::Write as _;
@@ -141,7 +141,7 @@ impl ServerArgs {
                 days => Some(Duration::from_secs(days.saturating_mul(86_400))),
             },
             resync_interval: Duration::from_secs(
-                self.resync_interval_secs.or(f.resync_interval_secs).unwrap_or(30).max(1),
+                self.resync_interval_secs.or(f.resync_interval_secs).unwrap_or(DEFAULT_RESYNC_SECS).max(1),
             ),
         })
     }
@@ -179,17 +179,28 @@ async fn session_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<Vec<u
     if let Some(k) = store.get_meta(SESSION_KEY).await.context("reading the session key")? {
         return Ok(k);
     }
-    let legacy = data_dir.join("session.key");
-    let candidate = match std::fs::read(&legacy) {
-        Ok(k) if k.len() >= 32 => k,
-        Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new key", legacy.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => rand::random::<[u8; 32]>().to_vec(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", legacy.display())),
-    };
-    let put = Txn::new().with(Write::PutMetaIfAbsent { name: SESSION_KEY.to_string(), value: candidate });
-    store.commit(put).await.context("storing the session key")?;
+    let candidate = legacy_session_key(data_dir)?.unwrap_or_else(|| rand::random::<[u8; 32]>().to_vec());
+    put_session_key(store, candidate).await?;
     // Another replica starting at the same time may have won.
     store.get_meta(SESSION_KEY).await.context("reading the session key")?.context("the session key was not stored")
+}
+
+/// The `session.key` an older muster kept in `dir`, if any.
+pub(crate) fn legacy_session_key(dir: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    let legacy = dir.join("session.key");
+    match std::fs::read(&legacy) {
+        Ok(k) if k.len() >= 32 => Ok(Some(k)),
+        Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new key", legacy.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", legacy.display())),
+    }
+}
+
+/// Stores `key` as the session key unless the database has one.
+pub(crate) async fn put_session_key(store: &dyn Store, key: Vec<u8>) -> anyhow::Result<()> {
+    let put = Txn::new().with(Write::PutMetaIfAbsent { name: SESSION_KEY.to_string(), value: key });
+    store.commit(put).await.context("storing the session key")?;
+    Ok(())
 }
 
 pub(crate) fn main(args: ServerArgs) -> anyhow::Result<()> {
