@@ -12,6 +12,7 @@
 //! - [`convert`]: pb ⇄ muster-core domain types (requests, results, bots,
 //!   enums, timestamps).
 //! - [`json`]: snake_case JSON output for the CLI (`to_cli_json`).
+//! - [`replicas`]: a deployment's server URLs and the current one (bot and CLI failover).
 //!
 //! Shared by server, bot and CLI.
 //! Must not: depend on axum, SQL, or the scheduler.
@@ -21,4 +22,5 @@ pub mod convert;
 pub mod json;
 pub mod pb;
 pub mod prpc;
+pub mod replicas;
 pub mod trailer;

@@ -15,13 +15,13 @@
 //! attempt, both inside the retry loop and for single-attempt calls like
 //! `/poll`, so the loop's next poll goes to the other replica.
 
+use muster_api::replicas::Replicas;
 use rand::Rng as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -79,10 +79,8 @@ impl NetError {
 #[derive(Debug)]
 pub struct Remote {
     http: reqwest::Client,
-    /// Server URLs, no trailing slash; never empty.
-    servers: Vec<String>,
-    /// Index in `servers` of the URL the next call goes to.
-    current: AtomicUsize,
+    /// Server URLs (no trailing slash) and the one the next call goes to.
+    servers: Replicas,
     bot_id: String,
     token: Option<String>,
     user_agent: String,
@@ -110,7 +108,6 @@ impl Remote {
         Ok(Remote {
             http,
             servers,
-            current: AtomicUsize::new(0),
             bot_id: bot_id.to_string(),
             token,
             user_agent: format!("muster-bot/{}@{host}", env!("CARGO_PKG_VERSION")),
@@ -121,35 +118,23 @@ impl Remote {
 
     /// The current server URL (the one the next call goes to), no trailing slash.
     pub fn server(&self) -> &str {
-        &self.servers[self.current_index()]
+        self.servers.current()
     }
 
     /// Every server URL, in failover order.
     pub fn servers(&self) -> &[String] {
-        &self.servers
-    }
-
-    fn current_index(&self) -> usize {
-        self.current.load(Ordering::SeqCst) % self.servers.len()
+        self.servers.urls()
     }
 
     /// After a transient failure on `servers[failed]`, moves to the next URL
     /// (unless another call already moved on). Returns whether it switched.
-    fn fail_over(&self, failed: usize, err: &NetError) -> bool {
-        if self.servers.len() < 2 || !err.is_transient() {
-            return false;
+    fn fail_over(&self, failed: usize, err: &NetError) {
+        if !err.is_transient() {
+            return;
         }
-        let next = (failed + 1) % self.servers.len();
-        if self.current.compare_exchange(failed, next, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-            return false;
+        if let Some(next) = self.servers.fail_over(failed) {
+            tracing::warn!(error = %err, "switching to server {next} after error on {}", self.servers.url(failed));
         }
-        tracing::warn!(
-            error = %err,
-            "switching to server {} after error on {}",
-            self.servers[next],
-            self.servers[failed]
-        );
-        true
     }
 
     /// The bot id sent in the `X-Luci-Swarming-Bot-ID` header.
@@ -194,8 +179,8 @@ impl Remote {
     {
         let budget = match retry {
             Retry::Once => {
-                let idx = self.current_index();
-                let res = attempt(self.servers[idx].clone()).await;
+                let idx = self.servers.current_index();
+                let res = attempt(self.servers.url(idx).to_string()).await;
                 if let Err(e) = &res {
                     self.fail_over(idx, e);
                 }
@@ -206,12 +191,12 @@ impl Remote {
         let mut deadline = Instant::now() + budget;
         let mut shortened = false;
         let mut n: u32 = 0;
-        let mut tried = vec![false; self.servers.len()];
+        let mut tried = vec![false; self.servers.urls().len()];
         loop {
             n += 1;
-            let idx = self.current_index();
+            let idx = self.servers.current_index();
             tried[idx] = true;
-            let err = match attempt(self.servers[idx].clone()).await {
+            let err = match attempt(self.servers.url(idx).to_string()).await {
                 Ok(v) => return Ok(v),
                 Err(e) if !e.is_transient() => return Err(e),
                 Err(e) => e,
@@ -221,7 +206,7 @@ impl Remote {
                 shortened = true;
                 deadline = deadline.min(Instant::now() + SHUTDOWN_BUDGET);
             }
-            let fresh = !tried[self.current_index()];
+            let fresh = !tried[self.servers.current_index()];
             let pause = if fresh { Duration::ZERO } else { backoff_pause(n) };
             if n >= MAX_ATTEMPTS || Instant::now() + pause >= deadline {
                 return Err(err);
@@ -309,7 +294,7 @@ impl Remote {
 }
 
 /// Trims trailing slashes, drops blanks and duplicates, and checks the scheme.
-fn validate_servers(servers: &[String]) -> Result<Vec<String>, crate::BotError> {
+fn validate_servers(servers: &[String]) -> Result<Replicas, crate::BotError> {
     let mut out: Vec<String> = Vec::new();
     for s in servers {
         let s = s.trim().trim_end_matches('/');
@@ -323,10 +308,7 @@ fn validate_servers(servers: &[String]) -> Result<Vec<String>, crate::BotError> 
             out.push(s.to_string());
         }
     }
-    if out.is_empty() {
-        return Err(crate::BotError::NoServer);
-    }
-    Ok(out)
+    Replicas::new(out).ok_or(crate::BotError::NoServer)
 }
 
 fn transient(path: &str, e: &reqwest::Error) -> NetError {

@@ -16,9 +16,8 @@
 use crate::error::RpcError;
 use muster_api::pb;
 use muster_api::prpc::{self, Format, Message, HEADER_GRPC_CODE, HEADER_TIMEOUT};
+use muster_api::replicas::Replicas;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The User-Agent sent with every call.
@@ -137,10 +136,8 @@ pub fn find_token(flag: Option<&str>, credentials_file: Option<&Path>) -> Result
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    /// Normalized URLs in failover order; never empty.
-    servers: Arc<[String]>,
-    /// Index in `servers` of the URL calls go to.
-    current: Arc<AtomicUsize>,
+    /// Normalized URLs in failover order, and the one calls go to.
+    servers: Replicas,
     token: Option<String>,
     retry: Retry,
     timeout: Duration,
@@ -167,8 +164,7 @@ impl Client {
             .map_err(|e| format!("creating the HTTP client: {e}"))?;
         Ok(Client {
             http,
-            servers: servers.into(),
-            current: Arc::new(AtomicUsize::new(0)),
+            servers: Replicas::new(servers).ok_or("empty server URL")?,
             token,
             retry: Retry::default(),
             timeout: Duration::from_secs(90),
@@ -184,27 +180,19 @@ impl Client {
     /// The current normalized server URL, e.g. `https://example.com` (the
     /// one calls go to now).
     pub fn server(&self) -> &str {
-        &self.servers[self.current_index()]
+        self.servers.current()
     }
 
     /// Every server URL, in failover order.
     pub fn servers(&self) -> &[String] {
-        &self.servers
-    }
-
-    fn current_index(&self) -> usize {
-        self.current.load(Ordering::SeqCst) % self.servers.len()
+        self.servers.urls()
     }
 
     /// After `servers[failed]` could not be reached, moves to the next URL
     /// (unless another call already moved on).
     fn fail_over(&self, failed: usize, error: &RpcError) {
-        if self.servers.len() < 2 {
-            return;
-        }
-        let next = (failed + 1) % self.servers.len();
-        if self.current.compare_exchange(failed, next, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-            tracing::warn!(%error, "switching to server {} after error on {}", self.servers[next], self.servers[failed]);
+        if let Some(next) = self.servers.fail_over(failed) {
+            tracing::warn!(%error, "switching to server {next} after error on {}", self.servers.url(failed));
         }
     }
 
@@ -222,9 +210,9 @@ impl Client {
         // URLs that could not be reached, in the order tried.
         let mut unreachable: Vec<usize> = Vec::new();
         loop {
-            let idx = self.current_index();
-            let url = format!("{}{path}", self.servers[idx]);
-            let failed = match self.call_once(&url, &self.servers[idx], body.clone()).await {
+            let idx = self.servers.current_index();
+            let url = format!("{}{path}", self.servers.url(idx));
+            let failed = match self.call_once(&url, self.servers.url(idx), body.clone()).await {
                 Ok(r) => return Ok(r),
                 Err(f) => f,
             };
@@ -234,15 +222,14 @@ impl Client {
                     unreachable.push(idx);
                 }
                 self.fail_over(idx, &failed.error);
-                fresh = !unreachable.contains(&self.current_index());
+                fresh = !unreachable.contains(&self.servers.current_index());
             }
-            let may_retry = failed.error.is_transient() || fresh;
             if fresh {
                 // Another replica, not tried yet: at once, without using up an attempt.
                 tracing::debug!(%url, error = %failed.error, "trying the next server");
                 continue;
             }
-            if may_retry && attempt < self.retry.attempts.max(1) {
+            if failed.error.is_transient() && attempt < self.retry.attempts.max(1) {
                 tracing::debug!(%url, attempt, error = %failed.error, "retrying");
                 tokio::time::sleep(self.retry.backoff(attempt)).await;
                 attempt += 1;
@@ -258,7 +245,7 @@ impl Client {
         if unreachable.len() < 2 {
             return failed.error;
         }
-        let all = unreachable.iter().map(|&i| self.servers[i].as_str()).collect::<Vec<_>>().join(", ");
+        let all = unreachable.iter().map(|&i| self.servers.url(i)).collect::<Vec<_>>().join(", ");
         match (failed.error, failed.why) {
             (RpcError::Transport(_), Some(why)) | (RpcError::UnknownHost(_), Some(why)) => {
                 RpcError::Transport(format!("cannot reach any of {all}: {why}"))
