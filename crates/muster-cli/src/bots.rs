@@ -2,7 +2,7 @@
 //! `terminate`, `delete-bots`.
 
 use crate::args::{self, CommonArgs, Env};
-use crate::client::Client;
+use crate::client::{collect_pages, Client};
 use crate::error::{CliError, RpcContext};
 use crate::format::{self, Style, Table};
 use crate::tasks::{emit, state_query, task_table};
@@ -112,12 +112,10 @@ pub async fn bots(client: &Client, env: &Env, a: &BotsArgs, out: &mut dyn Write)
             )
         });
     }
-    let mut items = Vec::new();
-    let mut cursor = String::new();
-    loop {
+    let items = collect_pages(None, |limit, cursor| async move {
         let req = pb::BotsRequest {
-            limit: 1000,
-            cursor: cursor.clone(),
+            limit,
+            cursor,
             dimensions: a.dimensions.clone(),
             quarantined: tri(a.quarantined, false),
             in_maintenance: tri(a.maintenance, false),
@@ -125,13 +123,9 @@ pub async fn bots(client: &Client, env: &Env, a: &BotsArgs, out: &mut dyn Write)
             is_busy: tri(a.busy, a.idle),
         };
         let r = client.list_bots(&req).await.context(|| "listing bots".to_string())?;
-        let got = r.items.len();
-        items.extend(r.items);
-        cursor = r.cursor;
-        if cursor.is_empty() || got == 0 {
-            break;
-        }
-    }
+        Ok::<_, CliError>((r.items, r.cursor))
+    })
+    .await?;
     if a.bare {
         for b in &items {
             format::line(out, &b.bot_id)?;
@@ -294,26 +288,16 @@ pub async fn bot_tasks(client: &Client, env: &Env, a: &BotTasksArgs, out: &mut d
         .map(|s| args::parse_time(s, env.now()).map(pb::Timestamp::from_datetime))
         .transpose()
         .map_err(CliError::Usage)?;
-    let mut items = Vec::new();
-    let mut cursor = String::new();
-    while (items.len() as u32) < a.limit {
-        let req = pb::BotTasksRequest {
-            bot_id: bot_id.clone(),
-            limit: (a.limit - items.len() as u32).min(1000) as i32,
-            cursor: cursor.clone(),
-            start,
-            state: a.state,
-            ..Default::default()
-        };
-        let r = client.list_bot_tasks(&req).await.context(|| format!("listing tasks of bot {bot_id}"))?;
-        let got = r.items.len();
-        items.extend(r.items);
-        cursor = r.cursor;
-        if cursor.is_empty() || got == 0 {
-            break;
+    let items = collect_pages(Some(a.limit), |limit, cursor| {
+        let req =
+            pb::BotTasksRequest { bot_id: bot_id.clone(), limit, cursor, start, state: a.state, ..Default::default() };
+        let bot_id = &bot_id;
+        async move {
+            let r = client.list_bot_tasks(&req).await.context(|| format!("listing tasks of bot {bot_id}"))?;
+            Ok::<_, CliError>((r.items, r.cursor))
         }
-    }
-    items.truncate(a.limit as usize);
+    })
+    .await?;
     let v = format::list_output(&items)?;
     let style = Style { color: env.color };
     let now = env.now();

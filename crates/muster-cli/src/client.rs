@@ -409,3 +409,38 @@ fn transport_error(server: &str, e: &reqwest::Error) -> Failed {
     let error = RpcError::Transport(format!("cannot reach {server}: {why}"));
     Failed { error, unreachable: true, why: Some(why) }
 }
+
+/// Largest page asked for in one listing call.
+const PAGE_MAX: u32 = 1000;
+
+/// Pages through a listing: `page(limit, cursor)` fetches up to `limit`
+/// items after `cursor` and returns them with the next cursor (empty = no
+/// more). Stops after `limit` items in all (None = everything).
+pub async fn collect_pages<T, E, F, Fut>(limit: Option<u32>, mut page: F) -> Result<Vec<T>, E>
+where
+    F: FnMut(i32, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), E>>,
+{
+    let mut items: Vec<T> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let want = match limit {
+            Some(l) => l.saturating_sub(items.len() as u32).min(PAGE_MAX),
+            None => PAGE_MAX,
+        };
+        if want == 0 {
+            break;
+        }
+        let (got, next) = page(want as i32, cursor).await?;
+        let n = got.len();
+        items.extend(got);
+        if next.is_empty() || n == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    if let Some(l) = limit {
+        items.truncate(l as usize);
+    }
+    Ok(items)
+}

@@ -5,7 +5,7 @@
 //! the exit code on success, output written to `out`.
 
 use crate::args::{self, CommonArgs, Env, TaskArgs};
-use crate::client::Client;
+use crate::client::{collect_pages, Client};
 use crate::error::{CliError, RpcContext};
 use crate::format::{self, Style, Table};
 use clap::Args;
@@ -122,12 +122,10 @@ pub async fn tasks(client: &Client, env: &Env, a: &TasksArgs, out: &mut dyn Writ
         return emit(&a.common, a.json_output.as_deref(), out, &v, |out| format::line(out, &c.count.to_string()));
     }
     let start = opt_time(a.start.as_deref(), env)?;
-    let mut items = Vec::new();
-    let mut cursor = String::new();
-    while (items.len() as u32) < a.limit {
+    let items = collect_pages(Some(a.limit), |limit, cursor| async move {
         let req = pb::TasksWithPerfRequest {
-            limit: (a.limit - items.len() as u32).min(1000) as i32,
-            cursor: cursor.clone(),
+            limit,
+            cursor,
             start,
             end,
             state: a.state,
@@ -136,14 +134,9 @@ pub async fn tasks(client: &Client, env: &Env, a: &TasksArgs, out: &mut dyn Writ
             include_performance_stats: false,
         };
         let r = client.list_tasks(&req).await.context(|| "listing tasks".to_string())?;
-        let got = r.items.len();
-        items.extend(r.items);
-        cursor = r.cursor;
-        if cursor.is_empty() || got == 0 {
-            break;
-        }
-    }
-    items.truncate(a.limit as usize);
+        Ok::<_, CliError>((r.items, r.cursor))
+    })
+    .await?;
     let v = format::list_output(&items)?;
     let style = Style { color: env.color };
     emit(&a.common, a.json_output.as_deref(), out, &v, |out| {

@@ -303,3 +303,31 @@ async fn tasks_pages_until_the_limit() {
     let first = pb::TasksWithPerfRequest::decode(calls[0].2.as_slice()).expect("decodes");
     assert_eq!(first.state, pb::StateQuery::QueryAll as i32);
 }
+
+/// A listing of `total` numbers served `page`-wise; records the limits asked.
+async fn list_numbers(total: usize, limit: Option<u32>) -> (Vec<usize>, Vec<i32>) {
+    let asked = std::sync::Mutex::new(Vec::new());
+    let items = muster_cli::client::collect_pages(limit, |want, cursor| {
+        asked.lock().expect("lock").push(want);
+        let from: usize = cursor.parse().unwrap_or(0);
+        let to = (from + want as usize).min(total);
+        let next = if to < total { to.to_string() } else { String::new() };
+        async move { Ok::<_, String>(((from..to).collect::<Vec<_>>(), next)) }
+    })
+    .await
+    .expect("pages");
+    (items, asked.into_inner().expect("lock"))
+}
+
+#[tokio::test]
+async fn listings_page_until_the_limit_or_the_end() {
+    let (items, asked) = list_numbers(2500, Some(1500)).await;
+    assert_eq!(items, (0..1500).collect::<Vec<_>>());
+    assert_eq!(asked, vec![1000, 500]);
+    let (items, asked) = list_numbers(2500, None).await;
+    assert_eq!(items.len(), 2500);
+    assert_eq!(asked, vec![1000, 1000, 1000]);
+    let (items, asked) = list_numbers(0, Some(10)).await;
+    assert!(items.is_empty());
+    assert_eq!(asked, vec![10]);
+}
