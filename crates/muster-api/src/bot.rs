@@ -1,4 +1,4 @@
-//! The Swarming bot protocol JSON (shared/spec/swarming-bot-protocol.md §2–§4).
+//! The Swarming bot protocol JSON (docs/bot-protocol.md).
 //!
 //! Field names and shapes are exactly those the upstream Python bot sends and
 //! parses. Requests are decoded leniently (unknown keys ignored, missing keys
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 /// `key -> [values]` as on the wire.
 pub type DimMap = BTreeMap<String, Vec<String>>;
 
-/// Parses a bot-reported dimensions value (`{str: [str]}`), per bot spec §7.1.
+/// Parses a bot-reported dimensions value (`{str: [str]}`), per docs/bot-protocol.md#dimensions-and-state.
 /// Returns an error message (the bot is then quarantined, not rejected).
 pub fn parse_dimensions(v: &Value) -> Result<BotDimensions, String> {
     let obj = match v {
@@ -78,7 +78,7 @@ pub struct PollRequest {
     pub force: Option<bool>,
 }
 
-/// `cmd` values of a poll reply (bot spec §3).
+/// `cmd` values of a poll reply (docs/bot-protocol.md#poll-commands).
 pub mod cmd {
     pub const SLEEP: &str = "sleep";
     pub const RUN: &str = "run";
@@ -160,7 +160,7 @@ pub struct ServiceAccounts {
     pub task: ServiceAccount,
 }
 
-/// The task manifest in a `run` poll reply (bot spec §4.2).
+/// The task manifest in a `run` poll reply (docs/bot-protocol.md#the-manifest).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Manifest {
@@ -297,5 +297,5 @@ pub struct EventRequest {
     pub session: Option<String>,
 }
 
-/// Events a bot may post (bot spec §2.5).
+/// Events a bot may post (docs/bot-protocol.md#events).
 pub const BOT_EVENTS: [&str; 4] = ["bot_error", "bot_log", "bot_rebooting", "bot_shutdown"];

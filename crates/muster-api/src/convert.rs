@@ -2,9 +2,9 @@
 //! muster-core domain types.
 //!
 //! Owns: the shape of every API view of the domain: which fields a
-//! `TaskRequestResponse` echoes (client spec §6.6: secrets redacted, pubsub
+//! `TaskRequestResponse` echoes (docs/client-api.md#stored-request: secrets redacted, pubsub
 //! token dropped, dimensions sorted), the summary and run views of a
-//! `TaskResultResponse` (§7.6, §5.2), `BotInfo`/`BotEventResponse` (§9), and
+//! `TaskResultResponse` (docs/client-api.md#result-view), `BotInfo`/`BotEventResponse` (docs/client-api.md#bots-and-events), and
 //! enum/timestamp mapping. Unknown enum numbers are INVALID_ARGUMENT.
 //!
 //! Naming: `x_from_pb` builds a domain value from the wire, `x_to_pb` the
@@ -19,7 +19,7 @@ use muster_core::state::{NullableBool, SortQuery, StateQuery, TaskState};
 use muster_core::task::{self, TaskProperties, TaskRequest, TaskSlice};
 use muster_core::time::Time;
 
-/// What secret bytes are echoed as (spec §6.5).
+/// What secret bytes are echoed as (docs/client-api.md#stored-request).
 pub const REDACTED: &[u8] = b"<REDACTED>";
 
 // ---------------------------------------------------------------------------
@@ -102,7 +102,7 @@ pub fn bot_dimensions_from_pb(pairs: &[pb::StringListPair]) -> BotDimensions {
     BotDimensions::from_map(pairs.iter().map(|p| (p.key.clone(), p.value.clone())))
 }
 
-/// Listing filters from `StringPair`s (`os` = `Linux|Mac`), spec §2.3.
+/// Listing filters from `StringPair`s (`os` = `Linux|Mac`), docs/client-api.md#paging-and-filters.
 pub fn dim_filters_from_pb(pairs: &[pb::StringPair]) -> Vec<DimFilter> {
     pairs.iter().map(|p| DimFilter::new(&p.key, &p.value)).collect()
 }
@@ -227,7 +227,7 @@ pub enum PropertiesView {
     Full,
     /// An API echo of a stored request: secret bytes become `<REDACTED>`,
     /// dimensions are sorted by key then value, containment keeps only its
-    /// type (spec §6.2, §6.6).
+    /// type (docs/client-api.md#task-properties, #stored-request).
     Echo,
 }
 
@@ -313,7 +313,7 @@ pub fn new_task_request_to_pb(r: &task::NewTaskRequest) -> pb::NewTaskRequest {
     }
 }
 
-/// The API echo of a stored request (spec §6.6): summary `task_id`, total
+/// The API echo of a stored request (docs/client-api.md#stored-request): summary `task_id`, total
 /// `expiration_secs`, `properties` = slice 0, secrets redacted, pubsub auth
 /// token never returned. For `evaluate_only` clear `task_id` afterwards.
 pub fn task_request_response(r: &TaskRequest) -> pb::TaskRequestResponse {
@@ -407,8 +407,8 @@ fn result_common(r: &TaskResult, include_performance_stats: bool) -> pb::TaskRes
     }
 }
 
-/// The summary view (GetResult, ListTasks, BatchGetResult; spec §7.6):
-/// `task_id` ends in 0, `run_id` per §7.5, `costs_usd` = `[cost]` or empty
+/// The summary view (GetResult, ListTasks, BatchGetResult; docs/client-api.md#result-view):
+/// `task_id` ends in 0, `run_id` as described there, `costs_usd` = `[cost]` or empty
 /// when 0, dedup fields kept. Performance stats only when asked for (the
 /// caller decides whether the state allows them).
 pub fn task_result_response(r: &TaskResult, include_performance_stats: bool) -> pb::TaskResultResponse {
@@ -420,7 +420,7 @@ pub fn task_result_response(r: &TaskResult, include_performance_stats: bool) -> 
     out
 }
 
-/// The run view (ListBotTasks, spec §5.2): `task_id` still the summary id,
+/// The run view (ListBotTasks, docs/client-api.md#bots-service): `task_id` still the summary id,
 /// `run_id` ends in 1, `costs_usd` exactly one element, no dedup fields.
 pub fn task_run_response(r: &TaskResult, include_performance_stats: bool) -> pb::TaskResultResponse {
     let mut out = result_common(r, include_performance_stats);
@@ -433,7 +433,7 @@ pub fn task_run_response(r: &TaskResult, include_performance_stats: bool) -> pb:
 // Bots
 // ---------------------------------------------------------------------------
 
-/// A bot as the wire BotInfo (spec §9.1): `task_id` is the RUN id of the
+/// A bot as the wire BotInfo (docs/client-api.md#bots-and-events): `task_id` is the RUN id of the
 /// current task, `state` the bot's JSON dict as a string.
 pub fn bot_info(b: &BotInfo) -> pb::BotInfo {
     pb::BotInfo {
@@ -456,7 +456,7 @@ pub fn bot_info(b: &BotInfo) -> pb::BotInfo {
     }
 }
 
-/// A bot history entry as the wire event (spec §9.2).
+/// A bot history entry as the wire event (docs/bot-protocol.md#events).
 pub fn bot_event_response(e: &BotEvent) -> pb::BotEventResponse {
     pb::BotEventResponse {
         ts: Some(timestamp(e.ts)),

@@ -1,7 +1,7 @@
 //! Proto3 JSON helpers beyond what pbjson generates.
 //!
 //! Owns: the snake_case output the `swarming` CLI writes (`-json-output` uses
-//! the ORIGINAL proto field names, client spec §10.1). pbjson always writes
+//! the ORIGINAL proto field names, docs/client-api.md#the-cli). pbjson always writes
 //! lowerCamelCase, so [`to_snake_value`] renames the keys afterwards. Every
 //! swarming.v2 message is safe for this: none has a `map<>` field whose keys
 //! would be data.

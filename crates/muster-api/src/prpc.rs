@@ -1,4 +1,4 @@
-//! The pRPC wire codec (client spec §1), as plain functions over strings and
+//! The pRPC wire codec (docs/client-api.md#prpc), as plain functions over strings and
 //! bytes: no HTTP framework types, so the axum server and the reqwest CLI both
 //! use it.
 //!
@@ -36,7 +36,7 @@ pub const MEDIA_BINARY: &str = "application/prpc; encoding=binary";
 /// Media type for JSON.
 pub const MEDIA_JSON: &str = "application/json";
 
-/// The three services of swarming.v2 and their methods (spec §5).
+/// The three services of swarming.v2 and their methods (docs/client-api.md#services).
 pub const SERVICES: &[(&str, &[&str])] = &[
     ("swarming.v2.Swarming", &["GetDetails", "GetToken", "GetPermissions"]),
     (
@@ -128,7 +128,7 @@ impl Code {
         usize::try_from(v).ok().and_then(|i| Code::ALL.get(i)).copied()
     }
 
-    /// The HTTP status a server answers with (spec §1.5).
+    /// The HTTP status a server answers with (docs/client-api.md#errors-and-codes).
     pub fn http_status(self) -> u16 {
         match self {
             Code::Ok => 200,
@@ -358,7 +358,7 @@ fn classify(ty: &str, params: &[(String, String)]) -> Media {
     }
 }
 
-/// The format of a request body from its `Content-Type` (spec §1.2).
+/// The format of a request body from its `Content-Type` (docs/client-api.md#prpc).
 /// Missing ⇒ binary. Unknown or unsupported ⇒ INVALID_ARGUMENT, HTTP 415.
 pub fn request_format(content_type: Option<&str>) -> Result<Format, ProtocolError> {
     let Some(ct) = content_type else { return Ok(Format::Binary) };
@@ -375,7 +375,7 @@ pub fn request_format(content_type: Option<&str>) -> Result<Format, ProtocolErro
     }
 }
 
-/// The format of the response from the request's `Accept` (spec §1.2):
+/// The format of the response from the request's `Accept` (docs/client-api.md#prpc):
 /// highest `q` wins, ties go to binary over JSON; empty ⇒ binary; nothing
 /// acceptable ⇒ INVALID_ARGUMENT, HTTP 406.
 pub fn response_format(accept: Option<&str>) -> Result<Format, ProtocolError> {
@@ -543,7 +543,7 @@ impl ErrorResponse {
 }
 
 /// The response for an error returned by an RPC handler: messages of codes
-/// mapping to HTTP ≥ 500 are replaced by a generic text (spec §1.5), so
+/// mapping to HTTP ≥ 500 are replaced by a generic text (docs/client-api.md#errors-and-codes), so
 /// internal details never leak; log the original before calling this.
 pub fn error_response(status: &Status) -> ErrorResponse {
     let message = status.code.masked_message().map_or_else(|| status.message.clone(), str::to_string);
@@ -670,7 +670,7 @@ fn error_text(body: &[u8]) -> String {
     String::from_utf8_lossy(body).trim_end_matches('\n').to_string()
 }
 
-/// Interprets a pRPC response (client side, spec §1.5). `requested` is the
+/// Interprets a pRPC response (client side, docs/client-api.md#errors-and-codes). `requested` is the
 /// format the client asked for in `Accept`; `grpc_code` and `content_type` are
 /// the header values, if present.
 pub fn parse_response<M: Message>(

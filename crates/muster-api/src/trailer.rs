@@ -1,5 +1,5 @@
 //! The config trailer appended to the muster executable served at `/bot_code`
-//! (DESIGN §6).
+//! (docs/bot-protocol.md#bot-code).
 //!
 //! Layout at the very end of the file:
 //! `<executable bytes> <config JSON> <u64 LE length of config JSON> "MUSTRCFG"`.

@@ -1,4 +1,4 @@
-//! muster-bench: the load generator behind `muster bench` (issue #7).
+//! muster-bench: the load generator behind `muster bench` (bench/README.md).
 //!
 //! It starts `muster server` as a child process (or targets `--server URL`),
 //! drives it over real HTTP with thousands of simulated bots (the real bot

@@ -20,7 +20,7 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// One target from DESIGN §8 and whether this run met it.
+/// One target from docs/design.md#targets and whether this run met it.
 pub struct Target {
     pub name: String,
     pub target: String,
@@ -73,7 +73,7 @@ impl Report {
             println!("  {k:<w$}  {}", fmt_value(v));
         }
         if !self.targets.is_empty() {
-            println!("  targets (DESIGN §8):");
+            println!("  targets (docs/design.md#targets):");
             for t in &self.targets {
                 let verdict = if t.met { "met".to_string() } else { miss(t) };
                 println!("    {:<w$}{:>14}  target {:<16} {verdict}", t.name, t.value, t.target);

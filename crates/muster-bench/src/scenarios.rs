@@ -1,4 +1,4 @@
-//! The six scenarios of issue #7. Each starts its own server (fresh data
+//! The six scenarios of bench/README.md. Each starts its own server (fresh data
 //! dir), drives it, and returns a [`Report`]. Sizes default per scenario;
 //! `--small` shrinks everything to a few hundred bots and a few seconds.
 

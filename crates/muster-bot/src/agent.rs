@@ -1,4 +1,4 @@
-//! The bot's main loop (shared/spec/swarming-bot-protocol.md §2.1–§2.3, §3, §8):
+//! The bot's main loop (docs/bot-protocol.md: handshake, poll, poll commands, events):
 //! start-up (lock, clean, config), `server_ping`, `handshake`, then `poll`
 //! forever and act on `sleep`, `run`, `terminate`, `update` and `bot_restart`.
 //!

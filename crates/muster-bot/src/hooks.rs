@@ -1,4 +1,4 @@
-//! The hook executable (DESIGN §6): called as `<hook> <name>` with JSON on
+//! The hook executable (docs/design.md#the-bot): called as `<hook> <name>` with JSON on
 //! stdin and JSON (or nothing) on stdout, for `get_dimensions`, `get_state`,
 //! `on_before_task`, `on_after_task` and `health`.
 //!

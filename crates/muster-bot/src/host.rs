@@ -1,5 +1,5 @@
 //! What the bot learns about its machine: bot id, auto-detected dimensions and
-//! the state dict (shared/spec/swarming-bot-protocol.md §7.1, §7.2).
+//! the state dict (docs/bot-protocol.md#dimensions-and-state).
 //!
 //! Everything here is cheap and never fails: an unreadable source just leaves
 //! its dimension or state key out (or at a neutral value).

@@ -1,4 +1,4 @@
-//! muster bot agent (DESIGN §6; shared/spec/swarming-bot-protocol.md §1–§4, §7, §8).
+//! muster bot agent (docs/design.md#the-bot; docs/bot-protocol.md).
 //!
 //! Owns everything a worker machine does: the bot directory (lock, cleaning),
 //! dimensions and state, hooks, the handshake/poll loop, running tasks with

@@ -1,4 +1,4 @@
-//! HTTP transport to the server's bot API (shared/spec/swarming-bot-protocol.md §1).
+//! HTTP transport to the server's bot API (docs/bot-protocol.md#transport).
 //!
 //! Owns the headers every call carries (bot id, JSON content type, optional
 //! bearer token, a `muster-bot/...` user agent), the session token (taken from
@@ -36,10 +36,10 @@ pub const JSON_TIMEOUT: Duration = Duration::from_secs(60);
 /// Per-request timeout for bot code downloads.
 pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Retry budget of task updates and other idempotent calls (spec §11: 240 s).
+/// Retry budget of task updates and other idempotent calls (docs/bot-protocol.md#constants: 240 s).
 pub const TASK_UPDATE_BUDGET: Duration = Duration::from_secs(240);
 
-/// At most this many attempts per call (spec §11).
+/// At most this many attempts per call (docs/bot-protocol.md#constants).
 const MAX_ATTEMPTS: u32 = 30;
 
 /// Remaining budget once shutdown was requested.

@@ -1,4 +1,4 @@
-//! Runs one task (shared/spec/swarming-bot-protocol.md §4.3–§4.5, DESIGN §6).
+//! Runs one task (docs/bot-protocol.md#task-updates, #kill-and-cancel, #timeouts; docs/design.md#the-bot).
 //!
 //! [`TaskRunner::run`] takes a manifest and an [`UpdateSink`] (the server's
 //! `task_update`/`task_error` endpoints; tests record packets in memory) and:

@@ -1,4 +1,4 @@
-//! Self-update by content digest (DESIGN §6, spec §5.5 adapted to one binary).
+//! Self-update by content digest (docs/bot-protocol.md#bot-code).
 //!
 //! The new code is downloaded from `bot_code/<version>` into whichever of
 //! `<dir>/muster-bot.1` / `<dir>/muster-bot.2` is not the running executable,

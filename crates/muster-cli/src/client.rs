@@ -382,7 +382,7 @@ impl Client {
     }
 }
 
-/// The `length` of each GetStdout call (the server's maximum, spec §8).
+/// The `length` of each GetStdout call (the server's maximum, docs/client-api.md#stdout).
 pub const STDOUT_CHUNK: i64 = 16_384_000;
 
 /// A transport failure talking to `server`.

@@ -1,4 +1,4 @@
-//! Bots and bot events (client spec §9, bot spec §7, §8).
+//! Bots and bot events (docs/client-api.md#bots-and-events, docs/bot-protocol.md#dimensions-and-state, #events).
 
 use crate::dims::BotDimensions;
 use crate::ids::TaskId;

@@ -1,4 +1,4 @@
-//! Dimensions: what a bot has and what a task asks for (client spec §6.3).
+//! Dimensions: what a bot has and what a task asks for (docs/client-api.md#dimensions).
 //!
 //! A task constraint `(k, "v1|v2")` is satisfied when the bot has `k:v1` or
 //! `k:v2`. Constraints are ANDed; the same key may appear several times.
@@ -159,7 +159,7 @@ impl TaskDimensions {
     }
 }
 
-/// A listing filter element `key:v1|v2` (client spec §2.3).
+/// A listing filter element `key:v1|v2` (docs/client-api.md#paging-and-filters).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DimFilter {
     pub key: String,

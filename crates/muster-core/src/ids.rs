@@ -1,4 +1,4 @@
-//! The Swarming task id codec (client spec §2.1).
+//! The Swarming task id codec (docs/client-api.md#task-ids).
 //!
 //! A request value `R = (ms_since_2010 << 20) | (random16 << 4) | 0x1`.
 //! Summary id = `hex(R) + "0"`, run id = `hex(R) + "1"`. Larger `R` = newer.

@@ -1,4 +1,4 @@
-//! Task results: the summary of a task and its single run (client spec §7).
+//! Task results: the summary of a task and its single run (docs/client-api.md#task-states, #result-view).
 //!
 //! muster never retries a task internally, so one record carries both the
 //! summary (id `…0`) and the run (id `…1`) views.

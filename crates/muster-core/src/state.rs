@@ -1,4 +1,4 @@
-//! TaskState (client spec §3, §7.2) and StateQuery filters.
+//! TaskState (docs/client-api.md#task-states) and StateQuery filters.
 
 /// The state of a task. Numbers are the wire values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

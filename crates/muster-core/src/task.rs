@@ -1,4 +1,4 @@
-//! Task requests (client spec §4 TaskProperties/TaskSlice/NewTaskRequest, §6).
+//! Task requests (TaskProperties/TaskSlice/NewTaskRequest, docs/client-api.md#new-task).
 
 use crate::dims::TaskDimensions;
 use crate::ids::TaskId;
@@ -74,7 +74,7 @@ pub struct TaskProperties {
 }
 
 impl TaskProperties {
-    /// A stable hash of the properties (dedup key, client spec §7.4).
+    /// A stable hash of the properties (dedup key, docs/client-api.md#deduplication).
     /// Dimensions, env and caches are canonicalized first.
     pub fn properties_hash(&self) -> String {
         let mut h = Sha256::new();

@@ -1,5 +1,5 @@
-//! Validation of client input (client spec §6) and bot input (bot spec §7.1),
-//! and the server-side shaping of a new request (defaults, auto tags, §6.5).
+//! Validation of client input (docs/client-api.md#new-task) and bot input (docs/bot-protocol.md#dimensions-and-state),
+//! and the server-side shaping of a new request (defaults, auto tags, docs/client-api.md#stored-request).
 //!
 //! Every violation is an INVALID_ARGUMENT whose message names the field:
 //! `bad request: <field path>: <what is wrong>`. Rules that need storage,
@@ -68,7 +68,7 @@ static REALM_PROJECT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9\-_]{1,100
 static REALM_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[a-z0-9_\.\-/]{1,400}|@root|@legacy|@project)$"));
 
 /// Validates a NewTaskRequest (everything that needs no storage lookup),
-/// in the order of client spec §6.1. Returns the first violation.
+/// in the order of docs/client-api.md#new-task. Returns the first violation.
 pub fn validate_new_task(req: &NewTaskRequest) -> Result<()> {
     // 1. Slices and their pool.
     if req.task_slices.is_empty() {
@@ -247,7 +247,7 @@ fn validate_realm(realm: &str) -> Result<()> {
     Ok(())
 }
 
-/// Tags of a new request (client spec §6.1.12).
+/// Tags of a new request (docs/client-api.md#new-task, item 8).
 pub fn validate_tags(tags: &[String]) -> Result<()> {
     if tags.len() > MAX_TAGS {
         return Err(bad("tags", format!("can have up to {MAX_TAGS} tags, got {}", tags.len())));
@@ -276,7 +276,7 @@ pub fn validate_tags(tags: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// TerminateBot reason (client spec §5.2): CR/LF become spaces, then at most
+/// TerminateBot reason (docs/client-api.md#bots-service): CR/LF become spaces, then at most
 /// 1000 characters.
 pub fn validate_terminate_reason(reason: &str) -> Result<String> {
     let r: String = reason.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
@@ -299,7 +299,7 @@ pub struct CreateContext {
     pub high_priority_allowed: bool,
 }
 
-/// Applies defaults and automatic tags (client spec §6.5) to a validated
+/// Applies defaults and automatic tags (docs/client-api.md#stored-request) to a validated
 /// request. Call [`validate_new_task`] first.
 ///
 /// Priority 0 (termination tasks, built by the server itself) is kept as is.

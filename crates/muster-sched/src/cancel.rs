@@ -1,4 +1,4 @@
-//! CancelTask, CancelTasks and TerminateBot (client spec §5.2, §5.3).
+//! CancelTask, CancelTasks and TerminateBot (docs/client-api.md#bots-service, #tasks-service).
 //! PENDING → CANCELED at once; RUNNING + kill_running → `killing` (the bot
 //! learns it as `must_stop` on its next task_update). All CAS with re-read.
 

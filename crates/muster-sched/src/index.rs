@@ -1,4 +1,4 @@
-//! The pure in-memory scheduling index (scheduling notes §9.2).
+//! The pure in-memory scheduling index (docs/scheduling.md#the-index).
 //!
 //! Owns: queues of pending slices keyed by the exact canonical dimension set
 //! (no hashes, no collisions), each a priority-ordered set keyed by

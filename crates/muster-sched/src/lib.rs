@@ -1,4 +1,4 @@
-//! muster-sched: the scheduler (DESIGN §3, §4; scheduling notes §9).
+//! muster-sched: the scheduler (docs/scheduling.md; docs/design.md#data-flow).
 //!
 //! Owns: the in-memory index of pending slices grouped into queues by exact
 //! canonical dimension set, the live bot table (dimensions, liveness, parked
@@ -53,7 +53,7 @@ pub struct SchedConfig {
     pub long_poll: Duration,
     /// Sleep suggested to a bot when there is nothing to do (after a long poll).
     pub idle_sleep: Duration,
-    /// Dedup window (client spec §7.4).
+    /// Dedup window (docs/client-api.md#deduplication).
     pub reusable_task_age: Duration,
     /// Recorded in results' server_versions.
     pub server_version: String,

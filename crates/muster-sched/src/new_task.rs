@@ -1,4 +1,4 @@
-//! NewTask (client spec §5.3, §6.4, §7.4): validate, idempotency by
+//! NewTask (docs/client-api.md#tasks-service, #slices-and-capacity, #deduplication): validate, idempotency by
 //! request_uuid, dedup of idempotent slices, capacity / slice selection,
 //! one durable commit, then index insert and wake of a parked bot.
 //!

@@ -1,4 +1,4 @@
-//! Poll (bot protocol §2.3; scheduling notes §9.3): update the bot, answer a
+//! Poll (docs/bot-protocol.md#poll; docs/scheduling.md#poll): update the bot, answer a
 //! retried poll with the same assignment, pick the best pending slice among
 //! the bot's queues, claim it durably (CAS PENDING → RUNNING + bot record in
 //! one Txn) before replying, or park the poll until a matching task arrives.

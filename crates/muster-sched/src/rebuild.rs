@@ -1,5 +1,4 @@
-//! Startup: rebuild the in-memory state from the store (scheduling notes
-//! §9.5). Bots get a full death-timeout of grace and running tasks a full
+//! Startup: rebuild the in-memory state from the store (docs/scheduling.md#restart). Bots get a full death-timeout of grace and running tasks a full
 //! ping tolerance, so a restart never kills the fleet.
 
 use crate::index::PendingEntry;

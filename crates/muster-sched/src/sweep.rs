@@ -1,4 +1,4 @@
-//! The timer-driven background work (DESIGN §3.4): slice expiry (fall back
+//! The timer-driven background work (docs/design.md#data-flow, docs/scheduling.md#expiry-and-fallback): slice expiry (fall back
 //! to the next slice with capacity, else EXPIRED), running tasks past
 //! `dead_after` (BOT_DIED, or KILLED when a kill was pending), bots silent
 //! past the death timeout (dead + `bot_missing`, their task abandoned) — run

@@ -1,4 +1,4 @@
-//! task_update / task_error (bot protocol §4.3, §2.7) and every other way a
+//! task_update / task_error (docs/bot-protocol.md#task-updates, #task-errors) and every other way a
 //! RUNNING task ends (abandon on bot death, handshake, shutdown, ping
 //! timeout). A completion commits in ONE Txn: final result (+ dedup hash),
 //! the freed bot record, output bytes and the bot event.

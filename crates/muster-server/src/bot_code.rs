@@ -1,4 +1,4 @@
-//! The bot code served to muster bots (DESIGN §6, issue #3).
+//! The bot code served to muster bots (docs/bot-protocol.md#bot-code).
 //!
 //! The served file is a muster executable with a config trailer appended
 //! (muster_api::trailer): server URL, server-enforced dimensions, hook. Its

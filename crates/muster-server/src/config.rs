@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How bots must authenticate (bot spec §6.3; DESIGN §7).
+/// How bots must authenticate (docs/bot-protocol.md#authentication; docs/design.md#security).
 #[derive(Clone, Default)]
 pub struct BotAuth {
     /// Peers allowed by address: CIDRs like `127.0.0.0/8`, `::1/128`.
@@ -44,7 +44,7 @@ pub struct ServerConfig {
     /// Hook script delivered to muster bots in the trailer.
     pub bot_hook_script: Option<String>,
     /// Checkout of upstream luci-py `appengine/swarming/swarming_bot`: when
-    /// set, `swarming_bot.zip` is built from it for Python bots (issue #5).
+    /// set, `swarming_bot.zip` is built from it for Python bots (docs/bot-protocol.md#python-bot-code).
     pub python_bot_dir: Option<PathBuf>,
     /// Operator hooks injected as `config/bot_config.py` in that zip.
     pub python_bot_config: Option<PathBuf>,

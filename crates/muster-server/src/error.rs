@@ -15,7 +15,7 @@ pub enum StartError {
 }
 
 /// HTTP status for an error kind: the kind's gRPC code through the one
-/// code → HTTP table (client spec §1.5) in muster_api::prpc.
+/// code → HTTP table (docs/client-api.md#errors-and-codes) in muster_api::prpc.
 pub fn http_status(kind: ErrorKind) -> StatusCode {
     StatusCode::from_u16(muster_api::prpc::code_of(kind).http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

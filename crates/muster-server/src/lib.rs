@@ -1,4 +1,4 @@
-//! muster-server: the HTTP face of muster (DESIGN §2, §3).
+//! muster-server: the HTTP face of muster (docs/design.md#data-flow).
 //!
 //! Owns: routing, request decoding/encoding, authentication of bots and
 //! clients, the one error kind → status mapping ([`error`]), bot code

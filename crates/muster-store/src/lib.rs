@@ -220,7 +220,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_results(&self, ids: &[TaskId]) -> Result<Vec<Option<TaskResult>>>;
     async fn lookup_request_uuid(&self, key: &str) -> Result<Option<TaskId>>;
     /// The newest reusable result with this properties hash created at or
-    /// after `since` (client spec §7.4).
+    /// after `since` (docs/client-api.md#deduplication).
     async fn find_dedup(&self, properties_hash: &str, since: Time) -> Result<Option<TaskResult>>;
 
     async fn list_results(&self, q: &TaskQuery) -> Result<Page<TaskResult>>;

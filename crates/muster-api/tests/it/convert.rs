@@ -1,4 +1,4 @@
-//! Conversions between pb and muster-core types (spec §6.6, §7.5, §7.6, §9.1).
+//! Conversions between pb and muster-core types (docs/client-api.md#stored-request, #result-view, #bots-and-events).
 
 use chrono::{TimeZone, Utc};
 use muster_api::convert::{self, PropertiesView};

@@ -1,5 +1,5 @@
-//! Integration tests of muster-api: wire goldens (spec §1.6, §1.7, §6.7), pRPC
-//! negotiation and errors (§1.2, §1.5), domain conversions (§6.6, §7.6, §9.1)
+//! Integration tests of muster-api: wire goldens (docs/client-api.md#json-mapping), pRPC
+//! negotiation and errors (#prpc, #errors-and-codes), domain conversions (#stored-request, #result-view, #bots-and-events)
 //! and fuzzing of the decoders.
 
 mod convert;

@@ -1,5 +1,5 @@
 //! pRPC protocol: negotiation, the code table, error responses, timeouts and
-//! the client-side response parser (spec §1.2–§1.5).
+//! the client-side response parser (docs/client-api.md#prpc, #errors-and-codes).
 
 use muster_api::pb;
 use muster_api::prpc::{self, Code, Format, Status};

@@ -1,4 +1,5 @@
-//! Wire goldens: hand-written JSON from the spec decodes into pb types and
+//! Wire goldens: hand-written JSON shaped as docs/client-api.md
+//! describes decodes into pb types and
 //! re-encodes in the canonical proto3 JSON shape.
 
 use crate::{fixture, response_json};

@@ -1,5 +1,5 @@
-//! Dimension rules (client spec §6.3, bot spec §7.1) and listing filters
-//! (client spec §2.3).
+//! Dimension rules (docs/client-api.md#dimensions, docs/bot-protocol.md#dimensions-and-state) and
+//! listing filters (docs/client-api.md#paging-and-filters).
 
 use super::bad;
 use crate::dims::{BotDimensions, DimFilter, TaskDimensions};
@@ -62,9 +62,9 @@ pub fn validate_dimension_value(field: &str, key: &str, value: &str) -> Result<(
     }
 }
 
-/// Validates a slice's requested dimensions (§6.3). `field` is the path of the
+/// Validates a slice's requested dimensions (docs/client-api.md#dimensions). `field` is the path of the
 /// list, e.g. `task_slices[0].properties.dimensions`. Pool presence and
-/// uniqueness are checked by the caller (§6.1 step 1).
+/// uniqueness are checked by the caller (docs/client-api.md#new-task, item 1).
 pub(crate) fn validate_task_dimensions(field: &str, dims: &TaskDimensions) -> Result<()> {
     let mut total_values = 0usize;
     let mut alternatives = 1usize;
@@ -120,7 +120,7 @@ fn bad_bot(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> Error 
     Error::invalid(format!("bad bot dimensions: {field}: {msg}"))
 }
 
-/// Validates the dimensions a bot reports (bot spec §7.1, server side). An
+/// Validates the dimensions a bot reports (docs/bot-protocol.md#dimensions-and-state, server side). An
 /// error quarantines the bot; it is not a reason to reject the request.
 pub fn validate_bot_dimensions(d: &BotDimensions) -> Result<()> {
     let ids = d.get("id").len();
@@ -146,8 +146,8 @@ pub fn validate_bot_dimensions(d: &BotDimensions) -> Result<()> {
     Ok(())
 }
 
-/// Parses and validates `key:v1|v2` tag filters of listings (client spec
-/// §2.3). Key and every value must be non-empty without leading/trailing
+/// Parses and validates `key:v1|v2` tag filters of listings
+/// (docs/client-api.md#paging-and-filters). Key and every value must be non-empty without leading/trailing
 /// whitespace; repeated values are silently de-duplicated.
 pub fn validate_tag_filter(tags: &[String]) -> Result<Vec<DimFilter>> {
     let mut out = Vec::with_capacity(tags.len());
@@ -175,8 +175,8 @@ pub fn validate_tag_filter(tags: &[String]) -> Result<Vec<DimFilter>> {
     Ok(out)
 }
 
-/// Validates `(key, v1|v2)` dimension filters of listings (client spec §2.3)
-/// with the dimension key/value rules of §6.3. Repeated keys are separate
+/// Validates `(key, v1|v2)` dimension filters of listings (docs/client-api.md#paging-and-filters)
+/// with the dimension key/value rules of #dimensions. Repeated keys are separate
 /// constraints; repeated values in one OR list are de-duplicated.
 pub fn validate_dimension_filter(pairs: &[(String, String)]) -> Result<Vec<DimFilter>> {
     let mut out = Vec::with_capacity(pairs.len());

@@ -1,4 +1,4 @@
-//! TaskProperties rules (client spec §6.2): command, timeouts, paths, env,
+//! TaskProperties rules (docs/client-api.md#task-properties): command, timeouts, paths, env,
 //! CAS input, outputs, named caches and CIPD input.
 
 use super::dimensions::validate_task_dimensions;

@@ -87,7 +87,7 @@ type Mutation = fn(&mut NewTaskRequest);
 /// (case, mutation, None = accepted / Some(expected message substring)).
 fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
     vec![
-        // §6.1.1 slices and pool.
+        // New task, item 1: slices and pool.
         ("no slices", |r| r.task_slices.clear(), Some("bad request: task_slices: task_slices is required")),
         (
             "no pool",
@@ -101,7 +101,7 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
             |r| add_slice(r).properties.dimensions.0[1].1 = s("other"),
             Some("task_slices[1].properties.dimensions: each task slice must use the same pool dimensions"),
         ),
-        // §6.1.3-5.
+        // New task, items 2-4.
         ("no name", |r| r.name.clear(), Some("bad request: name: name is required")),
         (
             "deprecated properties",
@@ -127,7 +127,7 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
             },
             Some("bad request: task_slices: can have up to 8 slices"),
         ),
-        // §6.1.6-7.
+        // New task, items 3-4.
         ("parent run id", |r| r.parent_task_id = s("6663cfc78b41fb11"), None),
         ("parent bad id", |r| r.parent_task_id = s("XYZ"), Some("bad request: parent_task_id: bad task ID")),
         ("parent one char", |r| r.parent_task_id = s("1"), Some("bad request: parent_task_id: bad task ID")),
@@ -135,7 +135,7 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
         ("priority 1", |r| r.priority = 1, None),
         ("priority 255", |r| r.priority = 255, None),
         ("priority 256", |r| r.priority = 256, Some("bad request: priority: must be between 1 and 255")),
-        // §6.1.8.
+        // New task, item 5.
         ("service account none", |r| r.service_account = s("none"), None),
         ("service account bot", |r| r.service_account = s("bot"), None),
         ("service account email", |r| r.service_account = s("sa@proj.iam.gserviceaccount.com"), None),
@@ -146,7 +146,7 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
             Some("bad request: service_account: must be at most 128 characters"),
         ),
         ("service account 128 chars", |r| r.service_account = format!("{}@b.com", "a".repeat(122)), None),
-        // §6.1.9.
+        // New task, item 6.
         ("pubsub token without topic", |r| r.pubsub_auth_token = s("t"), Some("pubsub_auth_token: requires pubsub_topic")),
         ("pubsub userdata without topic", |r| r.pubsub_userdata = s("u"), Some("pubsub_userdata: requires pubsub_topic")),
         (
@@ -176,19 +176,19 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
             |r| r.pubsub_topic = format!("projects/my-project/topics/{}", "a".repeat(1000)),
             Some("pubsub_topic: must be at most 1024 bytes"),
         ),
-        // §6.1.10.
+        // New task, item 7.
         ("ping tolerance 0", |r| r.bot_ping_tolerance_secs = 0, None),
         ("ping tolerance 59", |r| r.bot_ping_tolerance_secs = 59, Some("bad request: bot_ping_tolerance_secs: must be 0")),
         ("ping tolerance 60", |r| r.bot_ping_tolerance_secs = 60, None),
         ("ping tolerance 1200", |r| r.bot_ping_tolerance_secs = 1200, None),
         ("ping tolerance 1201", |r| r.bot_ping_tolerance_secs = 1201, Some("bot_ping_tolerance_secs: ")),
-        // §6.1.11.
+        // Realm.
         ("realm empty", |r| r.realm.clear(), None),
         ("realm root", |r| r.realm = s("proj:@root"), None),
         ("realm without project", |r| r.realm = s("ci"), Some("bad request: realm: must be <project>:<realm>")),
         ("realm bad project", |r| r.realm = s("Proj:ci"), Some("bad request: realm: bad project name")),
         ("realm bad name", |r| r.realm = s("proj:C I"), Some("bad request: realm: bad realm name")),
-        // §6.1.12 tags.
+        // New task, item 8: tags.
         ("256 tags", |r| r.tags = (0..256).map(|i| format!("k{i}:v")).collect(), None),
         ("257 tags", |r| r.tags = (0..257).map(|i| format!("k{i}:v")).collect(), Some("bad request: tags: can have up to 256")),
         ("tag without colon", |r| r.tags.push(s("nocolon")), Some("bad request: tags[1]: must be key:value")),
@@ -201,7 +201,7 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
         ("tag value 257", |r| r.tags.push(format!("k:{}", "v".repeat(257))), Some("tags[1]: value must be at most 256")),
         ("tag value spaces", |r| r.tags.push(s("k: v")), Some("tags[1]: value must not have leading or trailing")),
         ("tag reserved", |r| r.tags.push(s("swarming.terminate:1")), Some("tags[1]: key swarming.terminate is reserved")),
-        // §6.1.13 slices.
+        // New task, item 9: slices.
         ("secret 20480", |r| p0(r).secret_bytes = Some(vec![1; 20480]), None),
         (
             "secret 20481",
@@ -247,7 +247,7 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
         ),
         ("pool task template 3", |r| r.pool_task_template = 3, None),
         ("pool task template 4", |r| r.pool_task_template = 4, Some("bad request: pool_task_template: ")),
-        // §6.2 command and timeouts.
+        // Task properties: command and timeouts.
         ("no command", |r| p0(r).command.clear(), Some("bad request: task_slices[0].properties.command: is required")),
         ("128 args", |r| p0(r).command = vec![s("a"); 128], None),
         ("129 args", |r| p0(r).command = vec![s("a"); 129], Some("properties.command: can have up to 128 arguments")),
@@ -446,7 +446,7 @@ fn cases() -> Vec<(&'static str, Mutation, Option<&'static str>)> {
             },
             None,
         ),
-        // §6.3 dimensions.
+        // Dimensions.
         ("dims AND on one key", |r| dims(r).push((s("os"), s("Ubuntu"))), None),
         ("dim id", |r| dims(r).push((s("id"), s("bot-1"))), None),
         (
@@ -553,7 +553,7 @@ fn violations_are_reported_in_spec_order() {
     assert!(validate_new_task(&r).is_err_and(|e| e.message.contains("tags[1]")));
 }
 
-// ---- bot dimensions (bot spec §7.1) ----
+// ---- bot dimensions (docs/bot-protocol.md#dimensions-and-state) ----
 
 fn bot(pairs: &[(&str, &[&str])]) -> BotDimensions {
     BotDimensions(pairs.iter().map(|(k, vs)| (s(k), vs.iter().map(|v| s(v)).collect())).collect())
@@ -583,7 +583,7 @@ fn bot_dimensions_follow_the_bot_protocol_rules() {
     assert!(validate_bot_dimensions(&d).is_err_and(|e| e.message.contains("at most 256")));
 }
 
-// ---- listing filters (§2.3) ----
+// ---- listing filters (docs/client-api.md#paging-and-filters) ----
 
 #[test]
 fn tag_filters_parse_or_lists_and_dedupe_values() {
@@ -633,7 +633,7 @@ fn terminate_reasons_lose_line_breaks_and_are_limited_to_1000_chars() {
     assert!(got.is_err_and(|e| e.message == "bad request: reason: must be at most 1000 characters, got 1001"));
 }
 
-// ---- build_request (§6.5) ----
+// ---- build_request (docs/client-api.md#stored-request) ----
 
 fn ctx(high: bool) -> CreateContext {
     let now = crate::time::from_micros(1_700_000_000_123_456) + chrono::Duration::nanoseconds(789);

@@ -1,4 +1,4 @@
-//! Bot access: IP allowlist and optional shared token (DESIGN §7).
+//! Bot access: IP allowlist and optional shared token (docs/bot-protocol.md#authentication).
 
 use crate::config::BotAuth;
 use axum::http::HeaderMap;

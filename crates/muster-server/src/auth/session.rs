@@ -1,4 +1,4 @@
-//! HMAC-SHA256 bot session tokens (DESIGN §1, bot spec §6.5).
+//! HMAC-SHA256 bot session tokens (docs/bot-protocol.md#sessions).
 //!
 //! A token binds a bot id and a session id to an expiry:
 //! `base64url(bot_id \n session_id \n expiry_unix_secs) "." hex(hmac)`.

@@ -1,5 +1,5 @@
 //! `GET /bot_code` and `GET /swarming/api/v1/bot/bot_code/<version>`
-//! (bot spec §5.3; DESIGN §6; issue #5).
+//! (docs/bot-protocol.md#bot-code, #python-bot-code).
 //!
 //! `/bot_code` answers the muster executable directly so that
 //! `curl -o muster-bot URL/bot_code` works without `-L`. `/bot_code?bot=python`,

@@ -1,4 +1,4 @@
-//! `POST /swarming/api/v1/bot/event` (bot spec §2.5, §8).
+//! `POST /swarming/api/v1/bot/event` (docs/bot-protocol.md#events).
 
 use super::{bot_id_of, decode, hello, require_session};
 use crate::error::JsonError;

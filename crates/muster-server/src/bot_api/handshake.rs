@@ -1,4 +1,4 @@
-//! `POST /swarming/api/v1/bot/handshake` (bot spec §2.2).
+//! `POST /swarming/api/v1/bot/handshake` (docs/bot-protocol.md#handshake).
 
 use super::{bot_id_of, decode, hello, is_python_bot, refresh};
 use crate::error::JsonError;

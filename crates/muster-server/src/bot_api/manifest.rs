@@ -1,4 +1,4 @@
-//! The task manifest of a `run` poll reply (bot spec §4.2): every key the
+//! The task manifest of a `run` poll reply (docs/bot-protocol.md#the-manifest): every key the
 //! Python bot requires, with the types it requires.
 
 use muster_api::bot::{

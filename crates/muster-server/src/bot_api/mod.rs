@@ -1,4 +1,4 @@
-//! The Swarming bot API (shared/spec/swarming-bot-protocol.md §2–§4, §9).
+//! The Swarming bot API (docs/bot-protocol.md).
 //!
 //! One file per endpoint. Every JSON endpoint answers JSON (errors too), never
 //! redirects, and replies with a non-empty dict (the Python bot's quirks).

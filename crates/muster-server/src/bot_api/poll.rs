@@ -1,4 +1,4 @@
-//! `POST /swarming/api/v1/bot/poll` (bot spec §2.3, §3).
+//! `POST /swarming/api/v1/bot/poll` (docs/bot-protocol.md#poll, #poll-commands).
 //!
 //! Decision order: session (missing/expired → `bot_restart`, another bot's →
 //! 403), version (→ `update`), then the scheduler: `run`, `terminate` or

@@ -1,4 +1,4 @@
-//! `POST /swarming/api/v1/bot/task_error[/<run id>]` (bot spec §2.7).
+//! `POST /swarming/api/v1/bot/task_error[/<run id>]` (docs/bot-protocol.md#task-errors).
 //! Replies `{}`: the Python bot accepts only `{}` or a dict with `resp`.
 
 use super::task_update::{cipd_pkg, task_id_of};

@@ -1,4 +1,4 @@
-//! `POST /swarming/api/v1/bot/task_update[/<run id>]` (bot spec §2.6, §4.3).
+//! `POST /swarming/api/v1/bot/task_update[/<run id>]` (docs/bot-protocol.md#task-updates).
 
 use super::{decode, refresh, require_session};
 use crate::error::JsonError;

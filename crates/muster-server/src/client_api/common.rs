@@ -1,4 +1,4 @@
-//! Argument rules shared by the RPCs (client spec §2.2, §2.3).
+//! Argument rules shared by the RPCs (docs/client-api.md#paging-and-filters).
 
 use muster_api::convert;
 use muster_api::prpc::Status;

@@ -1,4 +1,4 @@
-//! The swarming.v2 pRPC API (client spec §1–§5): one file per RPC under
+//! The swarming.v2 pRPC API (docs/client-api.md): one file per RPC under
 //! `tasks/`, `bots/` and `swarming/`. This module negotiates the encoding
 //! (binary protobuf or JSON), decodes the request, calls the handler and
 //! encodes the reply or the error (`X-Prpc-Grpc-Code` always set).

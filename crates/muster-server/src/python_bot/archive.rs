@@ -1,4 +1,4 @@
-//! Building `swarming_bot.zip` and computing its version (bot spec §5.1, §5.2).
+//! Building `swarming_bot.zip` and computing its version (docs/bot-protocol.md#python-bot-code).
 //!
 //! Pure functions over bytes and a directory: which files go in, the
 //! generated `config/config.json`, a byte-for-byte reproducible zip (entries
@@ -152,7 +152,7 @@ pub fn build_zip(entries: &Entries) -> Result<Vec<u8>, ArchiveError> {
     Ok(w.finish().map_err(zerr)?.into_inner())
 }
 
-/// The bot version of `entries` (bot spec §5.2): SHA-256 over, for each
+/// The bot version of `entries` (docs/bot-protocol.md#python-bot-code): SHA-256 over, for each
 /// entry sorted by name, `len(name)` in decimal, the name, `len(content)` in
 /// decimal, the content. Lowercase hex.
 pub fn entries_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {

@@ -1,4 +1,4 @@
-//! Bot code for UNMODIFIED upstream Python Swarming bots (issue #5; bot spec §5).
+//! Bot code for UNMODIFIED upstream Python Swarming bots (docs/bot-protocol.md#python-bot-code).
 //!
 //! Owns the `swarming_bot.zip` built from the operator's checkout of luci-py
 //! `appengine/swarming/swarming_bot` (`--python-bot-dir`), with a generated
@@ -29,7 +29,7 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(2);
 pub struct PythonZip {
     /// The bytes served at `/swarming/api/v1/bot/bot_code/<version>`.
     pub bytes: Bytes,
-    /// The bot spec §5.2 digest of `bytes` (what the bot reports as `version`).
+    /// The docs/bot-protocol.md#python-bot-code digest of `bytes` (what the bot reports as `version`).
     pub version: String,
     fingerprint: Fingerprint,
 }

@@ -1,4 +1,4 @@
-//! The web UI (issue #6): server-rendered HTML pages built from the state
+//! The web UI: server-rendered HTML pages built from the state
 //! the scheduler and the store already serve to the pRPC API, plus a small
 //! script (`web/ui.js`) that only enhances them (live output, dimension
 //! autocomplete, confirmations, column sorting). CSS and JS are embedded in

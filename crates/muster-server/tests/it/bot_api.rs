@@ -1,4 +1,4 @@
-//! Bot API shapes and refusals (bot spec §1.2, §2, §9).
+//! Bot API shapes and refusals (docs/bot-protocol.md#transport, #endpoints).
 
 use muster_testkit::{TestBot, TestServer};
 use serde_json::json;

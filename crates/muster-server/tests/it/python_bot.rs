@@ -1,11 +1,11 @@
-//! Wire-golden tests for UNMODIFIED upstream Python Swarming bots (issue #5).
+//! Wire-golden tests for UNMODIFIED upstream Python Swarming bots (docs/bot-protocol.md#python-bot-code).
 //!
 //! Every request here is written by hand from the bodies and headers the
-//! upstream bot sends (bot spec Appendix A, §2, §4.3): User-Agent
+//! upstream bot sends (docs/bot-protocol.md#transport, #task-updates): User-Agent
 //! `swarming_bot/1.0.0@vm`, `X-Luci-Swarming-Bot-ID`, `Cookie: GOOGAPPUID=…`,
 //! `application/json; charset=UTF-8`, compact JSON with sorted keys. Replies
 //! are checked for the exact shapes the bot parses. The zip served to Python
-//! bots is checked against the bot spec §5.2 digest computed independently.
+//! bots is checked against the docs/bot-protocol.md#python-bot-code digest computed independently.
 
 use muster_server::python_bot::archive;
 use muster_testkit::{FakeClock, TestServer};
@@ -150,7 +150,7 @@ async fn python_server(dir: &Path) -> anyhow::Result<TestServer> {
     .await
 }
 
-/// The §5.2 digest, written here from the spec, independently of the server.
+/// The Python bot code digest, written here from docs/bot-protocol.md, independently of the server.
 fn spec_digest(entries: &BTreeMap<String, Vec<u8>>) -> String {
     let mut h = Sha256::new();
     for (name, content) in entries {
@@ -353,7 +353,7 @@ async fn a_python_bot_on_another_version_is_told_to_update_and_a_current_one_sle
 }
 
 /// The manifest of a `run` has every key the bot crashes without, with the
-/// JSON type it needs (bot spec §4.2).
+/// JSON type it needs (docs/bot-protocol.md#the-manifest).
 fn assert_manifest_shape(m: &Value, bot_id: &str) {
     let is_dim_map = |v: &Value| {
         v.as_object()

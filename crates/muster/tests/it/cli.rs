@@ -1,4 +1,4 @@
-//! The client verbs against a real server and real bots (issue #4).
+//! The client verbs against a real server and real bots.
 
 use crate::common::{exe, start_server, wait_bots, BotProcess};
 use muster_testkit::Prpc;

@@ -1,4 +1,4 @@
-//! Crash safety (issue #2): kill -9 the server between acknowledged calls;
+//! Crash safety (docs/design.md#storage-and-durability): kill -9 the server between acknowledged calls;
 //! after restart every acknowledged task and output byte is there and
 //! pending tasks are dispatched again.
 

@@ -1,4 +1,4 @@
-//! Real `muster bot` processes running real commands (issue #3).
+//! Real `muster bot` processes running real commands.
 
 use crate::common::{start_server, submit, task, wait_bots, BotProcess};
 use muster_testkit::{Prpc, ServerProcess};

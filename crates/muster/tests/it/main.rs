@@ -6,6 +6,7 @@ mod common;
 mod config;
 mod crash;
 mod dev;
+mod docs;
 mod e2e_bot;
 mod postgres;
 mod python_compat;

@@ -1,10 +1,10 @@
-//! Compatibility with UNMODIFIED upstream Python Swarming bots (issue #5).
+//! Compatibility with UNMODIFIED upstream Python Swarming bots (docs/bot-protocol.md#python-bot-code).
 //!
 //! Runs only when `MUSTER_PYTHON_BOT_DIR` points at a checkout of luci-py
 //! `appengine/swarming/swarming_bot` (CI has none: the test then prints a
 //! notice and passes). It starts a real `muster server --python-bot-dir`,
 //! downloads `swarming_bot.zip` from `/bot_code?bot=python`, runs
-//! `python3 swarming_bot.zip start_bot --test-mode` offline (bot spec §9) in
+//! `python3 swarming_bot.zip start_bot --test-mode` offline (docs/bot-protocol.md#python-bot-code) in
 //! its own temp dir, and checks tasks that succeed, fail, time out and are
 //! killed, then a self-update after the served zip changes.
 

@@ -1,4 +1,4 @@
-//! CountBots (client spec §5.2, §9.3).
+//! CountBots (docs/client-api.md#bots-service).
 
 use crate::State;
 use muster_api::prpc::Status;

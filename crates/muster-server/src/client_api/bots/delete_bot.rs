@@ -1,4 +1,4 @@
-//! DeleteBot (client spec §5.2): forgets the bot; its events stay.
+//! DeleteBot (docs/client-api.md#bots-service): forgets the bot; its events stay.
 
 use super::bot_id;
 use crate::State;

@@ -1,4 +1,4 @@
-//! GetBot (client spec §5.2): a known bot, or one reconstructed from its
+//! GetBot (docs/client-api.md#bots-service): a known bot, or one reconstructed from its
 //! newest event with `deleted: true`, else NOT_FOUND.
 
 use super::bot_id;

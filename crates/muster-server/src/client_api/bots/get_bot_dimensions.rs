@@ -1,4 +1,4 @@
-//! GetBotDimensions (client spec §5.2): union of dimension values across bots.
+//! GetBotDimensions (docs/client-api.md#bots-service): union of dimension values across bots.
 
 use crate::State;
 use muster_api::prpc::Status;

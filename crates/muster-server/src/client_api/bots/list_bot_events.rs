@@ -1,4 +1,4 @@
-//! ListBotEvents (client spec §5.2): newest first, paged.
+//! ListBotEvents (docs/client-api.md#bots-service): newest first, paged.
 
 use super::bot_id;
 use crate::client_api::common::{cursor_in, cursor_out, limit, store_err, time_range, CursorKind};

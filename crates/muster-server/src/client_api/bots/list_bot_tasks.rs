@@ -1,4 +1,4 @@
-//! ListBotTasks (client spec §5.2): the runs a bot executed (run view).
+//! ListBotTasks (docs/client-api.md#bots-service): the runs a bot executed (run view).
 //! States that can never match a bot's run are refused, as upstream.
 
 use super::bot_id;

@@ -1,4 +1,4 @@
-//! ListBots (client spec §5.2): ascending bot id, filters, paged.
+//! ListBots (docs/client-api.md#bots-service): ascending bot id, filters, paged.
 
 use crate::client_api::common::{cursor_in, cursor_out, limit, CursorKind};
 use crate::State;

@@ -1,4 +1,4 @@
-//! swarming.v2.Bots (client spec §5.2), one file per RPC.
+//! swarming.v2.Bots (docs/client-api.md#bots-service), one file per RPC.
 
 pub(crate) mod count_bots;
 pub(crate) mod delete_bot;

@@ -1,4 +1,4 @@
-//! TerminateBot (client spec §5.2): a termination task the bot picks up and
+//! TerminateBot (docs/client-api.md#bots-service): a termination task the bot picks up and
 //! exits on; an existing pending one is reused.
 
 use super::bot_id;

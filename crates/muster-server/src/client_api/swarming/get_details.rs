@@ -1,4 +1,4 @@
-//! GetDetails (client spec §5.1).
+//! GetDetails (docs/client-api.md#swarming-service).
 
 use crate::State;
 use muster_api::pb;

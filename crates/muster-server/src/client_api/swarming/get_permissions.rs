@@ -1,4 +1,4 @@
-//! GetPermissions (client spec §5.1). Without client authentication every
+//! GetPermissions (docs/client-api.md#swarming-service). Without client authentication every
 //! caller may do everything; pools are those the fleet reports.
 
 use crate::State;

@@ -1,4 +1,4 @@
-//! GetToken (client spec §5.1). muster bots need no bootstrap token: access
+//! GetToken (docs/client-api.md#swarming-service). muster bots need no bootstrap token: access
 //! to /bot_code is governed by the bot address allowlist and bot token, so
 //! this returns an empty token rather than leaking the shared bot token to
 //! unauthenticated callers.

@@ -1,4 +1,4 @@
-//! swarming.v2.Swarming (client spec §5.1).
+//! swarming.v2.Swarming (docs/client-api.md#swarming-service).
 
 pub(crate) mod get_details;
 pub(crate) mod get_permissions;

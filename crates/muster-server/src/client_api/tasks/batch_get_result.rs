@@ -1,4 +1,4 @@
-//! BatchGetResult (client spec §5.3): 1..1000 ids, results in request order.
+//! BatchGetResult (docs/client-api.md#tasks-service): 1..1000 ids, results in request order.
 
 use super::perf_allowed;
 use crate::client_api::common::{store_err, task_id};

@@ -1,4 +1,4 @@
-//! CancelTask (client spec §5.3): pending → CANCELED; running → killed only
+//! CancelTask (docs/client-api.md#tasks-service): pending → CANCELED; running → killed only
 //! with `kill_running`; already final → `{canceled: false}`.
 
 use crate::client_api::common::task_id;

@@ -1,4 +1,4 @@
-//! CancelTasks (client spec §5.3): tags required; pending (and running with
+//! CancelTasks (docs/client-api.md#tasks-service): tags required; pending (and running with
 //! `kill_running`) tasks matching them are cancelled, newest first.
 
 use crate::client_api::common::{cursor_in, cursor_out, limit, time_range, CursorKind};

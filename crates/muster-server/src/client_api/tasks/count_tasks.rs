@@ -1,4 +1,4 @@
-//! CountTasks (client spec §5.3): `start` required, `end` defaults to now.
+//! CountTasks (docs/client-api.md#tasks-service): `start` required, `end` defaults to now.
 
 use super::list_tasks::query;
 use crate::client_api::common::store_err;

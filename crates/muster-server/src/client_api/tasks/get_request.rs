@@ -1,4 +1,4 @@
-//! GetRequest (client spec §5.3, §6.6).
+//! GetRequest (docs/client-api.md#tasks-service, #stored-request).
 
 use crate::client_api::common::{store_err, task_id};
 use crate::State;

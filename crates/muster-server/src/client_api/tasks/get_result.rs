@@ -1,4 +1,4 @@
-//! GetResult (client spec §5.3, §7.6).
+//! GetResult (docs/client-api.md#tasks-service, #result-view).
 
 use super::perf_allowed;
 use crate::client_api::common::{store_err, task_id};

@@ -1,4 +1,4 @@
-//! GetStdout (client spec §8): bytes from `offset`, at most `length`
+//! GetStdout (docs/client-api.md#stdout): bytes from `offset`, at most `length`
 //! (0 or > 16,384,000 clamps to 16,384,000), plus the current state.
 
 use crate::client_api::common::{store_err, task_id};

@@ -1,4 +1,4 @@
-//! ListTaskRequests (client spec §5.3): like ListTasks, returning requests.
+//! ListTaskRequests (docs/client-api.md#tasks-service): like ListTasks, returning requests.
 
 use super::list_tasks::query;
 use crate::client_api::common::{cursor_in, cursor_out, limit, store_err, CursorKind};

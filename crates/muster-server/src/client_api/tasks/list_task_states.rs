@@ -1,4 +1,4 @@
-//! ListTaskStates (client spec §5.3): states in request order; any unknown
+//! ListTaskStates (docs/client-api.md#tasks-service): states in request order; any unknown
 //! task fails the whole call with `<task_id>: no such task`.
 
 use crate::client_api::common::{store_err, task_id};

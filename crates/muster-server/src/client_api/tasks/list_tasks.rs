@@ -1,4 +1,4 @@
-//! ListTasks (client spec §5.3): summaries, newest first; state defaults
+//! ListTasks (docs/client-api.md#tasks-service): summaries, newest first; state defaults
 //! to QUERY_PENDING; only QUERY_CREATED_TS sorting.
 
 use super::perf_allowed;

@@ -1,4 +1,4 @@
-//! swarming.v2.Tasks (client spec §5.3), one file per RPC.
+//! swarming.v2.Tasks (docs/client-api.md#tasks-service), one file per RPC.
 
 pub(crate) mod batch_get_result;
 pub(crate) mod cancel_task;
@@ -15,7 +15,7 @@ pub(crate) mod new_task;
 use muster_core::{TaskResult, TaskState};
 
 /// Performance stats are shown only for tasks that ran and did not crash,
-/// or dedups (§5.3 GetResult).
+/// or dedups (docs/client-api.md#tasks-service, GetResult).
 pub(crate) fn perf_allowed(r: &TaskResult, asked: bool) -> bool {
     asked
         && (r.is_deduped()

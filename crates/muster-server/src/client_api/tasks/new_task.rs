@@ -1,4 +1,4 @@
-//! NewTask (client spec §5.3, §6).
+//! NewTask (docs/client-api.md#tasks-service, #new-task).
 
 use crate::client_api::common::caller;
 use crate::State;
