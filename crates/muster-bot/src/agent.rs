@@ -176,8 +176,11 @@ impl Agent {
                     for (k, v) in resp.bot_group_cfg.dimensions {
                         self.server_dims.insert(k, v);
                     }
+                    // Not news: a bot started from the server's own build
+                    // (muster dev) differs only by the trailer and is never
+                    // told to update. A real update arrives as a poll command.
                     if !resp.bot_version.is_empty() && resp.bot_version != self.version {
-                        tracing::info!(server_has = resp.bot_version, "the server serves another bot version");
+                        tracing::debug!(server_has = resp.bot_version, "the server serves another bot version");
                     }
                     tracing::info!(server_version = resp.server_version, "handshake done");
                     return None;

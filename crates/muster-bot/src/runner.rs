@@ -104,6 +104,27 @@ pub struct TaskSummary {
     pub output_bytes: u64,
 }
 
+/// The exit code reported for a command that could not be started (a
+/// missing executable, no permission), as upstream Swarming does.
+pub const SPAWN_FAILED_EXIT_CODE: i64 = 1;
+
+/// The task_error message of a task stopped because the bot shut down.
+pub const SHUT_DOWN_MESSAGE: &str = "the bot was shut down";
+
+/// Why a task could not be started.
+enum StartError {
+    /// The bot could not set the task up: reported with `task_error`.
+    Internal(String),
+    /// The command itself could not be started: the task's own failure.
+    Spawn(String),
+}
+
+/// A task ready to start: its working directory and environment.
+struct Prepared {
+    cwd: PathBuf,
+    env: BTreeMap<OsString, OsString>,
+}
+
 /// Runs tasks for one bot directory.
 #[derive(Debug, Clone)]
 pub struct TaskRunner {
@@ -178,7 +199,28 @@ impl TaskRunner {
         let work = self.bot_dir.join("w").join(&task_id);
         let started = match self.start(m, &work) {
             Ok(s) => s,
-            Err(msg) => {
+            Err(StartError::Spawn(msg)) => {
+                // As upstream Swarming: a command that cannot be started is
+                // the task's failure (exit code 1, the reason in its output),
+                // not the bot's.
+                let _ = std::fs::remove_dir_all(&work);
+                let line = format!("muster bot: {msg}\n");
+                let mut p = self.packet(&task_id);
+                p.output = Some(encode_b64(line.as_bytes()));
+                p.output_chunk_start = Some(0);
+                p.exit_code = Some(SPAWN_FAILED_EXIT_CODE);
+                p.duration = Some(0.0);
+                p.hard_timeout = Some(false);
+                p.io_timeout = Some(false);
+                p.bot_overhead = Some(begin.elapsed().as_secs_f64());
+                summary.exit_code = Some(SPAWN_FAILED_EXIT_CODE);
+                match self.send_final(sink, p, shutdown).await {
+                    Ok(_) => summary.output_bytes = line.len() as u64,
+                    Err(e) => summary.update_lost = Some(e),
+                }
+                return summary;
+            }
+            Err(StartError::Internal(msg)) => {
                 let _ = std::fs::remove_dir_all(&work);
                 summary.internal_error = Some(msg.clone());
                 if let Err(e) = self.send_task_error(sink, &task_id, &msg, shutdown).await {
@@ -220,6 +262,25 @@ impl TaskRunner {
         if !buf.is_empty() {
             p.output = Some(encode_b64(&buf));
             p.output_chunk_start = Some(sent);
+        }
+        if summary.shutdown {
+            // The task did not end on its own: flush its output without an
+            // exit code, then report why (the server ends it BOT_DIED with
+            // this message), as upstream's task runner does on a signal.
+            match self.send_final(sink, p, shutdown).await {
+                Ok(_) => sent += buf.len() as u64,
+                Err(e) => {
+                    summary.update_lost = Some(e);
+                    summary.output_bytes = sent;
+                    return summary;
+                }
+            }
+            summary.output_bytes = sent;
+            summary.internal_error = Some(SHUT_DOWN_MESSAGE.to_string());
+            if let Err(e) = self.send_task_error(sink, &task_id, SHUT_DOWN_MESSAGE, shutdown).await {
+                summary.update_lost = Some(e);
+            }
+            return summary;
         }
         p.exit_code = Some(streamed.exit_code);
         p.duration = Some(streamed.duration);
@@ -288,7 +349,13 @@ impl TaskRunner {
     }
 
     /// Prepares the work dir and starts the command.
-    fn start(&self, m: &Manifest, work: &Path) -> Result<Started, String> {
+    fn start(&self, m: &Manifest, work: &Path) -> Result<Started, StartError> {
+        let prepared = self.prepare(m, work).map_err(StartError::Internal)?;
+        self.spawn(m, prepared)
+    }
+
+    /// Checks the manifest, makes the work dir, caches and environment.
+    fn prepare(&self, m: &Manifest, work: &Path) -> Result<Prepared, String> {
         if !valid_task_id(&m.task_id) {
             return Err(format!("invalid task id {:?}", m.task_id));
         }
@@ -317,9 +384,15 @@ impl TaskRunner {
             cwd
         };
         let env = self.environment(m, &work)?;
+        Ok(Prepared { cwd, env })
+    }
 
-        let (read_end, write_end) = nix::unistd::pipe().map_err(|e| format!("creating the output pipe: {e}"))?;
-        let write_err = write_end.try_clone().map_err(|e| format!("creating the output pipe: {e}"))?;
+    /// Starts the command of a prepared task.
+    fn spawn(&self, m: &Manifest, Prepared { cwd, env }: Prepared) -> Result<Started, StartError> {
+        let internal = |what: &str, e: std::io::Error| StartError::Internal(format!("{what}: {e}"));
+        let (read_end, write_end) =
+            nix::unistd::pipe().map_err(|e| StartError::Internal(format!("creating the output pipe: {e}")))?;
+        let write_err = write_end.try_clone().map_err(|e| internal("creating the output pipe", e))?;
         let mut cmd = tokio::process::Command::new(&m.command[0]);
         cmd.args(&m.command[1..])
             .current_dir(&cwd)
@@ -333,7 +406,7 @@ impl TaskRunner {
         let spawned = cmd.spawn();
         // Close our copies of the write end so EOF means "all writers gone".
         drop(cmd);
-        let child = spawned.map_err(|e| format!("starting {:?}: {e}", m.command[0]))?;
+        let child = spawned.map_err(|e| StartError::Spawn(format!("starting {:?}: {e}", m.command[0])))?;
         let pid = child.id().unwrap_or(0);
 
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
@@ -356,7 +429,7 @@ impl TaskRunner {
         });
         if let Err(e) = spawn_res {
             signal_group(pid, Signal::SIGKILL);
-            return Err(format!("starting the output reader: {e}"));
+            return Err(internal("starting the output reader", e));
         }
         Ok(Started { child, pid, rx, started: Instant::now() })
     }

@@ -130,9 +130,26 @@ impl Scheduler {
         })
     }
 
+    /// The bot could not run the task. The run ends (BOT_DIED, CLIENT_ERROR
+    /// or KILLED) with the bot's message appended to the task's output and
+    /// kept as the message of the bot's `task_error` event, so a user sees
+    /// why (docs/bot-protocol.md#task-errors).
     pub async fn task_error(&self, op: TaskErrorOp, now: Time) -> Result<()> {
         let client_error = !op.missing_cas.is_empty() || !op.missing_cipd.is_empty();
-        self.finish(op.task_id, &op.bot_id, now, Vec::new(), |r, run_cost, _| {
+        let message = if op.message.trim().is_empty() { "no reason given" } else { op.message.trim() };
+        let mut extra = Vec::new();
+        let owned = self
+            .store
+            .get_result(op.task_id)
+            .await?
+            .is_some_and(|r| r.state == TaskState::Running && r.bot_id == op.bot_id);
+        if owned {
+            let (offset, ends_with_newline) = self.output_end(op.task_id).await?;
+            let sep = if ends_with_newline { "" } else { "\n" };
+            let line = format!("{sep}muster: the bot {} could not run the task: {message}\n", op.bot_id);
+            extra.push(Write::WriteOutput { task: op.task_id, offset, data: line.into_bytes() });
+        }
+        self.finish_with_message(op.task_id, &op.bot_id, now, extra, message, |r, run_cost, _| {
             r.cost_usd = r.cost_usd.max(run_cost);
             r.completed = Some(now);
             r.dead_after = None;
@@ -200,15 +217,58 @@ impl Scheduler {
         Ok(matches!(out, Finish::Done(_)))
     }
 
-    /// CAS loop finalizing a task RUNNING on `bot_id`. `f` turns the stored
-    /// result into the final one (given the in-memory cost and dedup hash)
-    /// and names the bot event to append ("" for none).
+    /// The length of a task's output and whether it is empty or ends with a
+    /// newline. Output has no stored length: found by halving, one byte read
+    /// per step (rare: only when a message is appended).
+    async fn output_end(&self, task: TaskId) -> Result<(u64, bool)> {
+        let has_byte_at = |off: u64| async move { self.store.read_output(task, off, 1).await.map(|b| !b.is_empty()) };
+        let cap = muster_store::OUTPUT_CHUNK_SIZE * muster_store::OUTPUT_MAX_CHUNKS;
+        // Invariant: a byte at lo - 1 (or lo == 0), none at hi.
+        let (mut lo, mut hi) = (0u64, cap);
+        if has_byte_at(cap - 1).await? {
+            return Ok((cap, true));
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if has_byte_at(mid).await? {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == 0 {
+            return Ok((0, true));
+        }
+        let last = self.store.read_output(task, lo - 1, 1).await?;
+        Ok((lo, last.first() == Some(&b'\n')))
+    }
+
+    /// [`Self::finish_with_message`] with no event message.
     pub(crate) async fn finish<F>(
         &self,
         task: TaskId,
         bot_id: &str,
         now: Time,
         extra: Vec<Write>,
+        f: F,
+    ) -> Result<Finish>
+    where
+        F: Fn(&mut TaskResult, f64, Option<String>) -> &'static str,
+    {
+        self.finish_with_message(task, bot_id, now, extra, "", f).await
+    }
+
+    /// CAS loop finalizing a task RUNNING on `bot_id`. `f` turns the stored
+    /// result into the final one (given the in-memory cost and dedup hash)
+    /// and names the bot event to append ("" for none), recorded with
+    /// `message`.
+    pub(crate) async fn finish_with_message<F>(
+        &self,
+        task: TaskId,
+        bot_id: &str,
+        now: Time,
+        extra: Vec<Write>,
+        message: &str,
         f: F,
     ) -> Result<Finish>
     where
@@ -250,7 +310,7 @@ impl Scheduler {
             if let Some(b) = &bot {
                 txn.push(Write::PutBot(Box::new(b.clone())));
                 if !event.is_empty() {
-                    let mut ev = BotEvent::of(b, now, event, "");
+                    let mut ev = BotEvent::of(b, now, event, message);
                     ev.task_id = task.run_id();
                     txn.push(Write::AppendEvent(Box::new(ev)));
                 }

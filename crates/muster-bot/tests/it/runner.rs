@@ -181,17 +181,35 @@ async fn a_named_cache_persists_across_two_tasks() {
 }
 
 #[tokio::test]
-async fn a_command_that_cannot_start_is_a_task_error_without_exit_code() {
+async fn a_command_that_cannot_start_fails_with_exit_code_1_and_the_reason_in_its_output() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = MemorySink::default();
     let mut m = shell("g1", "");
     m.command = vec!["/nonexistent/muster-bot-test-binary".into()];
     let s = runner(dir.path()).run(&m, &sink, &CancellationToken::new()).await;
+    assert_eq!(s.exit_code, Some(1));
+    assert_eq!(s.internal_error, None);
+    assert!(sink.errors.lock().expect("lock").is_empty(), "not a task_error");
+    assert_eq!(sink.last().exit_code, Some(1));
+    let out = String::from_utf8_lossy(&sink.output()).into_owned();
+    assert!(
+        out.contains("starting \"/nonexistent/muster-bot-test-binary\": No such file or directory"),
+        "the reason is in the task's output: {out:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_task_the_bot_cannot_set_up_is_a_task_error_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = MemorySink::default();
+    let mut m = shell("g2", "echo never");
+    m.relative_cwd = "../outside".into();
+    let s = runner(dir.path()).run(&m, &sink, &CancellationToken::new()).await;
     assert_eq!(s.exit_code, None);
-    assert!(s.internal_error.is_some());
     let errors = sink.errors.lock().expect("lock").clone();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].0, "g1");
+    assert_eq!(errors[0].0, "g2");
+    assert!(errors[0].1.contains("relative_cwd"), "{errors:?}");
     assert!(sink.packets().iter().all(|p| p.exit_code.is_none()));
 }
 
@@ -206,7 +224,7 @@ async fn a_background_process_left_behind_does_not_hold_the_task_open() {
 }
 
 #[tokio::test]
-async fn shutdown_kills_the_running_task_and_sends_its_final_packet() {
+async fn shutdown_kills_the_running_task_and_reports_it_as_a_task_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = MemorySink::default();
     let token = CancellationToken::new();
@@ -218,6 +236,10 @@ async fn shutdown_kills_the_running_task_and_sends_its_final_packet() {
         cancel.cancel();
     });
     assert!(s.shutdown);
-    assert_eq!(s.exit_code, Some(-15));
-    assert_eq!(sink.last().exit_code, Some(-15));
+    assert_eq!(s.exit_code, Some(-15), "the process was stopped with SIGTERM");
+    // Not a completion: the output is flushed without an exit code and the
+    // reason goes to task_error (the server ends the task BOT_DIED).
+    assert!(sink.packets().iter().all(|p| p.exit_code.is_none()), "no completion packet");
+    let errors = sink.errors.lock().expect("lock").clone();
+    assert_eq!(errors, vec![("i1".to_string(), muster_bot::runner::SHUT_DOWN_MESSAGE.to_string())]);
 }

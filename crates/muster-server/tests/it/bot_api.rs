@@ -130,6 +130,7 @@ async fn task_error_replies_an_empty_dict_and_ends_the_task_bot_died() -> anyhow
     let id = prpc.new_task("will-error", "default", &["true"]).await?;
     let manifest = bot.poll_until_run(5).await?;
     let run_id = manifest["task_id"].as_str().unwrap_or_default().to_string();
+    bot.output(&run_id, 0, b"partial output").await?;
     let body = json!({"id": "err-bot", "task_id": run_id, "session": bot.session, "message": "boom",
                       "client_error": {"missing_cas": [], "missing_cipd": []}});
     let (status, v) = bot.post(&format!("task_error/{run_id}"), &body).await?;
@@ -138,6 +139,19 @@ async fn task_error_replies_an_empty_dict_and_ends_the_task_bot_died() -> anyhow
     let r = prpc.result(&id).await?;
     assert_eq!(r["state"], "BOT_DIED");
     assert_eq!(r["internalFailure"], true);
+    // The reason is where a user looks: the task's output and the bot's events.
+    let out = String::from_utf8_lossy(&prpc.stdout(&id).await?).into_owned();
+    assert_eq!(out, "partial output\nmuster: the bot err-bot could not run the task: boom\n");
+    let events = prpc.ok("Bots", "ListBotEvents", &json!({"botId": "err-bot"})).await?;
+    let items = events["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        items.iter().any(|e| e["eventType"] == "task_error" && e["message"] == "boom" && e["taskId"] == run_id),
+        "{events}"
+    );
+    // A retried task_error changes nothing (no second line).
+    let (status, _) = bot.post(&format!("task_error/{run_id}"), &body).await?;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8_lossy(&prpc.stdout(&id).await?), out);
     srv.stop().await;
     Ok(())
 }

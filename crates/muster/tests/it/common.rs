@@ -115,3 +115,64 @@ pub async fn wait_bots(prpc: &Prpc, n: usize) -> anyhow::Result<()> {
     }
     anyhow::bail!("fewer than {n} bots connected after 60 s")
 }
+
+/// A `muster dev` child process: a server on a free loopback port and its
+/// local bots, all real processes.
+pub struct DevProcess {
+    pub child: tokio::process::Child,
+    pub url: String,
+    /// What it printed before serving.
+    pub printed: Vec<String>,
+}
+
+impl DevProcess {
+    /// Starts `muster dev --port 0 --bots <bots> --data-dir <dir>` and waits
+    /// until it serves and `bots` bots are connected. Its log (server and
+    /// bots, at info level) is appended to `<dir>/dev.log`.
+    pub async fn start(dir: &Path, bots: usize) -> anyhow::Result<DevProcess> {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        std::fs::create_dir_all(dir)?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("dev.log"))?;
+        let mut child = tokio::process::Command::new(exe())
+            .args(["dev", "--port", "0", "--bots", &bots.to_string(), "--data-dir"])
+            .arg(dir)
+            .env("MUSTER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting muster dev")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut url = None;
+        let mut printed = Vec::new();
+        while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("muster dev printed nothing for 60 s")??
+        {
+            printed.push(line.clone());
+            if let Some(rest) = line.strip_prefix("muster dev: server ") {
+                url = rest.split_whitespace().next().map(str::to_string);
+            }
+            if line.contains("muster run") {
+                break;
+            }
+        }
+        let url = url.with_context(|| format!("no server URL in {printed:?}"))?;
+        wait_bots(&Prpc::new(&url), bots).await?;
+        Ok(DevProcess { child, url, printed })
+    }
+
+    /// Stops it as Ctrl-C would (SIGTERM to the dev process) and waits for
+    /// a clean exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("muster dev already exited")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM)?;
+        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+            .await
+            .context("muster dev did not stop within 120 s")??;
+        anyhow::ensure!(status.success(), "muster dev exit status {status}");
+        Ok(())
+    }
+}
