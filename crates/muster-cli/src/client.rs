@@ -56,13 +56,21 @@ impl Retry {
 }
 
 /// `example.com` ⇒ `https://example.com`; `http://h:8080/x/` ⇒ `http://h:8080`.
-/// Only http and https are accepted; any path is dropped.
+/// A bare loopback address (`localhost:8080`, `127.0.0.1:8080`, `[::1]:8080`)
+/// means plain http, as `muster dev` serves. Only http and https are
+/// accepted; any path is dropped.
 pub fn normalize_server(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty server URL".to_string());
     }
-    let with_scheme = if s.contains("://") { s.to_string() } else { format!("https://{s}") };
+    let with_scheme = if s.contains("://") {
+        s.to_string()
+    } else if is_loopback_host(s) {
+        format!("http://{s}")
+    } else {
+        format!("https://{s}")
+    };
     let url = reqwest::Url::parse(&with_scheme).map_err(|e| format!("bad server URL {s:?}: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!("bad server URL {s:?}: scheme must be http or https"));
@@ -73,6 +81,14 @@ pub fn normalize_server(s: &str) -> Result<String, String> {
         Some(p) => format!("{}://{host}:{p}", url.scheme()),
         None => format!("{}://{host}", url.scheme()),
     })
+}
+
+/// Whether a scheme-less `host[:port][/path]` names this machine.
+fn is_loopback_host(s: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(&format!("http://{s}")) else { return false };
+    let host = url.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// A comma-separated list of server URLs, each normalized by
@@ -141,6 +157,9 @@ pub struct Client {
     token: Option<String>,
     retry: Retry,
     timeout: Duration,
+    /// Some call got an answer: from then on a refused connection is a
+    /// server restarting (retried), before it a wrong URL (fails at once).
+    reached: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One failed try: the error, and whether the server could not be reached
@@ -168,6 +187,7 @@ impl Client {
             token,
             retry: Retry::default(),
             timeout: Duration::from_secs(90),
+            reached: Default::default(),
         })
     }
 
@@ -213,9 +233,18 @@ impl Client {
             let idx = self.servers.current_index();
             let url = format!("{}{path}", self.servers.url(idx));
             let failed = match self.call_once(&url, self.servers.url(idx), body.clone()).await {
-                Ok(r) => return Ok(r),
+                Ok(r) => {
+                    self.reached.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(r);
+                }
                 Err(f) => f,
             };
+            if !matches!(failed.error, RpcError::Transport(_) | RpcError::UnknownHost(_)) {
+                // The server answered (an error status is still an answer).
+                self.reached.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            let refused = failed.why.as_deref().is_some_and(|w| w.starts_with("connection refused"));
+            let never_reached = !self.reached.load(std::sync::atomic::Ordering::Relaxed);
             let mut fresh = false;
             if failed.unreachable {
                 if !unreachable.contains(&idx) {
@@ -228,6 +257,11 @@ impl Client {
                 // Another replica, not tried yet: at once, without using up an attempt.
                 tracing::debug!(%url, error = %failed.error, "trying the next server");
                 continue;
+            }
+            if refused && never_reached {
+                // Nothing listens there and nothing ever did for this client:
+                // a wrong URL or a server not started. Say so now.
+                return Err(self.final_error(failed, &unreachable));
             }
             if failed.error.is_transient() && attempt < self.retry.attempts.max(1) {
                 tracing::debug!(%url, attempt, error = %failed.error, "retrying");
@@ -398,10 +432,16 @@ fn transport_error(server: &str, e: &reqwest::Error) -> Failed {
         let error = RpcError::UnknownHost(server.to_string());
         return Failed { error, unreachable: true, why: Some("unknown host".to_string()) };
     }
+    let tls_mismatch = ["invalidcontenttype", "corrupt message", "wrong version number", "unexpected eof"]
+        .iter()
+        .any(|m| all.contains(m));
     let why = if e.is_timeout() {
         "timed out".to_string()
     } else if all.contains("connection refused") {
-        "connection refused (is the server running?)".to_string()
+        "connection refused (is the server running? is the port right?)".to_string()
+    } else if server.starts_with("https://") && tls_mismatch {
+        let plain = server.replacen("https://", "http://", 1);
+        format!("the TLS handshake failed; if the server speaks plain HTTP (as `muster dev` does), use -S {plain}")
     } else {
         // The innermost cause is the most specific.
         chain.last().cloned().unwrap_or_else(|| e.to_string())

@@ -162,6 +162,7 @@ pub async fn wait_for_tasks(
         ids.iter().map(|id| Collected { task_id: id.clone(), ..Default::default() }).collect();
     let mut waited = Duration::ZERO;
     let mut timed_out = false;
+    let mut dims: Option<Vec<pb::StringPair>> = None;
     loop {
         let pending: Vec<usize> = (0..items.len()).filter(|i| !is_done(&items[*i])).collect();
         for chunk in pending.chunks(500) {
@@ -177,6 +178,12 @@ pub async fn wait_for_tasks(
         }
         let done = items.iter().filter(|c| is_done(c)).count();
         progress.set_position(done as u64);
+        if progress.is_visible() && items.len() == 1 {
+            if let Some(r) = items[0].result.as_ref().filter(|r| !format::is_final(r.state)) {
+                let detail = wait_detail(client, r, &mut dims).await;
+                progress.set_message(&format!("waiting for {}: {detail}", r.task_id));
+            }
+        }
         if !wait || done == items.len() || (eager && done > 0) {
             break;
         }
@@ -197,6 +204,32 @@ pub async fn wait_for_tasks(
         waited += d;
     }
     Ok((items, timed_out))
+}
+
+/// What a live task is waiting for, for the progress line: the state, the
+/// bot, a pending kill, or how many bots could take it.
+async fn wait_detail(client: &Client, r: &pb::TaskResultResponse, dims: &mut Option<Vec<pb::StringPair>>) -> String {
+    let state = format::state_name(r.state);
+    if r.state == pb::TaskState::Pending as i32 {
+        if dims.is_none() {
+            *dims = client.get_request(&r.task_id).await.ok().map(|q| {
+                q.task_slices
+                    .first()
+                    .and_then(|s| s.properties.as_ref())
+                    .map(|p| p.dimensions.clone())
+                    .unwrap_or_default()
+            });
+        }
+        let more = match dims.as_deref() {
+            Some(d) => crate::run::pending_detail(client, d).await,
+            None => None,
+        };
+        return more.map_or_else(|| state.to_string(), |m| format!("{state}, {m}"));
+    }
+    if r.abandoned_ts.is_some() {
+        return format!("{state} on {}, kill requested: waiting for the bot to stop it", r.bot_id);
+    }
+    format!("{state} on {}", r.bot_id)
 }
 
 fn is_done(c: &Collected) -> bool {

@@ -146,6 +146,47 @@ impl CliError {
         }
     }
 
+    /// What to do next, printed after the error line (None when the error
+    /// line already says it).
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CliError::Usage(m) if m.contains("--server") => None,
+            CliError::Usage(_) => Some("`muster <command> --help` shows the flags with examples".to_string()),
+            CliError::Io(_) => Some("check the path and its permissions".to_string()),
+            CliError::Refused(_) => None,
+            CliError::Timeout(_) => {
+                Some("raise --timeout, or run `muster collect` again later with the same task ids".to_string())
+            }
+            CliError::Rpc { context, error } => match error {
+                RpcError::UnknownHost(h) => {
+                    Some(format!("check the host name in {h} (-S/--server or SWARMING_SERVER)"))
+                }
+                RpcError::Transport(_) => None,
+                RpcError::Status(s) => match s.code {
+                    Code::NotFound if context.contains("bot") => Some("`muster bots` lists the known bots".to_string()),
+                    Code::NotFound => Some("`muster tasks --state all` lists the tasks this server knows".to_string()),
+                    Code::PermissionDenied | Code::Unauthenticated => {
+                        Some("the server does not let this caller do that; check the token (--token)".to_string())
+                    }
+                    Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+                        Some("fix the value named above and run the command again".to_string())
+                    }
+                    Code::Unimplemented => Some(
+                        "the server does not serve this call: is -S pointing at a muster or Swarming server?"
+                            .to_string(),
+                    ),
+                    Code::Internal | Code::Unknown | Code::DataLoss => {
+                        Some("the server failed; its log says why".to_string())
+                    }
+                    Code::Unavailable | Code::DeadlineExceeded => {
+                        Some("the server is overloaded or restarting; try again shortly".to_string())
+                    }
+                    _ => None,
+                },
+            },
+        }
+    }
+
     /// A usage error.
     pub fn usage(msg: impl Into<String>) -> CliError {
         CliError::Usage(msg.into())

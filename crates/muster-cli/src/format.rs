@@ -293,3 +293,19 @@ pub fn bot_status(b: &pb::BotInfo) -> &'static str {
         "idle"
     }
 }
+
+/// One shell word for `arg`: unchanged when it holds only characters a POSIX
+/// shell takes literally, else single-quoted (a `'` becomes `'\''`). Pasting
+/// the result into `sh` gives back `arg`.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        return arg.to_string();
+    }
+    format!("'{}'", arg.replace('\'', "'\\''"))
+}
+
+/// A command line as shell words (see [`shell_quote`]).
+pub fn shell_join(args: &[String]) -> String {
+    args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+}

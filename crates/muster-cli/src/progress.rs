@@ -45,6 +45,11 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
+    /// Whether anything is displayed (stderr is a terminal).
+    pub fn is_visible(&self) -> bool {
+        self.bar.is_some()
+    }
+
     /// Changes the message.
     pub fn set_message(&self, msg: &str) {
         if let Some(b) = &self.bar {

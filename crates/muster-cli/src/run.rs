@@ -17,6 +17,16 @@ use muster_api::pb;
 use std::io::Write;
 use std::time::Duration;
 
+/// How often the progress line of a pending task asks the server how many
+/// bots match it.
+const PENDING_DETAIL_EVERY: Duration = Duration::from_secs(3);
+
+/// The dimensions of a task's first slice (what a pending task waits on
+/// unless it fell back to a later slice).
+fn first_slice_dims(q: &pb::TaskRequestResponse) -> Vec<pb::StringPair> {
+    q.task_slices.first().and_then(|s| s.properties.as_ref()).map(|p| p.dimensions.clone()).unwrap_or_default()
+}
+
 /// The pause between two GetStdout calls while following a task.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(700);
 
@@ -86,6 +96,40 @@ pub fn final_reason(r: &pb::TaskResultResponse) -> Option<String> {
         S::ClientError => "the bot could not set it up",
     };
     Some(format!("task {} ended {}: {why}", r.task_id, format::state_name(r.state)))
+}
+
+/// What the bot said when a run ended abnormally (BOT_DIED, CLIENT_ERROR,
+/// KILLED): the message of its newest event about this run, if any. Best
+/// effort: None when the server cannot tell.
+pub async fn bot_message(client: &Client, r: &pb::TaskResultResponse) -> Option<String> {
+    use pb::TaskState as S;
+    if r.bot_id.is_empty() || r.run_id.is_empty() {
+        return None;
+    }
+    if !matches!(S::try_from(r.state).ok()?, S::BotDied | S::ClientError | S::Killed) {
+        return None;
+    }
+    let req = pb::BotEventsRequest { bot_id: r.bot_id.clone(), limit: 50, ..Default::default() };
+    let events = client.list_bot_events(&req).await.ok()?;
+    events.items.into_iter().find(|e| e.task_id == r.run_id && !e.message.trim().is_empty()).map(|e| e.message)
+}
+
+/// What a pending task is waiting for, for the progress line: how many live
+/// bots match its dimensions and how many of them are busy.
+pub async fn pending_detail(client: &Client, dims: &[pb::StringPair]) -> Option<String> {
+    if dims.is_empty() {
+        return None;
+    }
+    let c = client.count_bots(&pb::BotsCountRequest { dimensions: dims.to_vec() }).await.ok()?;
+    let live = (c.count - c.dead).max(0);
+    let ready = (live - c.busy - c.quarantined - c.maintenance).max(0);
+    Some(match (live, ready) {
+        (0, _) => "no live bot matches its dimensions".to_string(),
+        (1, 0) => "1 matching bot, busy".to_string(),
+        (2, 0) => "2 matching bots, both busy".to_string(),
+        (n, 0) => format!("{n} matching bots, all busy"),
+        (n, r) => format!("{n} matching bots, {r} idle"),
+    })
 }
 
 /// Triggers and follows a task. Returns the exit code to use.
@@ -170,6 +214,10 @@ async fn follow_loop(
 ) -> Result<i32, CliError> {
     let mut offset: i64 = 0;
     let mut canceled = false;
+    // While pending, what the task waits for (refreshed every few seconds).
+    let mut dims: Option<Vec<pb::StringPair>> = None;
+    let mut detail_at: Option<std::time::Instant> = None;
+    let mut detail = String::new();
     loop {
         let r = client.get_stdout(task_id, offset).await.context(|| format!("getting output of task {task_id}"))?;
         let n = r.output.len() as i64;
@@ -180,10 +228,28 @@ async fn follow_loop(
         if n >= STDOUT_CHUNK {
             continue;
         }
-        progress.set_message(&format!("{task_id} {}", format::state_name(r.state)));
         if format::is_final(r.state) {
             break;
         }
+        if progress.is_visible() && r.state == pb::TaskState::Pending as i32 {
+            if detail_at.is_none_or(|t| t.elapsed() >= PENDING_DETAIL_EVERY) {
+                detail_at = Some(std::time::Instant::now());
+                if dims.is_none() {
+                    dims = client.get_request(task_id).await.ok().map(|q| first_slice_dims(&q));
+                }
+                if let Some(d) = &dims {
+                    detail = pending_detail(client, d).await.unwrap_or_default();
+                }
+            }
+        } else {
+            detail.clear();
+        }
+        let state = format::state_name(r.state);
+        progress.set_message(&if detail.is_empty() {
+            format!("{task_id} {state}")
+        } else {
+            format!("{task_id} {state}: {detail}")
+        });
         tokio::select! {
             () = tokio::time::sleep(POLL_INTERVAL) => {}
             Some(()) = interrupts.recv() => {
@@ -218,7 +284,10 @@ async fn follow_loop(
         format::write_json(out, &collect::summary_json(&[c])?)?;
     }
     if let Some(reason) = final_reason(&result) {
-        eprintln!("muster: {reason}");
+        match bot_message(client, &result).await {
+            Some(said) => eprintln!("muster: {reason}; the bot {} said: {said}", result.bot_id),
+            None => eprintln!("muster: {reason}"),
+        }
     }
     if canceled {
         return Ok(exit::INTERRUPTED);

@@ -249,7 +249,7 @@ pub fn request_text(r: &pb::TaskRequestResponse, now: muster_core::Time) -> Stri
         if let Some(p) = &s.properties {
             let pairs = |v: &[pb::StringPair]| v.iter().map(|d| format!("{}={}", d.key, d.value)).collect::<Vec<_>>();
             t.row(vec!["  dimensions".into(), pairs(&p.dimensions).join(" ")]);
-            t.row(vec!["  command".into(), p.command.join(" ")]);
+            t.row(vec!["  command".into(), format::shell_join(&p.command)]);
             if !p.relative_cwd.is_empty() {
                 t.row(vec!["  relative cwd".into(), p.relative_cwd.clone()]);
             }

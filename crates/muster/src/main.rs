@@ -67,6 +67,9 @@ fn main() -> ExitCode {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {
                 eprintln!("muster: {e}");
+                if let Some(h) = e.hint() {
+                    eprintln!("muster: hint: {h}");
+                }
                 ExitCode::from(e.exit_code().clamp(1, 255) as u8)
             }
         },
@@ -88,6 +91,28 @@ pub(crate) fn init_tracing(default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let json = std::env::var("MUSTER_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a terminal: a log file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if json { b.json().try_init() } else { b.try_init() };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// The README promises an environment variable for every server flag.
+    #[test]
+    fn every_server_flag_has_an_environment_variable() {
+        let cmd = Cli::command();
+        let server = cmd.find_subcommand("server").expect("a server subcommand");
+        let missing: Vec<String> = server
+            .get_arguments()
+            .filter(|a| !a.is_positional() && a.get_env().is_none())
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "help" && id != "version")
+            .collect();
+        assert!(missing.is_empty(), "server flags without an environment variable: {missing:?}");
+    }
 }

@@ -61,14 +61,16 @@ pub(crate) struct ServerArgs {
     /// [default: the one in --python-bot-dir].
     #[arg(long, env = "MUSTER_PYTHON_BOT_CONFIG")]
     pub python_bot_config: Option<PathBuf>,
-    /// Server-enforced bot dimension key=value (repeatable); overrides what bots report.
-    #[arg(long = "bot-dimension", value_name = "KEY=VALUE")]
+    /// Server-enforced bot dimension key=value (repeatable; in the environment
+    /// comma-separated); overrides what bots report.
+    #[arg(long = "bot-dimension", value_name = "KEY=VALUE", env = "MUSTER_BOT_DIMENSION", value_delimiter = ',')]
     pub bot_dimensions: Vec<String>,
     /// Shared token bots must send as `Authorization: Bearer`.
     #[arg(long, env = "MUSTER_BOT_TOKEN", hide_env_values = true)]
     pub bot_token: Option<String>,
-    /// CIDR bots may connect from (repeatable) [default: loopback only].
-    #[arg(long = "bot-allow", value_name = "CIDR")]
+    /// CIDR bots may connect from (repeatable; in the environment
+    /// comma-separated) [default: loopback only].
+    #[arg(long = "bot-allow", value_name = "CIDR", env = "MUSTER_BOT_ALLOW", value_delimiter = ',')]
     pub bot_allow: Vec<String>,
     /// Accept bots from any address without a token. Only for trusted networks.
     #[arg(long, env = "MUSTER_INSECURE_ALLOW_ANY_BOT")]

@@ -135,3 +135,20 @@ fn collect_polls_slower_as_time_passes_but_at_most_every_15s() {
     assert_eq!(poll_delay(Duration::from_secs(60)), Duration::from_secs(3));
     assert_eq!(poll_delay(Duration::from_secs(3600)), Duration::from_secs(15));
 }
+
+#[test]
+fn shell_join_gives_back_the_same_words_through_a_real_shell() {
+    let words: Vec<String> =
+        ["sh", "-c", "echo hello from $SWARMING_BOT_ID", "it's", "", "a b", "x;y", "plain-1.2/x=y"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    let line = format::shell_join(&words);
+    assert!(line.starts_with("sh -c 'echo hello from $SWARMING_BOT_ID' "), "{line}");
+    // printf prints each word NUL-terminated: the shell must split `line`
+    // back into exactly `words`.
+    let out =
+        std::process::Command::new("sh").arg("-c").arg(format!("printf '%s\\0' {line}")).output().expect("running sh");
+    let got: Vec<String> = out.stdout.split(|b| *b == 0).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    assert_eq!(&got[..got.len() - 1], &words[..], "{line}");
+}

@@ -237,6 +237,11 @@ fn server_urls_are_normalized() {
     assert_eq!(normalize_server("example.com").as_deref(), Ok("https://example.com"));
     assert_eq!(normalize_server("http://localhost:8080/ui/").as_deref(), Ok("http://localhost:8080"));
     assert!(normalize_server("ftp://x").is_err());
+    // A bare loopback address is a local plain-HTTP server (muster dev).
+    assert_eq!(normalize_server("127.0.0.1:8080").as_deref(), Ok("http://127.0.0.1:8080"));
+    assert_eq!(normalize_server("localhost:8080").as_deref(), Ok("http://localhost:8080"));
+    assert_eq!(normalize_server("[::1]:8080").as_deref(), Ok("http://[::1]:8080"));
+    assert_eq!(normalize_server("10.0.0.1:8080").as_deref(), Ok("https://10.0.0.1:8080"));
     assert!(normalize_server("").is_err());
 }
 

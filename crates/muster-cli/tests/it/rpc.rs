@@ -152,6 +152,29 @@ async fn a_client_whose_urls_all_refuse_names_every_url_in_its_error() {
 }
 
 #[tokio::test]
+async fn a_refused_connection_fails_at_once_with_the_url_tried() {
+    // A retry would sleep an hour: the call returning at all proves none happened.
+    let patient = Retry { attempts: 5, initial: Duration::from_secs(3600), max: Duration::from_secs(3600) };
+    let dead = refusing_url();
+    let client = muster_cli::Client::new(&dead, None).expect("client").with_retry(patient);
+    let e = tokio::time::timeout(Duration::from_secs(60), client.get_result("a10", false))
+        .await
+        .expect("no retry of a refused connection before any answer")
+        .expect_err("nothing listens");
+    let msg = e.to_string();
+    assert!(msg.contains(&dead) && msg.contains("connection refused"), "{msg}");
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_hints_at_http() {
+    let srv = Responder::start(|_, _| Reply::err(12, "nope")).await;
+    let https = srv.url.replacen("http://", "https://", 1);
+    let client = muster_cli::Client::new(&https, None).expect("client").with_retry(Retry::none());
+    let msg = client.get_result("a10", false).await.expect_err("TLS to plain HTTP").to_string();
+    assert!(msg.contains(&format!("use -S {}", srv.url)), "{msg}");
+}
+
+#[tokio::test]
 async fn a_new_task_failing_over_on_503_keeps_its_request_uuid() {
     let down = Responder::start(|_, _| Reply::err(14, "replica is draining")).await;
     let up = Responder::start(|m, _| match m {
