@@ -92,8 +92,7 @@ fn every_path_architecture_md_names_exists() {
 /// Lexically resolves `rel` against `dir` (both relative to the root);
 /// None when it climbs above the root.
 fn resolve_inside(dir: &Path, rel: &str) -> Option<PathBuf> {
-    let mut parts: Vec<String> =
-        dir.components().filter_map(|c| c.as_os_str().to_str().map(str::to_string)).collect();
+    let mut parts: Vec<String> = dir.components().filter_map(|c| c.as_os_str().to_str().map(str::to_string)).collect();
     for c in Path::new(rel).components() {
         match c {
             Component::ParentDir => {
@@ -220,7 +219,8 @@ fn every_docs_section_reference_exists() {
         let path = entry.expect("docs entry").path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
         let body = std::fs::read_to_string(&path).expect("reading a docs page");
-        let set = body.lines().filter_map(|l| l.strip_prefix('#')).map(|h| anchor_of(h.trim_start_matches('#'))).collect();
+        let set =
+            body.lines().filter_map(|l| l.strip_prefix('#')).map(|h| anchor_of(h.trim_start_matches('#'))).collect();
         anchors.insert(format!("docs/{name}"), set);
     }
     let mut problems = Vec::new();
@@ -245,4 +245,113 @@ fn every_docs_section_reference_exists() {
         }
     }
     assert!(problems.is_empty(), "references to docs/ sections that do not exist:\n{}", problems.join("\n"));
+}
+
+/// A fenced command block of the README.
+#[derive(Debug)]
+pub struct Block {
+    /// 1-based line of the opening fence.
+    pub line: usize,
+    /// The info string after the fence, e.g. `sh` or `sh no-run`.
+    pub info: String,
+    pub body: String,
+}
+
+/// The fenced blocks of a markdown text.
+pub fn fenced_blocks(md: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut open: Option<Block> = None;
+    for (n, line) in md.lines().enumerate() {
+        let t = line.trim_start();
+        match (&mut open, t.strip_prefix("```")) {
+            (None, Some(info)) => {
+                open = Some(Block { line: n + 1, info: info.trim().to_string(), body: String::new() })
+            }
+            (Some(_), Some(_)) => blocks.extend(open.take()),
+            (Some(b), None) => {
+                // Blocks may be indented inside a list item.
+                let indent = line.len() - t.len();
+                b.body.push_str(if indent > 0 && line.len() >= indent { t } else { line });
+                b.body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// The README's convention (stated at its top): `sh` blocks run against
+/// `muster dev`; `sh no-run` blocks do not.
+pub fn runnable(b: &Block) -> bool {
+    let mut words = b.info.split_whitespace();
+    words.next() == Some("sh") && !words.any(|w| w == "no-run")
+}
+
+#[test]
+fn the_readme_states_its_command_block_convention_and_uses_it() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("reading README.md");
+    assert!(readme.contains("<!--") && readme.contains("no-run"), "the README must explain the convention at its top");
+    let blocks = fenced_blocks(&readme);
+    assert!(blocks.iter().any(runnable), "no runnable block found: is the parser broken?");
+    assert!(blocks.iter().any(|b| !runnable(b)), "no skipped block found: is the parser broken?");
+    let md = "a\n```sh\necho 1\n```\n  ```sh no-run\n  rm -rf /\n  ```\n```json\n{}\n```\n";
+    let b = fenced_blocks(md);
+    assert_eq!(b.len(), 3);
+    assert_eq!((runnable(&b[0]), b[0].body.as_str()), (true, "echo 1\n"));
+    assert_eq!((runnable(&b[1]), b[1].body.as_str()), (false, "rm -rf /\n"));
+    assert!(!runnable(&b[2]));
+}
+
+/// Every runnable README block, run by `bash -e` with the real `muster` on
+/// PATH against a real `muster dev` (server and two bots), in a scratch
+/// directory. The README's `http://127.0.0.1:8080` is this test's dev
+/// server.
+#[tokio::test]
+async fn readme_command_blocks_run_against_muster_dev() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
+    let blocks: Vec<Block> = fenced_blocks(&readme).into_iter().filter(runnable).collect();
+    let data = tempfile::tempdir()?;
+    let scratch = tempfile::tempdir()?;
+    let dev = crate::common::DevProcess::start(data.path(), 2).await?;
+    let bin_dir = crate::common::exe().parent().context("no bin dir")?.to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut failures = Vec::new();
+    for b in &blocks {
+        let script = b.body.replace("http://127.0.0.1:8080", &dev.url);
+        let run = tokio::process::Command::new("bash")
+            .args(["-e", "-o", "pipefail", "-c", &script])
+            .current_dir(scratch.path())
+            .env("PATH", &path)
+            .env("SWARMING_SERVER", &dev.url)
+            .env("HOME", scratch.path())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(std::time::Duration::from_secs(180), run).await {
+            Err(_) => failures.push(format!("README.md:{} did not finish in 180 s:\n{}", b.line, b.body)),
+            Ok(out) => {
+                let out = out.context("running bash")?;
+                if !out.status.success() {
+                    failures.push(format!(
+                        "README.md:{} failed ({}):\n{}--- stdout\n{}--- stderr\n{}",
+                        b.line,
+                        out.status,
+                        b.body,
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+        }
+    }
+    dev.stop().await?;
+    assert!(
+        failures.is_empty(),
+        "README command blocks that do not work against muster dev (mark blocks that must not run \
+         as ```sh no-run, see the comment at the top of README.md):\n\n{}",
+        failures.join("\n\n")
+    );
+    anyhow::ensure!(blocks.len() >= 2, "only {} runnable README blocks", blocks.len());
+    Ok(())
 }
