@@ -4,6 +4,7 @@
 mod bot;
 mod config;
 mod dev;
+mod lock;
 mod migrate;
 mod server;
 mod signals;

@@ -7,6 +7,7 @@ mod config;
 mod crash;
 mod dev;
 mod e2e_bot;
+mod ops;
 mod postgres;
 mod python_compat;
 mod replicas;
