@@ -3,5 +3,6 @@
 
 mod bot_api;
 mod flow;
+mod health;
 mod prpc;
 mod python_bot;
