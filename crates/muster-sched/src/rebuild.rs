@@ -94,6 +94,7 @@ impl Scheduler {
                 }
             }
         }
+        sched.reload_drains().await?;
         Ok(Arc::new(sched))
     }
 }

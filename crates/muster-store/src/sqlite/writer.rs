@@ -233,6 +233,8 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
                 .map_err(sql_err("putting meta"))?;
             Ok(true)
         }
+        Write::PutDrain(d) => super::drain::put(conn, d).map(|_| true),
+        Write::DeleteDrain(target) => super::drain::delete(conn, target).map(|_| true),
     }
 }
 
