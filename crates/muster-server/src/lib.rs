@@ -85,7 +85,7 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .with_state(state.clone());
     Ok(app)
 }

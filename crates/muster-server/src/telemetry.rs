@@ -35,3 +35,32 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
     counter!("muster_http_requests_total", "route" => route, "code" => code).increment(1);
     resp
 }
+
+/// The span every request runs in: a request id (the caller's
+/// `X-Request-Id`, else a new one), method, path (never the query), and the
+/// bot and task it concerns when the request says so; handlers fill
+/// `task_id` when only the body names it.
+pub(crate) fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let request_id = header("x-request-id").map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let path = req.uri().path();
+    let task_id = path
+        .strip_prefix("/swarming/api/v1/bot/task_update/")
+        .or_else(|| path.strip_prefix("/swarming/api/v1/bot/task_error/"))
+        .or_else(|| req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("id="))).filter(|_| path.starts_with("/task")));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %path,
+        bot_id = tracing::field::Empty,
+        task_id = tracing::field::Empty,
+    );
+    if let Some(b) = header("x-luci-swarming-bot-id") {
+        span.record("bot_id", b);
+    }
+    if let Some(t) = task_id {
+        span.record("task_id", t);
+    }
+    span
+}

@@ -93,6 +93,10 @@ pub(crate) struct ServerArgs {
     /// process before the old one has finished.
     #[arg(long, env = "MUSTER_WAIT_FOR_LOCK")]
     pub wait_for_lock: bool,
+    /// Log format on stderr: `text` (no colors unless stderr is a terminal)
+    /// or `json` (one object per line) [default: text].
+    #[arg(long, env = "MUSTER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<crate::LogFormat>,
 }
 
 /// Everything resolved from flags, env and file.
@@ -228,7 +232,7 @@ pub(crate) async fn put_session_key(store: &dyn Store, key: Vec<u8>) -> anyhow::
 }
 
 pub(crate) fn main(args: ServerArgs) -> anyhow::Result<()> {
-    crate::init_tracing("info");
+    crate::init_tracing_as("info", args.log_format.unwrap_or_default());
     let r = args.resolve()?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {

@@ -16,6 +16,9 @@ pub(crate) async fn handle(
     let now = app.clock.now();
     let new = convert::new_task_request_from_pb(req);
     let out = app.sched.new_task(new, &caller(), now).await?;
+    if let Some(r) = &out.result {
+        tracing::Span::current().record("task_id", r.id.summary_id());
+    }
     let mut headers = Vec::new();
     if let Some(r) = out.result.as_ref().filter(|r| r.state == muster_core::TaskState::NoResource) {
         if let Ok(why) = app.sched.why_pending(r.id, now).await {
