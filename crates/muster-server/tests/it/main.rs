@@ -4,5 +4,6 @@
 mod bot_api;
 mod flow;
 mod health;
+mod ops;
 mod prpc;
 mod python_bot;

@@ -5,6 +5,7 @@
 //! used from `spawn_blocking` ([`read`]), append-only migrations
 //! ([`schema`]) and the blob encoding of records ([`blob`]).
 
+mod backup;
 pub(crate) mod blob;
 pub(crate) mod drain;
 mod read;
@@ -27,6 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+pub use backup::{backup, restore};
 pub use schema::{migration_versions, SCHEMA_VERSION};
 use writer::Job;
 
