@@ -26,9 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_fds(fds)?;
 
     let descriptors = std::fs::read(&descriptor_path)?;
-    pbjson_build::Builder::new()
-        .register_descriptors(&descriptors)?
-        .ignore_unknown_fields()
-        .build(&[".swarming.v2", ".google.rpc", ".muster.v1"])?;
+    pbjson_build::Builder::new().register_descriptors(&descriptors)?.ignore_unknown_fields().build(&[
+        ".swarming.v2",
+        ".google.rpc",
+        ".muster.v1",
+    ])?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! muster.v1 (our own services) ⇄ muster-core: drains and why-pending.
 
 use crate::convert::{opt_timestamp, task_state_to_pb, timestamp};
-use crate::pb::muster::v1 as v1;
+use crate::pb::muster::v1;
 use crate::pb::StringPair;
 use crate::prpc::Status;
 use muster_core::{Drain, DrainTarget, TaskDimensions};
@@ -20,7 +20,11 @@ pub fn drain_target_from_pb(r: &v1::DrainRequest) -> Result<DrainTarget, Status>
     }
     let mut pairs = Vec::with_capacity(r.dimensions.len());
     for p in &r.dimensions {
-        if p.key.is_empty() || p.value.is_empty() || p.key.contains(':') || p.key.contains('\n') || p.value.contains('\n')
+        if p.key.is_empty()
+            || p.value.is_empty()
+            || p.key.contains(':')
+            || p.key.contains('\n')
+            || p.value.contains('\n')
         {
             return Err(Status::invalid_argument(format!("bad dimension {}:{}", p.key, p.value)));
         }

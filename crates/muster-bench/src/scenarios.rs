@@ -655,7 +655,10 @@ async fn metrics(ctx: &Ctx) -> anyhow::Result<Report> {
     }
     let (secs, server_cpu, _) = w.close(&server);
     r.fig("scrape_ms", percentiles(times));
-    r.fig("server_cpu_ms_per_scrape", server_cpu.map(|c| json!(round3(c * 1000.0 / reps as f64))).unwrap_or(Value::Null));
+    r.fig(
+        "server_cpu_ms_per_scrape",
+        server_cpu.map(|c| json!(round3(c * 1000.0 / reps as f64))).unwrap_or(Value::Null),
+    );
     r.fig("server_cpu_pct_while_scraping", cpu_pct(server_cpu, secs));
     fleet.stop();
     errors(&mut r, &rec);

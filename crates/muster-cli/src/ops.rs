@@ -6,7 +6,7 @@ use crate::error::{CliError, RpcContext};
 use crate::format;
 use crate::Env;
 use clap::Args;
-use muster_api::pb::muster::v1 as v1;
+use muster_api::pb::muster::v1;
 use muster_api::pb::StringPair;
 use std::io::Write;
 
@@ -123,7 +123,8 @@ fn print_drain(out: &mut dyn Write, json: bool, r: &v1::DrainResponse, done: &st
 /// Puts a target into maintenance.
 pub async fn drain(client: &Client, _env: &Env, a: &DrainArgs, out: &mut dyn Write) -> Result<i32, CliError> {
     let req = request(&a.target, &a.reason)?;
-    let r: v1::DrainResponse = client.call("muster.v1.Fleet", "Drain", &req).await.context(|| "draining".to_string())?;
+    let r: v1::DrainResponse =
+        client.call("muster.v1.Fleet", "Drain", &req).await.context(|| "draining".to_string())?;
     print_drain(out, a.common.json, &r, "drained", "already drained, nothing changed")?;
     Ok(0)
 }
@@ -191,10 +192,7 @@ pub async fn why(client: &Client, env: &Env, a: &WhyArgs, out: &mut dyn Write) -
             format::line(out, &format!("  position in its queue: {} of {}", s.queue_position, s.queue_length))?;
         }
         if s.active {
-            format::line(
-                out,
-                &format!("  ahead of it: {} ({} of higher priority)", s.ahead, s.higher_priority_ahead),
-            )?;
+            format::line(out, &format!("  ahead of it: {} ({} of higher priority)", s.ahead, s.higher_priority_ahead))?;
             let eta = match s.estimated_start.as_ref().and_then(|t| t.to_datetime()) {
                 Some(t) if t <= now => "now".to_string(),
                 Some(t) => format!("in about {}", format::duration((t - now).num_milliseconds() as f64 / 1000.0)),

@@ -44,10 +44,8 @@ impl DrainTarget {
             "bot" if !rest.is_empty() => Some(DrainTarget::Bot(rest.to_string())),
             "pool" if !rest.is_empty() => Some(DrainTarget::Pool(rest.to_string())),
             "dimensions" => {
-                let pairs: Option<Vec<(String, String)>> = rest
-                    .split('\n')
-                    .map(|p| p.split_once(':').map(|(k, v)| (k.to_string(), v.to_string())))
-                    .collect();
+                let pairs: Option<Vec<(String, String)>> =
+                    rest.split('\n').map(|p| p.split_once(':').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
                 pairs.filter(|p| !p.is_empty()).map(DrainTarget::dimensions)
             }
             _ => None,
@@ -127,7 +125,8 @@ mod tests {
         assert!(DrainTarget::Pool("try".into()).covers("b1", &d));
         assert!(!DrainTarget::Pool("prod".into()).covers("b1", &d));
         assert!(DrainTarget::dimensions(vec![("os".into(), "Mac|Linux".into())]).covers("b1", &d));
-        assert!(!DrainTarget::dimensions(vec![("os".into(), "Linux".into()), ("gpu".into(), "x".into())])
-            .covers("b1", &d));
+        assert!(
+            !DrainTarget::dimensions(vec![("os".into(), "Linux".into()), ("gpu".into(), "x".into())]).covers("b1", &d)
+        );
     }
 }

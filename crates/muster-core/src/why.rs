@@ -44,4 +44,3 @@ pub struct WhyPending {
     pub current_slice: usize,
     pub slices: Vec<SliceWhy>,
 }
-

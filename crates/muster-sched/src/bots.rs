@@ -99,9 +99,9 @@ impl Scheduler {
 
     pub fn get_bot(&self, bot_id: &str, now: Time) -> Option<BotInfo> {
         {
-        let st = self.state.lock();
-        st.bots.get(bot_id).map(|e| view(e, now, &st))
-    }
+            let st = self.state.lock();
+            st.bots.get(bot_id).map(|e| view(e, now, &st))
+        }
     }
 
     pub fn list_bots(&self, q: &BotQuery, now: Time) -> Page<BotInfo> {

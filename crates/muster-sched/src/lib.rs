@@ -37,8 +37,8 @@ mod why;
 
 pub use drain::DrainOutcome;
 pub use gauges::{BotGauge, FleetGauges, PendingGauge};
-pub use sync::ResyncReport;
 pub use muster_core::why::{BotCounts, SliceWhy, WhyPending};
+pub use sync::ResyncReport;
 
 use muster_core::dims::DimFilter;
 use muster_core::result::PerformanceStats;

@@ -58,7 +58,8 @@ impl State {
     fn limiting(&self, dims: &TaskDimensions) -> (String, String) {
         let mut best: Option<(usize, usize)> = None; // (constraint, bots matching the others)
         for j in 0..dims.0.len() {
-            let others = TaskDimensions(dims.0.iter().enumerate().filter(|(i, _)| *i != j).map(|(_, p)| p.clone()).collect());
+            let others =
+                TaskDimensions(dims.0.iter().enumerate().filter(|(i, _)| *i != j).map(|(_, p)| p.clone()).collect());
             let n = self.bots.values().filter(|e| e.info.dimensions.satisfies(&others)).count();
             if best.is_none_or(|(_, m)| n > m) {
                 best = Some((j, n));
@@ -73,7 +74,8 @@ impl State {
         } else {
             format!("no bot has {k}={v}")
         };
-        let others = TaskDimensions(dims.0.iter().enumerate().filter(|(i, _)| *i != j).map(|(_, p)| p.clone()).collect());
+        let others =
+            TaskDimensions(dims.0.iter().enumerate().filter(|(i, _)| *i != j).map(|(_, p)| p.clone()).collect());
         let mut values: BTreeMap<&str, usize> = BTreeMap::new();
         for e in self.bots.values().filter(|e| e.info.dimensions.satisfies(&others)) {
             for w in e.info.dimensions.get(k) {
@@ -161,7 +163,10 @@ fn summarize(c: &BotCounts, ahead: usize, higher: usize) -> String {
         };
     }
     if c.idle > 0 {
-        return format!("{} idle; it should start at their next poll", plural(c.idle, "matching bot is", "matching bots are"));
+        return format!(
+            "{} idle; it should start at their next poll",
+            plural(c.idle, "matching bot is", "matching bots are")
+        );
     }
     let mut s = if c.busy == c.matching {
         all("busy")
@@ -186,8 +191,13 @@ impl Scheduler {
         };
         let request = self.store.get_request(id).await?;
         let current = result.current_slice.max(0) as usize;
-        let mut why =
-            WhyPending { task_id: id, state: result.state, summary: String::new(), current_slice: current, slices: vec![] };
+        let mut why = WhyPending {
+            task_id: id,
+            state: result.state,
+            summary: String::new(),
+            current_slice: current,
+            slices: vec![],
+        };
         why.summary = match result.state {
             TaskState::Pending | TaskState::NoResource => String::new(),
             TaskState::Running => format!(
@@ -198,7 +208,11 @@ impl Scheduler {
             s => format!(
                 "it is not pending: it ended {}{}",
                 s.name(),
-                result.completed.or(result.abandoned).map(|t| t.format(" at %Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
+                result
+                    .completed
+                    .or(result.abandoned)
+                    .map(|t| t.format(" at %Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default()
             ),
         };
         let Some(req) = request.filter(|_| matches!(result.state, TaskState::Pending | TaskState::NoResource)) else {

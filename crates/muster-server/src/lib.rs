@@ -68,9 +68,7 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
         sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,
-        metrics: muster_observe::Metrics::global()
-            .map_err(|e| tracing::warn!(error = %e, "no /metrics"))
-            .ok(),
+        metrics: muster_observe::Metrics::global().map_err(|e| tracing::warn!(error = %e, "no /metrics")).ok(),
         store: deps.store,
         sched: deps.sched,
         clock: deps.clock,

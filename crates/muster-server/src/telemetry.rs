@@ -47,7 +47,12 @@ pub(crate) fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
     let task_id = path
         .strip_prefix("/swarming/api/v1/bot/task_update/")
         .or_else(|| path.strip_prefix("/swarming/api/v1/bot/task_error/"))
-        .or_else(|| req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("id="))).filter(|_| path.starts_with("/task")));
+        .or_else(|| {
+            req.uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("id=")))
+                .filter(|_| path.starts_with("/task"))
+        });
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,

@@ -88,7 +88,10 @@ pub async fn drains_put_replace_delete_load(store: &dyn Store) {
     let bot = d(DrainTarget::Bot("bot-1".into()), "", 2);
     let dims = d(DrainTarget::dimensions(vec![("os".into(), "Linux|Mac".into()), ("gpu".into(), "a".into())]), "x", 3);
     for x in [&pool, &bot, &dims] {
-        assert_eq!(commit(store, Txn::new().with(Write::PutDrain(Box::new(x.clone())))).await, CommitOutcome::Committed);
+        assert_eq!(
+            commit(store, Txn::new().with(Write::PutDrain(Box::new(x.clone())))).await,
+            CommitOutcome::Committed
+        );
     }
     let replaced = d(DrainTarget::Pool("ci".into()), "new reason", 4);
     assert_eq!(

@@ -48,7 +48,9 @@ pub(crate) async fn acquire(path: &Path, wait: bool) -> anyhow::Result<DirLock> 
             );
         }
         if !announced {
-            eprintln!("muster: the data dir {dir} is in use by another muster server ({holder}); waiting for it to exit");
+            eprintln!(
+                "muster: the data dir {dir} is in use by another muster server ({holder}); waiting for it to exit"
+            );
             announced = true;
         }
         drop(file);

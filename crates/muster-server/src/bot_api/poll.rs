@@ -82,10 +82,10 @@ pub(crate) async fn handle(
         PollOutcome::Run { request, result } => {
             record_dispatch(&request, &result, now);
             PollResponse {
-            cmd: cmd::RUN.to_string(),
-            manifest: Some(manifest::build(&request, &result, &authenticated_as)?),
-            session: Some(token),
-            ..Default::default()
+                cmd: cmd::RUN.to_string(),
+                manifest: Some(manifest::build(&request, &result, &authenticated_as)?),
+                session: Some(token),
+                ..Default::default()
             }
         }
         PollOutcome::Terminate { task_id } => PollResponse {
@@ -108,12 +108,17 @@ pub(crate) async fn handle(
 /// Dispatch latency: from the moment both the task and this bot were
 /// waiting (the later of the task's creation and the poll's arrival) to
 /// the committed claim.
-fn record_dispatch(request: &muster_core::TaskRequest, result: &muster_core::TaskResult, poll_arrived: muster_core::Time) {
+fn record_dispatch(
+    request: &muster_core::TaskRequest,
+    result: &muster_core::TaskResult,
+    poll_arrived: muster_core::Time,
+) {
     let Some(started) = result.started else { return };
     let from = request.created.max(poll_arrived);
     let secs = (started - from).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
     let pool = request.slices.get(result.current_slice.max(0) as usize).and_then(|s| s.properties.dimensions.pool());
-    metrics::histogram!("muster_task_dispatch_latency_seconds", "pool" => muster_observe::pool_label(pool)).record(secs);
+    metrics::histogram!("muster_task_dispatch_latency_seconds", "pool" => muster_observe::pool_label(pool))
+        .record(secs);
 }
 
 /// Records the `request_update` bot event (as upstream does each time a bot

@@ -107,11 +107,7 @@ pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     b.push_str("</div>");
 
     let caller = auth::caller(&headers);
-    b.push_str(&super::drains::list_section(
-        &app.sched.list_drains(),
-        &p.f,
-        auth::allows(&caller, Perm::TerminateBot),
-    ));
+    b.push_str(&super::drains::list_section(&app.sched.list_drains(), &p.f, auth::allows(&caller, Perm::TerminateBot)));
 
     // Filter form; ui.js adds autocompletion from the known dimensions.
     let mut suggest: Vec<String> = Vec::new();
@@ -242,7 +238,11 @@ pub(crate) async fn bot_page(S(app): S<State>, headers: HeaderMap, Query(p): Que
                 );
             }
             if auth::allows(&caller, Perm::TerminateBot) {
-                let drained = app.sched.list_drains().iter().any(|d| d.target == muster_core::DrainTarget::Bot(bot.bot_id.clone()));
+                let drained = app
+                    .sched
+                    .list_drains()
+                    .iter()
+                    .any(|d| d.target == muster_core::DrainTarget::Bot(bot.bot_id.clone()));
                 b.push_str(&super::drains::bot_button(&bot.bot_id, drained));
             }
             if auth::allows(&caller, Perm::DeleteBot) {

@@ -31,7 +31,8 @@ pub(crate) fn section(w: &WhyPending) -> String {
             q = c.quarantined,
             dead = c.dead,
             dr = c.drained,
-            queue = if s.queue_length > 0 { format!("{} of {}", s.queue_position, s.queue_length) } else { "—".into() },
+            queue =
+                if s.queue_length > 0 { format!("{} of {}", s.queue_position, s.queue_length) } else { "—".into() },
             ahead = s.ahead,
             hp = s.higher_priority_ahead,
             eta = s.estimated_start.map(ts).unwrap_or_else(|| "unknown".into()),

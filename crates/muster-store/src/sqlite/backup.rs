@@ -37,8 +37,7 @@ pub fn backup(db: &Path, dest: &Path) -> Result<i64> {
     let src = open_ro(db)?;
     let tmp = dest.with_extension("partial");
     let _ = std::fs::remove_file(&tmp);
-    let mut out =
-        Connection::open(&tmp).map_err(|e| StoreError::Other(format!("creating {}: {e}", tmp.display())))?;
+    let mut out = Connection::open(&tmp).map_err(|e| StoreError::Other(format!("creating {}: {e}", tmp.display())))?;
     copy(&src, &mut out, "copying the database")?;
     let version = schema::current_version(&out)?;
     out.execute_batch("PRAGMA journal_mode = DELETE")
@@ -74,8 +73,7 @@ pub fn restore(file: &Path, db: &Path) -> Result<i64> {
     }
     let tmp = db.with_extension("restoring");
     let _ = std::fs::remove_file(&tmp);
-    let mut out =
-        Connection::open(&tmp).map_err(|e| StoreError::Other(format!("creating {}: {e}", tmp.display())))?;
+    let mut out = Connection::open(&tmp).map_err(|e| StoreError::Other(format!("creating {}: {e}", tmp.display())))?;
     copy(&src, &mut out, "restoring the database")?;
     drop(out);
     for suffix in ["-wal", "-shm"] {

@@ -42,7 +42,9 @@ async fn sigterm_releases_parked_bots_and_a_successor_serves_them() -> anyhow::R
     let prpc = Prpc::new(&old.url);
     let mut bots = Vec::new();
     for i in 1..=2 {
-        bots.push(BotProcess::start(&old.url, &dir.path().join(format!("bot{i}")), &format!("ops-bot-{i}"), &[]).await?);
+        bots.push(
+            BotProcess::start(&old.url, &dir.path().join(format!("bot{i}")), &format!("ops-bot-{i}"), &[]).await?,
+        );
     }
     wait_bots(&prpc, 2).await?;
     // Both bots are parked in a long poll now (nothing to do); make sure a
@@ -280,7 +282,10 @@ async fn metrics_count_a_known_workload() -> anyhow::Result<()> {
     // Histogram buckets are cumulative.
     let mut buckets: Vec<(f64, f64)> = s
         .iter()
-        .filter(|x| x.name == "muster_task_queue_wait_seconds_bucket" && x.labels.get("pool").map(String::as_str) == Some("default"))
+        .filter(|x| {
+            x.name == "muster_task_queue_wait_seconds_bucket"
+                && x.labels.get("pool").map(String::as_str) == Some("default")
+        })
         .map(|x| (x.labels.get("le").map_or(f64::NAN, |le| le.parse().unwrap_or(f64::INFINITY)), x.value))
         .collect();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -325,32 +330,30 @@ async fn a_backup_under_load_restores_every_acknowledged_task() -> anyhow::Resul
     }
     let before: Vec<String> = acked.lock().await.clone();
     let file = dir.path().join("backup.db");
-    let out = tokio::process::Command::new(exe())
-        .args(["backup", "--data-dir"])
-        .arg(&data)
-        .arg(&file)
-        .output()
-        .await?;
+    let out = tokio::process::Command::new(exe()).args(["backup", "--data-dir"]).arg(&data).arg(&file).output().await?;
     assert!(out.status.success(), "backup failed: {}", String::from_utf8_lossy(&out.stderr));
     stop.cancel();
     load.await??;
     assert!(acked.lock().await.len() > before.len(), "the load ran during the backup");
 
     // Restore refuses while the server holds the data dir.
-    let refused = tokio::process::Command::new(exe()).args(["restore", "--data-dir"]).arg(&data).arg(&file).output().await?;
+    let refused =
+        tokio::process::Command::new(exe()).args(["restore", "--data-dir"]).arg(&data).arg(&file).output().await?;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by another muster server"));
     srv.stop().await?;
 
     let restored = dir.path().join("restored");
-    let out = tokio::process::Command::new(exe()).args(["restore", "--data-dir"]).arg(&restored).arg(&file).output().await?;
+    let out =
+        tokio::process::Command::new(exe()).args(["restore", "--data-dir"]).arg(&restored).arg(&file).output().await?;
     assert!(out.status.success(), "restore failed: {}", String::from_utf8_lossy(&out.stderr));
     let srv = start_server(&restored, &[]).await?;
     let prpc = Prpc::new(&srv.url);
     let mut listed = std::collections::HashSet::new();
     let mut cursor = String::new();
     loop {
-        let page = prpc.ok("Tasks", "ListTasks", &json!({"state": "QUERY_ALL", "limit": 1000, "cursor": cursor})).await?;
+        let page =
+            prpc.ok("Tasks", "ListTasks", &json!({"state": "QUERY_ALL", "limit": 1000, "cursor": cursor})).await?;
         for t in page["items"].as_array().into_iter().flatten() {
             listed.insert(t["taskId"].as_str().unwrap_or_default().to_string());
         }

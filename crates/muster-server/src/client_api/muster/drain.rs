@@ -3,7 +3,7 @@
 use crate::client_api::common::caller;
 use crate::State;
 use muster_api::convert_v1::drain_target_from_pb;
-use muster_api::pb::muster::v1 as v1;
+use muster_api::pb::muster::v1;
 use muster_api::prpc::Status;
 
 pub(crate) async fn handle(app: State, req: v1::DrainRequest) -> Result<v1::DrainResponse, Status> {

@@ -1,7 +1,7 @@
 //! muster.v1.Fleet/ListDrains: every drain in force.
 
 use crate::State;
-use muster_api::pb::muster::v1 as v1;
+use muster_api::pb::muster::v1;
 use muster_api::prpc::Status;
 
 pub(crate) async fn handle(app: State, _req: v1::ListDrainsRequest) -> Result<v1::ListDrainsResponse, Status> {

@@ -6,7 +6,7 @@ pub(crate) mod list_drains;
 pub(crate) mod undrain;
 pub(crate) mod why_pending;
 
-use muster_api::pb::muster::v1 as v1;
+use muster_api::pb::muster::v1;
 use muster_sched::DrainOutcome;
 
 pub(crate) fn drain_response(out: &DrainOutcome) -> v1::DrainResponse {

@@ -1,7 +1,7 @@
 //! muster.v1.Scheduler/WhyPending: why a task waits.
 
 use crate::State;
-use muster_api::pb::muster::v1 as v1;
+use muster_api::pb::muster::v1;
 use muster_api::prpc::Status;
 use muster_core::TaskId;
 

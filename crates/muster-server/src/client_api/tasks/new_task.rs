@@ -23,7 +23,8 @@ pub(crate) async fn handle(
     if let Some(r) = out.result.as_ref().filter(|r| r.state == muster_core::TaskState::NoResource) {
         if let Ok(why) = app.sched.why_pending(r.id, now).await {
             tracing::info!(task_id = %r.id.summary_id(), why = %why.summary, "task NO_RESOURCE");
-            let ascii: String = why.summary.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+            let ascii: String =
+                why.summary.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
             headers.push((WHY_HEADER, ascii));
         }
     }
