@@ -1,10 +1,10 @@
-//! Compiles `proto/` (swarming.v2 + a minimal google.rpc.Status) into Rust:
+//! Compiles `proto/` (swarming.v2, muster.v1 and a minimal google.rpc.Status) into Rust:
 //! protox parses the .proto files (no system protoc), prost-build generates the
 //! message types and pbjson-build generates proto3-JSON serde impls for them.
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["swarming/v2/swarming.proto", "google/rpc/status.proto"];
+const PROTOS: &[&str] = &["swarming/v2/swarming.proto", "google/rpc/status.proto", "muster/v1/ops.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -26,9 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_fds(fds)?;
 
     let descriptors = std::fs::read(&descriptor_path)?;
-    pbjson_build::Builder::new()
-        .register_descriptors(&descriptors)?
-        .ignore_unknown_fields()
-        .build(&[".swarming.v2", ".google.rpc"])?;
+    pbjson_build::Builder::new().register_descriptors(&descriptors)?.ignore_unknown_fields().build(&[
+        ".swarming.v2",
+        ".google.rpc",
+        ".muster.v1",
+    ])?;
     Ok(())
 }

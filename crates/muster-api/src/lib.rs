@@ -11,6 +11,7 @@
 //!   `parse_response`, `strip_json_prefix`, `format_timeout`.
 //! - [`convert`]: pb ⇄ muster-core domain types (requests, results, bots,
 //!   enums, timestamps).
+//! - [`convert_v1`]: muster.v1 (drains, why pending) ⇄ muster-core.
 //! - [`json`]: snake_case JSON output for the CLI (`to_cli_json`).
 //! - [`replicas`]: a deployment's server URLs and the current one (bot and CLI failover).
 //!
@@ -19,6 +20,7 @@
 
 pub mod bot;
 pub mod convert;
+pub mod convert_v1;
 pub mod json;
 pub mod pb;
 pub mod prpc;

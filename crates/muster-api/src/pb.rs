@@ -28,6 +28,15 @@ pub mod swarming {
     }
 }
 
+/// `muster` packages: our own services (no Swarming equivalent).
+pub mod muster {
+    /// `muster.v1`: Fleet (drains) and Scheduler (why pending).
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/muster.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/muster.v1.serde.rs"));
+    }
+}
+
 pub use swarming::v2::*;
 
 /// The encoded `FileDescriptorSet` of swarming.v2 (and its imports), for

@@ -68,6 +68,8 @@ pub const SERVICES: &[(&str, &[&str])] = &[
             "CountTasks",
         ],
     ),
+    ("muster.v1.Fleet", &["Drain", "Undrain", "ListDrains"]),
+    ("muster.v1.Scheduler", &["WhyPending"]),
 ];
 
 // ---------------------------------------------------------------------------

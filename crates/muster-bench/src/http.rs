@@ -84,6 +84,15 @@ impl Http {
         Ok((status, bytes.len()))
     }
 
+    /// GET returning the status and the body as text.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let resp =
+            self.client.get(format!("{}{path}", self.url)).send().await.with_context(|| format!("GET {path}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.with_context(|| format!("reading GET {path}"))?;
+        Ok((status, text))
+    }
+
     /// NewTask running `true` on bots with `dims` (pool first); returns the task id.
     /// `waitForCapacity` so tasks may be queued before any bot matches.
     pub async fn new_task(&self, name: &str, dims: &[(String, String)], request_uuid: &str) -> anyhow::Result<String> {

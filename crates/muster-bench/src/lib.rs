@@ -33,6 +33,8 @@ pub enum Scenario {
     Restart,
     /// Fleet, task list and task pages at 20,000 bots / 100,000 tasks.
     Ui,
+    /// `GET /metrics` at 20,000 bots in 500 pools with pending tasks: time, size, series.
+    Metrics,
     /// Every scenario in turn.
     All,
 }
@@ -46,6 +48,7 @@ impl Scenario {
             Scenario::MixedDimensions => "mixed-dimensions",
             Scenario::Restart => "restart",
             Scenario::Ui => "ui",
+            Scenario::Metrics => "metrics",
             Scenario::All => "all",
         }
     }
@@ -120,6 +123,7 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
                 Scenario::MixedDimensions,
                 Scenario::Restart,
                 Scenario::Ui,
+                Scenario::Metrics,
             ],
             s => vec![s],
         };

@@ -109,6 +109,7 @@ pub async fn run(ctx: &Ctx, s: Scenario) -> anyhow::Result<Report> {
         Scenario::MixedDimensions => mixed_dimensions(ctx).await,
         Scenario::Restart => restart(ctx).await,
         Scenario::Ui => ui(ctx).await,
+        Scenario::Metrics => metrics(ctx).await,
         Scenario::All => Err(anyhow!("`all` is not a single scenario")),
     }
 }
@@ -602,6 +603,63 @@ async fn ui(ctx: &Ctx) -> anyhow::Result<Report> {
         }
     }
     r.fig("mode", if pages { "web pages" } else { "pRPC (UI routes 404)" });
+    fleet.stop();
+    errors(&mut r, &rec);
+    server.stop().await?;
+    Ok(r)
+}
+
+/// The cost of a `/metrics` scrape with a big fleet spread over many pools
+/// and pending tasks in some of them: scrape time, body size, series, and
+/// the server CPU per scrape (gauges are computed at scrape time).
+async fn metrics(ctx: &Ctx) -> anyhow::Result<Report> {
+    let n = ctx.pick(ctx.args.bots, 20_000, 200);
+    let pools = if ctx.args.small { 10 } else { 500 };
+    let tasks = ctx.pick(ctx.args.tasks, 10_000, 200);
+    let clients = ctx.pick(ctx.args.clients, 64, 8);
+    let reps = if ctx.args.small { 5 } else { 50 };
+    let server = ctx.server("metrics").await?;
+    let http = ctx.http(&server.url)?;
+    let mut r = Report::new("metrics");
+    ctx.common(&mut r, &server);
+    let n = ctx.bots(&mut r, n);
+    r.param("bots", n);
+    r.param("pools", pools);
+    r.param("pending_tasks", tasks);
+    r.param("repetitions", reps);
+    let rec = Arc::new(Recorder::default());
+    let specs: Vec<BotSpec> =
+        (0..n).map(|i| BotSpec::new(&format!("metrics-{i}"), &format!("bench-pool-{}", i % pools), &[])).collect();
+    let (fleet, _) = start_fleet(ctx, &http, specs, Packets::Single, &rec).await?;
+    // Pending tasks in pools no bot serves (they stay pending), spread over 50 pools.
+    let fill = Arc::new(Recorder::default());
+    let dims: DimsFn = Arc::new(|i| vec![("pool".to_string(), format!("bench-pending-{}", i % 50))]);
+    Submitters::start(&http, clients, 0.0, Some(tasks), dims, &fill).join().await;
+    r.fig("tasks_pending", fill.submitted.load(Relaxed));
+    let (status, text) = http.get_text("/metrics").await?;
+    if status != 200 {
+        return Err(anyhow!("GET /metrics answered {status}"));
+    }
+    let series = text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count();
+    r.fig("metrics_bytes", text.len());
+    r.fig("metrics_series", series);
+    let w = Window::open(&server);
+    let mut times = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let (s, _) = http.get("/metrics").await?;
+        if s != 200 {
+            return Err(anyhow!("GET /metrics answered {s}"));
+        }
+        times.push(ms(t.elapsed()));
+    }
+    let (secs, server_cpu, _) = w.close(&server);
+    r.fig("scrape_ms", percentiles(times));
+    r.fig(
+        "server_cpu_ms_per_scrape",
+        server_cpu.map(|c| json!(round3(c * 1000.0 / reps as f64))).unwrap_or(Value::Null),
+    );
+    r.fig("server_cpu_pct_while_scraping", cpu_pct(server_cpu, secs));
     fleet.stop();
     errors(&mut r, &rec);
     server.stop().await?;

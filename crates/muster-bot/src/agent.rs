@@ -34,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 const ERROR_DEDUP: Duration = Duration::from_secs(600);
 /// How long a failed self-update quarantines the bot and is not retried.
 const UPDATE_QUARANTINE: Duration = Duration::from_secs(600);
-/// Cap of the poll and handshake error backoff.
-const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// Cap of the poll and handshake error backoff: low, so that bots are back
+/// within seconds of a server restart.
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
 /// Retry budget of events.
 const EVENT_BUDGET: Duration = Duration::from_secs(60);
 /// Longest sleep the bot honours from a `sleep` reply.

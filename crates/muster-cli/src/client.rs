@@ -225,7 +225,12 @@ impl Client {
     /// URL when the current one cannot be reached.
     pub async fn call<Q: Message, R: Message>(&self, service: &str, method: &str, req: &Q) -> Result<R, RpcError> {
         let body = prpc::encode_request(Format::Binary, req).map_err(RpcError::Status)?;
-        let path = format!("/prpc/swarming.v2.{service}/{method}");
+        // "Tasks" means swarming.v2.Tasks; a dotted name is a full service name.
+        let path = if service.contains('.') {
+            format!("/prpc/{service}/{method}")
+        } else {
+            format!("/prpc/swarming.v2.{service}/{method}")
+        };
         let mut attempt = 1;
         // URLs that could not be reached, in the order tried.
         let mut unreachable: Vec<usize> = Vec::new();

@@ -1,4 +1,4 @@
-//! muster client verbs over swarming.v2.
+//! muster client verbs over swarming.v2 (and muster.v1 for operator verbs).
 //!
 //! Owns: the client subcommands of the `muster` binary ([`Command`]), their
 //! flags (upstream `swarming` CLI names, with `--long` spelling: clap cannot
@@ -35,6 +35,7 @@ pub mod client;
 pub mod collect;
 pub mod error;
 pub mod format;
+pub mod ops;
 pub mod progress;
 pub mod reproduce;
 pub mod run;
@@ -78,6 +79,14 @@ pub enum Command {
     SpawnTasks(tasks::SpawnTasksArgs),
     /// Run a task's command locally.
     Reproduce(reproduce::ReproduceArgs),
+    /// Put a bot, a pool or bots with some dimensions into maintenance.
+    Drain(ops::DrainArgs),
+    /// Lift a drain (same target as `drain`).
+    Undrain(ops::UndrainArgs),
+    /// List drains in force.
+    Drains(ops::DrainsArgs),
+    /// Explain why a task is pending.
+    Why(ops::WhyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -156,6 +165,10 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
         Command::DeleteBots(a) => bots::delete_bots(&a.common.client(env)?, env, a, out).await,
         Command::SpawnTasks(a) => tasks::spawn_tasks(&a.common.client(env)?, env, a, out).await,
         Command::Reproduce(a) => reproduce::reproduce(&a.common.client(env)?, env, a, out).await,
+        Command::Drain(a) => ops::drain(&a.common.client(env)?, env, a, out).await,
+        Command::Undrain(a) => ops::undrain(&a.common.client(env)?, env, a, out).await,
+        Command::Drains(a) => ops::drains(&a.common.client(env)?, env, a, out).await,
+        Command::Why(a) => ops::why(&a.common.client(env)?, env, a, out).await,
     }?;
     out.flush().map_err(|e| CliError::io("writing output", e))?;
     Ok(code)

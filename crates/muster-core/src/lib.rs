@@ -12,6 +12,7 @@
 
 pub mod bot;
 pub mod dims;
+pub mod drain;
 pub mod error;
 pub mod ids;
 pub mod result;
@@ -19,9 +20,11 @@ pub mod state;
 pub mod task;
 pub mod time;
 pub mod validate;
+pub mod why;
 
 pub use bot::{BotEvent, BotInfo};
 pub use dims::{BotDimensions, DimFilter, TaskDimensions};
+pub use drain::{Drain, DrainTarget};
 pub use error::{Error, ErrorKind};
 pub use ids::TaskId;
 pub use result::TaskResult;

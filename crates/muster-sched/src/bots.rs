@@ -2,7 +2,7 @@
 //! (GetBot, ListBots, CountBots, GetBotDimensions) served from memory.
 //! `is_dead` is computed from the last contact vs the death timeout.
 
-use crate::state::BotEntry;
+use crate::state::{BotEntry, State};
 use crate::task_update::Abandon;
 use crate::{BotHello, BotQuery, BotsCount, Result, Scheduler};
 use muster_core::dims::DimFilter;
@@ -13,9 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Default ListBots page size.
 const DEFAULT_LIMIT: usize = 100;
 
-fn view(e: &BotEntry, now: Time) -> BotInfo {
+/// A bot as shown to callers: dead computed from its last contact, and an
+/// operator drain shown as maintenance (unless the bot reports its own).
+fn view(e: &BotEntry, now: Time, st: &State) -> BotInfo {
     let mut b = e.info.clone();
     b.is_dead = b.is_dead || now >= e.alive_until;
+    if b.maintenance_msg.is_empty() {
+        if let Some(d) = st.drain_of(&b) {
+            b.maintenance_msg = d.message();
+        }
+    }
     b
 }
 
@@ -91,7 +98,10 @@ impl Scheduler {
     }
 
     pub fn get_bot(&self, bot_id: &str, now: Time) -> Option<BotInfo> {
-        self.state.lock().bots.get(bot_id).map(|e| view(e, now))
+        {
+            let st = self.state.lock();
+            st.bots.get(bot_id).map(|e| view(e, now, &st))
+        }
     }
 
     pub fn list_bots(&self, q: &BotQuery, now: Time) -> Page<BotInfo> {
@@ -104,7 +114,7 @@ impl Scheduler {
         let mut items = Vec::new();
         let mut more = false;
         for (_, e) in range {
-            let b = view(e, now);
+            let b = view(e, now, &st);
             if !b.dimensions.matches_filter(&q.dimensions)
                 || !q.quarantined.admits(b.quarantined())
                 || !q.in_maintenance.admits(b.in_maintenance())
@@ -127,7 +137,7 @@ impl Scheduler {
         let st = self.state.lock();
         let mut c = BotsCount::default();
         for e in st.bots.values() {
-            let b = view(e, now);
+            let b = view(e, now, &st);
             if !b.dimensions.matches_filter(dims) {
                 continue;
             }

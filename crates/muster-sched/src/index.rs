@@ -284,6 +284,11 @@ impl Index {
         self.pending.keys().copied()
     }
 
+    /// Every pending slice, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &PendingEntry> + '_ {
+        self.pending.values().map(|(_, e)| e)
+    }
+
     /// The pending entry of a task, if any.
     pub fn get(&self, id: TaskId) -> Option<&PendingEntry> {
         self.pending.get(&id).map(|(_, e)| e)
@@ -356,6 +361,29 @@ impl Index {
             }
         }
         dead.len()
+    }
+
+    /// 1-based position of a pending slice in its queue, and the queue's length.
+    pub fn queue_position(&self, id: TaskId) -> Option<(usize, usize)> {
+        let (q, entry) = self.pending.get(&id)?;
+        let queue = self.queues.get(q)?;
+        Some((queue.pending.range(..entry.key()).count() + 1, queue.pending.len()))
+    }
+
+    /// Pending slices in `queues` that come before `key` (lower priority
+    /// number, or same priority and older), and how many of those have a
+    /// strictly higher priority.
+    pub fn ahead_of(&self, key: PendingKey, queues: &HashSet<QueueId>) -> (usize, usize) {
+        let (mut ahead, mut higher) = (0, 0);
+        for q in queues {
+            if let Some(queue) = self.queues.get(q) {
+                for k in queue.pending.range(..key) {
+                    ahead += 1;
+                    higher += (k.priority < key.priority) as usize;
+                }
+            }
+        }
+        (ahead, higher)
     }
 
     /// Marks a queue used (so GC keeps it a while).

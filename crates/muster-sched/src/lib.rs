@@ -23,6 +23,8 @@
 
 mod bots;
 mod cancel;
+mod drain;
+mod gauges;
 pub mod index;
 mod new_task;
 mod poll;
@@ -31,7 +33,11 @@ mod state;
 mod sweep;
 mod sync;
 mod task_update;
+mod why;
 
+pub use drain::DrainOutcome;
+pub use gauges::{BotGauge, FleetGauges, PendingGauge};
+pub use muster_core::why::{BotCounts, SliceWhy, WhyPending};
 pub use sync::ResyncReport;
 
 use muster_core::dims::DimFilter;
@@ -221,5 +227,23 @@ impl Scheduler {
     /// Number of long-polls currently parked.
     pub fn parked_count(&self) -> usize {
         self.state.lock().parked.len()
+    }
+
+    /// Whether [`Scheduler::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.state.lock().closing
+    }
+
+    /// The server is shutting down: every parked poll answers `sleep` now
+    /// (so its bot comes back to whichever server runs next without waiting
+    /// out the long poll) and later polls are not parked. Idempotent.
+    pub fn close(&self) {
+        let parked = {
+            let mut st = self.state.lock();
+            st.closing = true;
+            std::mem::take(&mut st.parked)
+        };
+        // Dropping the senders wakes the polls (outside the lock).
+        drop(parked);
     }
 }

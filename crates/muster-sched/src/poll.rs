@@ -78,7 +78,10 @@ impl Scheduler {
                     assigned = if same_uuid || !acked { Assigned::Redeliver(task) } else { Assigned::Abandon(task) };
                 }
             }
-            let unavailable = st.bots.get(&bot_id).is_some_and(|e| e.info.quarantined() || e.info.in_maintenance());
+            let unavailable = st
+                .bots
+                .get(&bot_id)
+                .is_some_and(|e| e.info.quarantined() || e.info.in_maintenance() || st.drain_of(&e.info).is_some());
             (assigned, unavailable)
         };
         match assigned {
@@ -114,12 +117,14 @@ impl Scheduler {
                 }
                 match found {
                     Some(e) => Ok(e),
+                    // Shutting down: answer at once instead of parking.
+                    None if st.closing => Err(None),
                     None => {
                         let (tx, rx) = oneshot::channel();
                         st.next_generation += 1;
                         let generation = st.next_generation;
                         st.parked.insert(bot_id.clone(), Waiter { generation, tx });
-                        Err(ParkGuard { sched: self, bot_id: bot_id.clone(), generation, rx: Some(rx) })
+                        Err(Some(ParkGuard { sched: self, bot_id: bot_id.clone(), generation, rx: Some(rx) }))
                     }
                 }
             };
@@ -128,7 +133,8 @@ impl Scheduler {
             }
             let entry = match found {
                 Ok(entry) => entry,
-                Err(mut guard) => {
+                Err(None) => return Ok(self.sleep()),
+                Err(Some(mut guard)) => {
                     let Some(rx) = guard.rx.as_mut() else { continue };
                     match tokio::time::timeout_at(deadline, &mut *rx).await {
                         Ok(Ok(Offer(entry))) => {
@@ -280,6 +286,8 @@ impl Scheduler {
                         e.info.termination_task_id = bot.termination_task_id.clone();
                     }
                     st.record_claim(&next, run, request_uuid);
+                    let q = st.index.queue_for(entry.dims());
+                    st.note_dispatch(q, now);
                 }
                 Ok(Claim::Won(Self::outcome_of((*entry.request).clone(), next)))
             }

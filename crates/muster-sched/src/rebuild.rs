@@ -93,6 +93,7 @@ impl Scheduler {
                 }
             }
         }
+        sched.reload_drains().await?;
         Ok(Arc::new(sched))
     }
 }

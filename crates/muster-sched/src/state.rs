@@ -72,6 +72,12 @@ pub(crate) struct State {
     pub next_generation: u64,
     pub running: HashMap<TaskId, RunningEntry>,
     pub timers: BTreeSet<(Time, Timer)>,
+    /// The server is shutting down: polls are answered at once, never parked.
+    pub closing: bool,
+    /// Operator drains by target key (see `drain.rs`).
+    pub drains: BTreeMap<String, muster_core::Drain>,
+    /// Recent dispatches `(when, queue)`, oldest first (see `why.rs`).
+    pub dispatches: std::collections::VecDeque<(Time, crate::index::QueueId)>,
 }
 
 impl State {

@@ -98,6 +98,7 @@ impl Scheduler {
     /// Reconciles the whole in-memory state with the store.
     pub async fn resync(&self, now: Time) -> Result<ResyncReport> {
         let mut report = ResyncReport::default();
+        self.reload_drains().await?;
         let bots = self.store.load_bots().await?;
         let active = self.store.load_active().await?;
         let mut stored: HashSet<String> = HashSet::with_capacity(bots.len());

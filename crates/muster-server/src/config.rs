@@ -61,6 +61,8 @@ pub struct ServerConfig {
     /// are deleted. None = keep forever.
     pub retention: Option<Duration>,
     pub server_version: String,
+    /// Extra conditions of `/readyz` (e.g. a valid config snapshot).
+    pub ready_checks: crate::health::ReadyChecks,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -98,6 +100,7 @@ impl ServerConfig {
             resync_interval: Duration::from_secs(DEFAULT_RESYNC_SECS),
             retention: Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400)),
             server_version: concat!("muster-", env!("CARGO_PKG_VERSION")).to_string(),
+            ready_checks: Vec::new(),
         }
     }
 }

@@ -14,9 +14,11 @@ pub mod bot_code;
 pub mod client_api;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod python_bot;
 mod replica;
 mod sweeper;
+mod telemetry;
 mod ui;
 
 use axum::Router;
@@ -51,6 +53,8 @@ pub(crate) struct AppState {
     pub bot_code: bot_code::BotCode,
     /// `swarming_bot.zip` for upstream Python bots, if configured.
     pub python_bot: Option<python_bot::PythonBotCode>,
+    /// The process-wide metrics (None if another recorder was installed).
+    pub metrics: Option<Arc<muster_observe::Metrics>>,
 }
 
 pub(crate) type State = Arc<AppState>;
@@ -64,6 +68,7 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
         sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,
+        metrics: muster_observe::Metrics::global().map_err(|e| tracing::warn!(error = %e, "no /metrics")).ok(),
         store: deps.store,
         sched: deps.sched,
         clock: deps.clock,
@@ -73,9 +78,12 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
         .merge(bot_api::routes())
         .merge(client_api::routes())
         .merge(ui::routes())
+        .merge(health::routes())
+        .merge(telemetry::routes())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(telemetry::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .with_state(state.clone());
     Ok(app)
 }
@@ -91,11 +99,36 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     let app = router(deps)?;
     let follower = feed
         .map(|feed| tokio::spawn(replica::follow(sched.clone(), clock.clone(), feed, resync_every, shutdown.clone())));
+    // On shutdown, parked polls answer at once so bots move on quickly;
+    // in-flight requests then finish before `serve` returns.
+    let closer = {
+        let (sched, shutdown) = (sched.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            sched.close();
+        })
+    };
+    // Histogram samples are folded into buckets at every scrape; this keeps
+    // memory flat when nobody scrapes.
+    let upkeep = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let Ok(m) = muster_observe::Metrics::global() else { return };
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => m.upkeep(),
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        })
+    };
     let sweeper = tokio::spawn(sweeper::run(sched, clock, settings, shutdown.clone()));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
+    let _ = closer.await;
+    let _ = upkeep.await;
     let _ = sweeper.await;
     if let Some(f) = follower {
         let _ = f.await;

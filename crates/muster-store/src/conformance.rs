@@ -30,6 +30,7 @@ pub async fn run_all(store: &dyn Store) {
     bot_events_list_newest_first_with_paging(store).await;
     load_active_returns_pending_and_running_with_requests(store).await;
     meta_values_are_written_once(store).await;
+    drains_put_replace_delete_load(store).await;
     batch_reads_return_what_exists(store).await;
     evict(store).await;
 }
@@ -70,6 +71,41 @@ pub async fn meta_values_are_written_once(store: &dyn Store) {
     assert_eq!(commit(store, put(b"first\x00")).await, CommitOutcome::Committed);
     assert_eq!(commit(store, put(b"second")).await, CommitOutcome::Committed);
     assert_eq!(store.get_meta("conformance.key").await.expect("get meta"), Some(b"first\x00".to_vec()));
+}
+
+/// Drains are keyed by target: a second put replaces, delete removes (and
+/// deleting an absent one is a no-op), load returns them ordered by key.
+pub async fn drains_put_replace_delete_load(store: &dyn Store) {
+    use muster_core::{Drain, DrainTarget};
+    assert!(store.load_drains().await.expect("load drains").is_empty());
+    let d = |target: DrainTarget, reason: &str, sec: u32| Drain {
+        target,
+        reason: reason.into(),
+        created_by: "user:ops@example.com".into(),
+        created: at(2044, 2, 3, sec),
+    };
+    let pool = d(DrainTarget::Pool("ci".into()), "kernel upgrade", 1);
+    let bot = d(DrainTarget::Bot("bot-1".into()), "", 2);
+    let dims = d(DrainTarget::dimensions(vec![("os".into(), "Linux|Mac".into()), ("gpu".into(), "a".into())]), "x", 3);
+    for x in [&pool, &bot, &dims] {
+        assert_eq!(
+            commit(store, Txn::new().with(Write::PutDrain(Box::new(x.clone())))).await,
+            CommitOutcome::Committed
+        );
+    }
+    let replaced = d(DrainTarget::Pool("ci".into()), "new reason", 4);
+    assert_eq!(
+        commit(store, Txn::new().with(Write::PutDrain(Box::new(replaced.clone())))).await,
+        CommitOutcome::Committed
+    );
+    assert_eq!(store.load_drains().await.expect("load drains"), vec![bot.clone(), dims.clone(), replaced]);
+    for key in [DrainTarget::Pool("ci".into()).key(), "pool:absent".to_string()] {
+        assert_eq!(commit(store, Txn::new().with(Write::DeleteDrain(key))).await, CommitOutcome::Committed);
+    }
+    assert_eq!(store.load_drains().await.expect("load drains"), vec![bot.clone(), dims.clone()]);
+    for x in [bot, dims] {
+        commit(store, Txn::new().with(Write::DeleteDrain(x.target.key()))).await;
+    }
 }
 
 /// `<year>-<month>-<day> 00:00:<sec>` UTC.

@@ -74,6 +74,10 @@ pub enum Write {
     /// session key) unless one is already there. Never a conflict: read the
     /// winner back with [`Store::get_meta`].
     PutMetaIfAbsent { name: String, value: Vec<u8> },
+    /// Insert or replace a drain (keyed by its target).
+    PutDrain(Box<muster_core::Drain>),
+    /// Remove a drain by its target key (no-op when absent).
+    DeleteDrain(String),
 }
 
 /// Writes applied atomically, in order.
@@ -121,7 +125,9 @@ impl Txn {
                 Write::PutRequestUuid { .. }
                 | Write::WriteOutput { .. }
                 | Write::AppendEvent(_)
-                | Write::PutMetaIfAbsent { .. } => {}
+                | Write::PutMetaIfAbsent { .. }
+                | Write::PutDrain(_)
+                | Write::DeleteDrain(_) => {}
             }
         }
         c.tasks.sort_unstable();
@@ -252,6 +258,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// A value stored with [`Write::PutMetaIfAbsent`].
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Every drain ([`Write::PutDrain`]), ordered by target key.
+    async fn load_drains(&self) -> Result<Vec<muster_core::Drain>>;
 
     /// Changes committed by OTHER server processes on this database, for
     /// keeping an in-memory index in sync. `None` when the database cannot be

@@ -24,9 +24,14 @@ impl Prpc {
 
     /// Calls `service.method` (e.g. "Tasks", "NewTask") with a JSON body.
     pub async fn call(&self, service: &str, method: &str, body: &Value) -> anyhow::Result<Reply> {
+        self.call_full(&format!("swarming.v2.{service}"), method, body).await
+    }
+
+    /// Calls a method of a fully named service (e.g. "muster.v1.Fleet").
+    pub async fn call_full(&self, service: &str, method: &str, body: &Value) -> anyhow::Result<Reply> {
         let resp = self
             .http
-            .post(format!("{}/prpc/swarming.v2.{service}/{method}", self.url))
+            .post(format!("{}/prpc/{service}/{method}", self.url))
             .header("content-type", "application/json")
             .header("accept", "application/json")
             .body(serde_json::to_vec(body)?)

@@ -116,6 +116,11 @@ impl ServerProcess {
         Ok(ServerProcess { url, data_dir: data_dir.to_path_buf(), child })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)

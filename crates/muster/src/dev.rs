@@ -28,20 +28,29 @@ pub(crate) fn main(args: DevArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let shutdown = crate::signals::shutdown_token();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-            .await
-            .with_context(|| format!("listening on 127.0.0.1:{} (try --port 0)", args.port))?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        let url = format!("http://{addr}");
         let server_args = crate::server::ServerArgs {
             data_dir: Some(args.data_dir.join("server")),
             long_poll_secs: Some(20),
             ..Default::default()
         };
         let resolved = server_args.resolve()?;
+        let _lock = crate::server::lock_data(&resolved).await?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .with_context(|| format!("listening on 127.0.0.1:{} (try --port 0)", args.port))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let url = format!("http://{addr}");
         // The server outlives the bots so they can report their shutdown.
         let server_shutdown = tokio_util::sync::CancellationToken::new();
-        let server = tokio::spawn(crate::server::serve(resolved, listener, server_shutdown.clone()));
+        let mut server = tokio::spawn(crate::server::serve(resolved, listener, server_shutdown.clone()));
+        // Bots start once the server says it is ready (its /readyz).
+        tokio::select! {
+            r = wait_ready(&url) => r?,
+            r = &mut server => {
+                r.context("server task")??;
+                anyhow::bail!("the server stopped before it was ready");
+            }
+        }
         let exe = std::env::current_exe().context("locating own executable")?;
         let mut children = Vec::new();
         for i in 1..=args.bots {
@@ -78,4 +87,21 @@ pub(crate) fn main(args: DevArgs) -> anyhow::Result<()> {
         server.await.context("server task")??;
         Ok(())
     })
+}
+
+/// Waits until `GET {url}/readyz` answers 200.
+async fn wait_ready(url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let last = match http.get(format!("{url}/readyz")).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => format!("HTTP {}: {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("the server at {url} was not ready within 60 s: {last}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -1,9 +1,11 @@
 //! The `muster` binary: server, bot, client and dev in one executable.
 //! Thin: flags and config → the library crates.
 
+mod backup;
 mod bot;
 mod config;
 mod dev;
+mod lock;
 mod migrate;
 mod server;
 mod signals;
@@ -32,6 +34,10 @@ enum Command {
     Dev(dev::DevArgs),
     /// Copy a whole database into another one (e.g. SQLite to PostgreSQL).
     Migrate(migrate::MigrateArgs),
+    /// Copy the SQLite database to a file while the server runs.
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a backup (server stopped).
+    Restore(backup::RestoreArgs),
     /// Measure a server: thousands of simulated bots and clients over real HTTP.
     Bench(muster_bench::BenchArgs),
     /// Print the version and this executable's bot digest.
@@ -59,6 +65,8 @@ fn main() -> ExitCode {
         Command::Dev(a) => exit(dev::main(a)),
         Command::Bench(a) => exit(muster_bench::main(a)),
         Command::Migrate(a) => exit(migrate::main(a)),
+        Command::Backup(a) => exit(backup::backup(a)),
+        Command::Restore(a) => exit(backup::restore(a)),
         Command::Client(muster_cli::Command::Completions(a)) => {
             muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -86,15 +94,32 @@ fn exit(r: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// Sets up logging: pretty for humans, JSON when `MUSTER_LOG_FORMAT=json`.
+/// Log line format (`--log-format`, `MUSTER_LOG_FORMAT`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LogFormat {
+    /// One line per event for people; colors only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line (with the request span's fields) for log collectors.
+    Json,
+}
+
+/// Sets up logging with the format from `MUSTER_LOG_FORMAT` (text or json).
 pub(crate) fn init_tracing(default_level: &str) {
+    let json = std::env::var("MUSTER_LOG_FORMAT").is_ok_and(|v| v == "json");
+    init_tracing_as(default_level, if json { LogFormat::Json } else { LogFormat::Text });
+}
+
+/// Sets up logging on stderr: level from `MUSTER_LOG` (else `default_level`).
+pub(crate) fn init_tracing_as(default_level: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
-    let json = std::env::var("MUSTER_LOG_FORMAT").is_ok_and(|v| v == "json");
-    // Colour codes only for a terminal: a log file or a pipe gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = if json { b.json().try_init() } else { b.try_init() };
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => b.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
 }
 
 #[cfg(test)]

@@ -90,6 +90,15 @@ pub(crate) struct ServerArgs {
     /// announcement was missed [default: 30].
     #[arg(long, env = "MUSTER_RESYNC_INTERVAL_SECS")]
     pub resync_interval_secs: Option<u64>,
+    /// When another server holds the data dir (SQLite), wait for it to exit
+    /// instead of refusing to start: for supervisors that start the new
+    /// process before the old one has finished.
+    #[arg(long, env = "MUSTER_WAIT_FOR_LOCK")]
+    pub wait_for_lock: bool,
+    /// Log format on stderr: `text` (no colors unless stderr is a terminal)
+    /// or `json` (one object per line) [default: text].
+    #[arg(long, env = "MUSTER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<crate::LogFormat>,
 }
 
 /// Everything resolved from flags, env and file.
@@ -111,6 +120,7 @@ pub(crate) struct Resolved {
     pub bot_death_timeout: Duration,
     pub retention: Option<Duration>,
     pub resync_interval: Duration,
+    pub wait_for_lock: bool,
 }
 
 impl ServerArgs {
@@ -145,6 +155,7 @@ impl ServerArgs {
             resync_interval: Duration::from_secs(
                 self.resync_interval_secs.or(f.resync_interval_secs).unwrap_or(DEFAULT_RESYNC_SECS).max(1),
             ),
+            wait_for_lock: self.wait_for_lock,
         })
     }
 }
@@ -168,6 +179,23 @@ pub(crate) async fn open_store(database: Option<&str>, data_dir: &Path) -> anyho
             anyhow::bail!("unsupported database {scheme:?}: use sqlite://PATH or postgres://...")
         }
     })
+}
+
+/// The SQLite file a database setting refers to (None for PostgreSQL).
+pub(crate) fn sqlite_path(database: Option<&str>, data_dir: &Path) -> Option<PathBuf> {
+    match database {
+        None => Some(data_dir.join("muster.db")),
+        Some(url) => url.strip_prefix("sqlite://").map(PathBuf::from),
+    }
+}
+
+/// Takes the exclusive lock of a SQLite database's directory (one server
+/// per file); nothing for PostgreSQL, which replicas share.
+pub(crate) async fn lock_data(r: &Resolved) -> anyhow::Result<Option<crate::lock::DirLock>> {
+    let Some(db) = sqlite_path(r.database.as_deref(), &r.data_dir) else { return Ok(None) };
+    let dir = db.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(Some(crate::lock::acquire(&crate::lock::lock_path_for(&db), r.wait_for_lock).await?))
 }
 
 /// Name of the session HMAC key in the store's shared values.
@@ -206,11 +234,13 @@ pub(crate) async fn put_session_key(store: &dyn Store, key: Vec<u8>) -> anyhow::
 }
 
 pub(crate) fn main(args: ServerArgs) -> anyhow::Result<()> {
-    crate::init_tracing("info");
+    crate::init_tracing_as("info", args.log_format.unwrap_or_default());
     let r = args.resolve()?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let shutdown = crate::signals::shutdown_token();
+        // Before binding: with --wait-for-lock the old server still has the port.
+        let _lock = lock_data(&r).await?;
         let listener =
             tokio::net::TcpListener::bind(&r.listen).await.with_context(|| format!("listening on {}", r.listen))?;
         serve(r, listener, shutdown).await
@@ -232,7 +262,8 @@ pub(crate) async fn serve(
         );
     }
     std::fs::create_dir_all(&r.data_dir).with_context(|| format!("creating {}", r.data_dir.display()))?;
-    let store = open_store(r.database.as_deref(), &r.data_dir).await?;
+    let store: Arc<dyn Store> =
+        Arc::new(muster_observe::ObservedStore::new(open_store(r.database.as_deref(), &r.data_dir).await?));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sched_cfg =
         SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };

@@ -1,6 +1,7 @@
 //! Scenario tests of the scheduler's rules, against a real SQLite store in a
 //! temp directory. Time is driven by explicit `now` values (2044).
 
+mod ops;
 mod replicas;
 mod scenarios;
 

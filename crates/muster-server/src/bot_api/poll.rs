@@ -50,6 +50,7 @@ pub(crate) async fn handle(
     if is_muster_bot(&headers) && !req.version.is_empty() {
         let platform = req.state.get("platform").and_then(|v| v.as_str());
         if let Some(version) = app.bot_code.update_for(platform, &req.version) {
+            request_update(&app, &bot_id, &req, &session.session_id, peer, &version, now).await;
             return Ok(Json(PollResponse {
                 cmd: cmd::UPDATE.to_string(),
                 version: Some(version),
@@ -60,6 +61,7 @@ pub(crate) async fn handle(
     if let Some(py) = app.python_bot.as_ref().filter(|_| is_python_bot(&headers) && !req.version.is_empty()) {
         let current = py.current(now).await;
         if req.version != current.version {
+            request_update(&app, &bot_id, &req, &session.session_id, peer, &current.version, now).await;
             return Ok(Json(PollResponse {
                 cmd: cmd::UPDATE.to_string(),
                 version: Some(current.version.clone()),
@@ -77,12 +79,15 @@ pub(crate) async fn handle(
     // The reply is sent after a (possibly long) poll: refresh from a fresh read.
     let token = refresh(&app, &bot_id, &session.session_id, app.clock.now());
     let reply = match outcome {
-        PollOutcome::Run { request, result } => PollResponse {
-            cmd: cmd::RUN.to_string(),
-            manifest: Some(manifest::build(&request, &result, &authenticated_as)?),
-            session: Some(token),
-            ..Default::default()
-        },
+        PollOutcome::Run { request, result } => {
+            record_dispatch(&request, &result, now);
+            PollResponse {
+                cmd: cmd::RUN.to_string(),
+                manifest: Some(manifest::build(&request, &result, &authenticated_as)?),
+                session: Some(token),
+                ..Default::default()
+            }
+        }
         PollOutcome::Terminate { task_id } => PollResponse {
             cmd: cmd::TERMINATE.to_string(),
             task_id: Some(task_id.run_id()),
@@ -98,4 +103,37 @@ pub(crate) async fn handle(
         },
     };
     Ok(Json(reply))
+}
+
+/// Dispatch latency: from the moment both the task and this bot were
+/// waiting (the later of the task's creation and the poll's arrival) to
+/// the committed claim.
+fn record_dispatch(
+    request: &muster_core::TaskRequest,
+    result: &muster_core::TaskResult,
+    poll_arrived: muster_core::Time,
+) {
+    let Some(started) = result.started else { return };
+    let from = request.created.max(poll_arrived);
+    let secs = (started - from).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+    let pool = request.slices.get(result.current_slice.max(0) as usize).and_then(|s| s.properties.dimensions.pool());
+    metrics::histogram!("muster_task_dispatch_latency_seconds", "pool" => muster_observe::pool_label(pool))
+        .record(secs);
+}
+
+/// Records the `request_update` bot event (as upstream does each time a bot
+/// is told to update). A failure to record does not stop the update.
+async fn request_update(
+    app: &crate::AppState,
+    bot_id: &str,
+    req: &PollRequest,
+    session_id: &str,
+    peer: SocketAddr,
+    version: &str,
+    now: muster_core::Time,
+) {
+    let h = hello(app, bot_id, &req.dimensions, &req.state, &req.version, session_id, peer.ip());
+    if let Err(e) = app.sched.bot_event(h, "request_update", &format!("update to {version}"), now).await {
+        tracing::warn!(bot_id, error = %e.message, "recording request_update");
+    }
 }

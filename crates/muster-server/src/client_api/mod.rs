@@ -5,6 +5,7 @@
 
 mod bots;
 mod common;
+mod muster;
 mod swarming;
 mod tasks;
 
@@ -59,14 +60,26 @@ where
     F: FnOnce(State, Req) -> Fut,
     Fut: Future<Output = Result<Resp, Status>>,
 {
+    call_with_headers(app, inf, outf, body, |a, r| async move { f(a, r).await.map(|x| (x, Vec::new())) }).await
+}
+
+/// Like [`call`], for a handler that also sets response headers.
+async fn call_with_headers<Req, Resp, F, Fut>(app: State, inf: Format, outf: Format, body: &[u8], f: F) -> Response
+where
+    Req: Message,
+    Resp: Message,
+    F: FnOnce(State, Req) -> Fut,
+    Fut: Future<Output = Result<(Resp, Vec<(&'static str, String)>), Status>>,
+{
     let req: Req = match prpc::decode(inf, body) {
         Ok(r) => r,
         Err(s) => return error_reply(&s, None),
     };
     match f(app, req).await {
-        Ok(resp) => match prpc::encode(outf, &resp) {
+        Ok((resp, extra)) => match prpc::encode(outf, &resp) {
             Ok((ct, bytes)) => {
                 let mut r = (StatusCode::OK, bytes).into_response();
+                set_headers(&mut r, extra);
                 set_headers(&mut r, [("content-type", ct.to_string())]);
                 set_headers(&mut r, prpc::ok_headers().map(|(k, v)| (k, v.to_string())));
                 r
@@ -100,7 +113,7 @@ async fn dispatch(
 
 async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b: &[u8]) -> Response {
     match (service, method) {
-        ("swarming.v2.Tasks", "NewTask") => call(app, i, o, b, tasks::new_task::handle).await,
+        ("swarming.v2.Tasks", "NewTask") => call_with_headers(app, i, o, b, tasks::new_task::handle).await,
         ("swarming.v2.Tasks", "GetResult") => call(app, i, o, b, tasks::get_result::handle).await,
         ("swarming.v2.Tasks", "BatchGetResult") => call(app, i, o, b, tasks::batch_get_result::handle).await,
         ("swarming.v2.Tasks", "GetRequest") => call(app, i, o, b, tasks::get_request::handle).await,
@@ -122,6 +135,10 @@ async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b:
         ("swarming.v2.Swarming", "GetDetails") => call(app, i, o, b, swarming::get_details::handle).await,
         ("swarming.v2.Swarming", "GetToken") => call(app, i, o, b, swarming::get_token::handle).await,
         ("swarming.v2.Swarming", "GetPermissions") => call(app, i, o, b, swarming::get_permissions::handle).await,
+        ("muster.v1.Fleet", "Drain") => call(app, i, o, b, muster::drain::handle).await,
+        ("muster.v1.Fleet", "Undrain") => call(app, i, o, b, muster::undrain::handle).await,
+        ("muster.v1.Fleet", "ListDrains") => call(app, i, o, b, muster::list_drains::handle).await,
+        ("muster.v1.Scheduler", "WhyPending") => call(app, i, o, b, muster::why_pending::handle).await,
         _ => error_reply(
             &Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")),
             None,

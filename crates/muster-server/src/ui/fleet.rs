@@ -106,6 +106,9 @@ pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     }
     b.push_str("</div>");
 
+    let caller = auth::caller(&headers);
+    b.push_str(&super::drains::list_section(&app.sched.list_drains(), &p.f, auth::allows(&caller, Perm::TerminateBot)));
+
     // Filter form; ui.js adds autocompletion from the known dimensions.
     let mut suggest: Vec<String> = Vec::new();
     for (k, vs) in &known {
@@ -233,6 +236,14 @@ pub(crate) async fn bot_page(S(app): S<State>, headers: HeaderMap, Query(p): Que
                      <input type=\"hidden\" name=\"id\" value=\"{id}\"><button id=\"terminate\" class=\"danger\">Terminate</button></form>",
                     id = esc(&bot.bot_id)
                 );
+            }
+            if auth::allows(&caller, Perm::TerminateBot) {
+                let drained = app
+                    .sched
+                    .list_drains()
+                    .iter()
+                    .any(|d| d.target == muster_core::DrainTarget::Bot(bot.bot_id.clone()));
+                b.push_str(&super::drains::bot_button(&bot.bot_id, drained));
             }
             if auth::allows(&caller, Perm::DeleteBot) {
                 let _ = write!(

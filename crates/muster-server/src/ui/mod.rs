@@ -24,10 +24,12 @@ mod ansi;
 pub(crate) mod auth;
 mod chart;
 mod dashboard;
+mod drains;
 mod fleet;
 mod newtask;
 mod page;
 mod tasks;
+mod why;
 
 use crate::State;
 use axum::http::StatusCode;
@@ -52,6 +54,8 @@ pub(crate) fn routes() -> Router<State> {
         .route("/ui/task/new", post(actions::new_task))
         .route("/ui/bot/terminate", post(actions::terminate_bot))
         .route("/ui/bot/delete", post(actions::delete_bot))
+        .route("/ui/drain", post(drains::drain))
+        .route("/ui/undrain", post(drains::undrain))
 }
 
 /// A UI failure, shown as an HTML error page.

@@ -283,6 +283,11 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     }
     let _ = write!(b, "<a class=\"button\" id=\"raw\" href=\"/task/raw?id={sid}\">Download raw output</a></div>");
 
+    if matches!(res.state, TaskState::Pending | TaskState::NoResource) {
+        if let Ok(why) = app.sched.why_pending(res.id, now).await {
+            b.push_str(&super::why::section(&why));
+        }
+    }
     // Output: rendered up to PAGE_OUTPUT_BYTES; ui.js follows from data-offset.
     let bytes = app.store.read_output(res.output_of, 0, PAGE_OUTPUT_BYTES).await?;
     let cut = ansi::complete_utf8(&bytes);

@@ -3,5 +3,7 @@
 
 mod bot_api;
 mod flow;
+mod health;
+mod ops;
 mod prpc;
 mod python_bot;

@@ -8,6 +8,7 @@
 //! (`crate::sqlite::blob` is shared), so both behave alike; the
 //! conformance suite is the judge.
 
+mod drain;
 mod notify;
 mod read;
 mod schema;
@@ -22,7 +23,7 @@ use tokio_postgres::NoTls;
 // The JSON blob encoding is shared with the SQLite backend.
 use crate::sqlite::blob;
 
-pub use schema::SCHEMA_VERSION;
+pub use schema::{migration_versions, SCHEMA_VERSION};
 
 /// Connections in the pool.
 const POOL_SIZE: usize = 16;
@@ -167,6 +168,10 @@ impl Store for PostgresStore {
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         read::get_meta(&*self.client().await?, name).await
+    }
+
+    async fn load_drains(&self) -> Result<Vec<muster_core::Drain>> {
+        drain::load(&*self.client().await?).await
     }
 
     async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<Feed>>> {

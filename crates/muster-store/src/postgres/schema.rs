@@ -13,10 +13,17 @@ use deadpool_postgres::Object;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../migrations/postgres/0002_meta.sql")),
+    (5, include_str!("../../migrations/postgres/0005_drain.sql")),
 ];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Every migration version this binary knows, in order (numbers are
+/// assigned per feature, so the list may have gaps).
+pub fn migration_versions() -> Vec<i64> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
 
 /// Advisory lock key held while migrating ("muster" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d75_7374_6572;

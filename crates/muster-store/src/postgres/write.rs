@@ -185,6 +185,10 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
             tx.execute(&st, &[name, value]).await.map_err(db("putting meta"))?;
             Ok(true)
         }
+        Write::PutDrain(d) => super::drain::put(tx, d).await.map(|_| true).map_err(db("putting drain")),
+        Write::DeleteDrain(target) => {
+            super::drain::delete(tx, target).await.map(|_| true).map_err(db("deleting drain"))
+        }
     }
 }
 

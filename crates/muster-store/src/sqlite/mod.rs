@@ -5,7 +5,9 @@
 //! used from `spawn_blocking` ([`read`]), append-only migrations
 //! ([`schema`]) and the blob encoding of records ([`blob`]).
 
+mod backup;
 pub(crate) mod blob;
+pub(crate) mod drain;
 mod read;
 mod schema;
 mod writer;
@@ -26,7 +28,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-pub use schema::SCHEMA_VERSION;
+pub use backup::{backup, restore};
+pub use schema::{migration_versions, SCHEMA_VERSION};
 use writer::Job;
 
 /// Read-only connections in the pool.
@@ -228,5 +231,9 @@ impl Store for SqliteStore {
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let name = name.to_string();
         self.read(move |c| read::get_meta(c, &name)).await
+    }
+
+    async fn load_drains(&self) -> Result<Vec<muster_core::Drain>> {
+        self.read(drain::load).await
     }
 }

@@ -12,10 +12,17 @@ use rusqlite::{params, Connection, TransactionBehavior};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_meta.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_drain.sql")),
 ];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Every migration version this binary knows, in order (numbers are
+/// assigned per feature, so the list may have gaps).
+pub fn migration_versions() -> Vec<i64> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
 
 /// The database's schema version (0 when empty).
 pub(crate) fn current_version(conn: &Connection) -> Result<i64> {

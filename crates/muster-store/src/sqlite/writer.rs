@@ -71,6 +71,7 @@ pub(crate) fn run(conn: Connection, rx: Receiver<Job>) {
 }
 
 pub(crate) fn run_batch(conn: &Connection, batch: Vec<Job>) {
+    metrics::histogram!("muster_store_batch_size").record(batch.len() as f64);
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = format!("beginning write transaction: {e}");
         tracing::error!("{msg}");
@@ -233,6 +234,8 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
                 .map_err(sql_err("putting meta"))?;
             Ok(true)
         }
+        Write::PutDrain(d) => super::drain::put(conn, d).map(|_| true),
+        Write::DeleteDrain(target) => super::drain::delete(conn, target).map(|_| true),
     }
 }
 

@@ -119,7 +119,7 @@ async fn concurrent_connects_migrate_once() {
     let client = pg.connect(TempPostgres::db_name(&url)).await;
     let rows = client.query("SELECT version FROM schema_version ORDER BY version", &[]).await.expect("versions");
     let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    assert_eq!(versions, muster_store::postgres::migration_versions());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

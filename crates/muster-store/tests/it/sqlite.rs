@@ -192,7 +192,7 @@ fn the_database_uses_wal_and_records_its_schema_version() {
         .prepare("SELECT version FROM schema_version ORDER BY version")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .expect("versions");
-    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    assert_eq!(versions, muster_store::sqlite::migration_versions());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

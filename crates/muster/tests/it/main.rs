@@ -8,6 +8,7 @@ mod crash;
 mod dev;
 mod docs;
 mod e2e_bot;
+mod ops;
 mod postgres;
 mod python_compat;
 mod replicas;

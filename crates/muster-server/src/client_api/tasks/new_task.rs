@@ -5,12 +5,31 @@ use crate::State;
 use muster_api::prpc::Status;
 use muster_api::{convert, pb};
 
-pub(crate) async fn handle(app: State, req: pb::NewTaskRequest) -> Result<pb::TaskRequestMetadataResponse, Status> {
+/// Response header carrying, for a task that ended NO_RESOURCE, the same
+/// explanation `muster why` gives (one line, ASCII).
+pub(crate) const WHY_HEADER: &str = "x-muster-why";
+
+pub(crate) async fn handle(
+    app: State,
+    req: pb::NewTaskRequest,
+) -> Result<(pb::TaskRequestMetadataResponse, Vec<(&'static str, String)>), Status> {
     let now = app.clock.now();
     let new = convert::new_task_request_from_pb(req);
     let out = app.sched.new_task(new, &caller(), now).await?;
+    if let Some(r) = &out.result {
+        tracing::Span::current().record("task_id", r.id.summary_id());
+    }
+    let mut headers = Vec::new();
+    if let Some(r) = out.result.as_ref().filter(|r| r.state == muster_core::TaskState::NoResource) {
+        if let Ok(why) = app.sched.why_pending(r.id, now).await {
+            tracing::info!(task_id = %r.id.summary_id(), why = %why.summary, "task NO_RESOURCE");
+            let ascii: String =
+                why.summary.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+            headers.push((WHY_HEADER, ascii));
+        }
+    }
     let request = convert::task_request_response(&out.request);
-    Ok(match out.result {
+    let reply = match out.result {
         None => pb::TaskRequestMetadataResponse {
             task_id: String::new(),
             request: Some(pb::TaskRequestResponse { task_id: String::new(), ..request }),
@@ -21,5 +40,6 @@ pub(crate) async fn handle(app: State, req: pb::NewTaskRequest) -> Result<pb::Ta
             request: Some(request),
             task_result: Some(convert::task_result_response(&r, false)),
         },
-    })
+    };
+    Ok((reply, headers))
 }

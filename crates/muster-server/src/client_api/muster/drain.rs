@@ -1,0 +1,13 @@
+//! muster.v1.Fleet/Drain: a bot, a pool or a dimension filter into maintenance.
+
+use crate::client_api::common::caller;
+use crate::State;
+use muster_api::convert_v1::drain_target_from_pb;
+use muster_api::pb::muster::v1;
+use muster_api::prpc::Status;
+
+pub(crate) async fn handle(app: State, req: v1::DrainRequest) -> Result<v1::DrainResponse, Status> {
+    let target = drain_target_from_pb(&req)?;
+    let out = app.sched.drain(target, &req.reason, &caller().identity, app.clock.now()).await?;
+    Ok(super::drain_response(&out))
+}
