@@ -15,7 +15,7 @@ pub mod client_api;
 pub mod config;
 pub mod error;
 pub mod python_bot;
-mod replica;
+pub mod replica;
 mod sweeper;
 mod ui;
 
