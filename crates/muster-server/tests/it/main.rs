@@ -5,3 +5,4 @@ mod bot_api;
 mod flow;
 mod prpc;
 mod python_bot;
+mod retention;

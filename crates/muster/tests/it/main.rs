@@ -1,12 +1,17 @@
 //! End-to-end tests with real processes: `muster server`, `muster bot`
 //! processes fetched from /bot_code, real commands.
 
+mod bot_auth;
 mod cli;
 mod common;
 mod config;
 mod crash;
 mod dev;
 mod e2e_bot;
+mod expiry;
+mod idempotency;
+mod lease;
+mod output_cap;
 mod postgres;
 mod python_compat;
 mod replicas;
