@@ -40,21 +40,87 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
+# The runner: cargo-nextest gives every test its own process and deadline
+# (.config/nextest.toml) and writes a JUnit report.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
 
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# One line per step with its duration; the summary at the end lists them.
+steps=()
+step() {
+  local name=$1; shift
+  echo "== ${name}: $*"
+  local start=$SECONDS
+  set +e
+  "$@"
+  local rc=$?
+  set -e
+  local took=$((SECONDS - start))
+  steps+=("$(printf '%-10s %4ds  %s' "$name" "$took" "$([ $rc = 0 ] && echo ok || echo "FAILED (exit $rc)")")")
+  echo "== ${name}: $([ $rc = 0 ] && echo ok || echo "FAILED (exit $rc)") in ${took}s"
+  return $rc
+}
 
-echo "== cargo build (the muster binary used by end-to-end tests)"
-cargo build -p muster --quiet
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The muster binary the end-to-end tests start as real processes.
+step build cargo build -p muster --quiet
 
-echo "== cargo test"
-set +e
-cargo test --workspace --quiet -- --test-threads="${MUSTER_TEST_THREADS:-4}" 2>&1 | tee "${CARGO_TARGET_DIR}/test-output.txt"
-status=${PIPESTATUS[0]}
-set -e
-passed=$(grep -Eo '[0-9]+ passed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "${CARGO_TARGET_DIR}/test-output.txt" | awk '{s+=$1} END {print s+0}')
+# Tests that need what CI cannot have are #[ignore = "reason"]; they run
+# when their input is present.
+ignored_args=()
+if [ -n "${MUSTER_PYTHON_BOT_DIR:-}" ]; then
+  ignored_args=(--run-ignored all)
+fi
+junit="${CARGO_TARGET_DIR}/nextest/default/junit.xml"
+rm -f "$junit"
+threads=()
+if [ -n "${MUSTER_TEST_THREADS:-}" ]; then threads=(--test-threads "$MUSTER_TEST_THREADS"); fi
+status=0
+step tests cargo nextest run --workspace --no-fail-fast --cargo-quiet "${threads[@]}" "${ignored_args[@]}" || status=1
+# Examples in doc comments are tests too (marked `ignore` ones excepted).
+step doctests cargo test --workspace --doc --quiet || status=1
+
+# ---- summary -------------------------------------------------------------
+echo
+echo "== summary"
+for s in "${steps[@]}"; do echo "  $s"; done
+passed=0; failed=0
+if [ -f "$junit" ]; then
+  # <testsuites name=... tests="N" failures="F" errors="E" ...>
+  head_line=$(grep -m1 -o '<testsuites [^>]*>' "$junit")
+  attr() { echo "$head_line" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+  total=$(attr tests); failures=$(attr failures); errors=$(attr errors)
+  failed=$(( ${failures:-0} + ${errors:-0} ))
+  passed=$(( ${total:-0} - failed ))
+  if [ "$failed" -gt 0 ]; then
+    echo "  failed tests:"
+    # A failing <testcase> is followed by a <failure> or <error> element.
+    awk '/<testcase /{ match($0, /name="[^"]*"/); n=substr($0, RSTART+6, RLENGTH-7);
+                       match($0, /classname="[^"]*"/); c=substr($0, RSTART+11, RLENGTH-12) }
+         /<(failure|error)[ >]/{ print "    " c " " n }' "$junit" | sort -u
+  fi
+  echo "  slowest tests:"
+  awk '/<testcase /{ match($0, /name="[^"]*"/); n=substr($0, RSTART+6, RLENGTH-7);
+                     match($0, /classname="[^"]*"/); c=substr($0, RSTART+11, RLENGTH-12);
+                     match($0, / time="[0-9.]*"/); t=substr($0, RSTART+7, RLENGTH-8);
+                     printf "%8.1fs  %s %s\n", t, c, n }' "$junit" | sort -rn | head -10
+else
+  echo "  no JUnit report at $junit (the test step did not run to the end)"
+  failed=1
+fi
+# Every ignored test, with its reason.
+while IFS= read -r line; do
+  file=${line%%:*}; rest=${line#*:}; lineno=${rest%%:*}
+  reason=$(echo "$line" | sed -E 's/.*#\[ignore = "(.*)"\].*/\1/')
+  name=$(tail -n "+$lineno" "$file" | grep -m1 -oE 'fn [a-z0-9_]+' | cut -c4-)
+  if [ -n "${MUSTER_PYTHON_BOT_DIR:-}" ]; then
+    echo "  ran ignored: $file $name"
+  else
+    echo "  skipped: $file $name: $reason"
+  fi
+done < <(grep -rnE '#\[ignore = ".*"\]' crates --include='*.rs' || true)
 echo "muster: ${passed} passed, ${failed} failed"
 exit "$status"

@@ -16,7 +16,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod python_bot;
-mod replica;
+pub mod replica;
 mod sweeper;
 mod telemetry;
 mod ui;

@@ -11,7 +11,10 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) async fn follow(
+/// Runs until `shutdown`: absorbs what `feed` announces into `sched`, resyncs in
+/// full every `every`, on [`Feed::Missed`] and after an absorb fails. Public so
+/// the scheduler's replica tests drive this very loop.
+pub async fn follow(
     sched: Arc<Scheduler>,
     clock: Arc<dyn Clock>,
     mut feed: UnboundedReceiver<Feed>,

@@ -7,15 +7,19 @@
 //! - [`TestBot`]: a protocol-level bot speaking the Swarming bot API over HTTP.
 //! - [`Prpc`]: a small swarming.v2 pRPC JSON client.
 //! - [`TempPostgres`]: a throwaway PostgreSQL server in a temp dir.
+//! - [`wait_for`], [`wait_until`], [`within`]: the one way tests wait, always
+//!   with a deadline and a message.
 
 mod bot;
 mod clock;
 mod pg;
 mod prpc;
 mod server;
+mod wait;
 
 pub use bot::TestBot;
 pub use clock::FakeClock;
 pub use pg::TempPostgres;
 pub use prpc::Prpc;
 pub use server::{ServerProcess, TestServer};
+pub use wait::{wait_for, wait_until, within, PATIENCE};

@@ -23,6 +23,9 @@ pub struct TempPostgres {
     port: u16,
     as_postgres_user: bool,
     running: bool,
+    /// Tests run PostgreSQL with `fsync=off` for speed; the durability
+    /// check runs it as a deployment would.
+    fsync: bool,
 }
 
 /// The directory holding `initdb` and `pg_ctl`.
@@ -71,13 +74,24 @@ fn free_port() -> u16 {
 }
 
 impl TempPostgres {
-    /// Creates and starts a new cluster; panics (with the server log) when
-    /// it cannot.
+    /// Creates and starts a new cluster with `fsync=off` (tests do not
+    /// survive power loss anyway); panics (with the server log) when it
+    /// cannot.
     pub fn start() -> TempPostgres {
+        TempPostgres::start_with_fsync(false)
+    }
+
+    /// Like [`TempPostgres::start`] with PostgreSQL's default `fsync=on`,
+    /// as a deployment runs it.
+    pub fn start_durable() -> TempPostgres {
+        TempPostgres::start_with_fsync(true)
+    }
+
+    fn start_with_fsync(fsync: bool) -> TempPostgres {
         let bin = find_bin();
         let dir = tempfile::Builder::new().prefix("muster-pg-").tempdir().expect("temp dir for postgres");
         let as_postgres_user = is_root();
-        let mut pg = TempPostgres { dir, bin, port: 0, as_postgres_user, running: false };
+        let mut pg = TempPostgres { dir, bin, port: 0, as_postgres_user, running: false, fsync };
         if as_postgres_user {
             let status =
                 Command::new("chown").args(["-R", "postgres:postgres"]).arg(pg.dir.path()).status().expect("run chown");
@@ -143,8 +157,9 @@ impl TempPostgres {
         for _ in 0..5 {
             let port = if self.port == 0 { free_port() } else { self.port };
             let opts = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
-                path_str(self.dir.path())
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=100",
+                path_str(self.dir.path()),
+                if self.fsync { "on" } else { "off" }
             );
             let data = self.data_dir();
             let log = self.log_file();

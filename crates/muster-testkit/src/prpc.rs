@@ -94,19 +94,40 @@ impl Prpc {
         muster_api::bot::decode_b64(s).map_err(|e| anyhow!(e))
     }
 
-    /// Polls GetResult until the state is final (hang guard: `limit`).
+    /// Polls GetResult until the state is final (fails after `limit`).
     pub async fn wait_final(&self, task_id: &str, limit: std::time::Duration) -> anyhow::Result<Value> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
+        let last = std::cell::RefCell::new(Value::Null);
+        let what = format!("task {task_id} to end");
+        let r = crate::wait_for(&what, limit, || async {
             let r = self.result(task_id).await?;
-            let state = r["state"].as_str().unwrap_or("");
-            if !matches!(state, "PENDING" | "RUNNING") {
-                return Ok(r);
+            let running = matches!(r["state"].as_str().unwrap_or(""), "PENDING" | "RUNNING");
+            *last.borrow_mut() = r.clone();
+            Ok((!running).then_some(r))
+        })
+        .await;
+        r.with_context(|| format!("last seen: {}", last.borrow()))
+    }
+
+    /// Polls GetResult until the task is RUNNING and its stdout contains
+    /// `marker` (empty: any); fails if it ends first or after `limit`. The
+    /// one way tests wait for "the task has really started".
+    pub async fn wait_running(&self, task_id: &str, marker: &str, limit: std::time::Duration) -> anyhow::Result<Value> {
+        let last = std::cell::RefCell::new(Value::Null);
+        let what = format!("task {task_id} to run and print {marker:?}");
+        let r = crate::wait_for(&what, limit, || async {
+            let r = self.result(task_id).await?;
+            *last.borrow_mut() = r.clone();
+            match r["state"].as_str().unwrap_or("") {
+                "PENDING" => Ok(None),
+                "RUNNING" => {
+                    let printed =
+                        marker.is_empty() || String::from_utf8_lossy(&self.stdout(task_id).await?).contains(marker);
+                    Ok(printed.then_some(r))
+                }
+                other => Err(anyhow!("task {task_id} ended {other} before it was seen running: {r}")),
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(anyhow!("task {task_id} still {state} after {limit:?}: {r}"));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+        r.with_context(|| format!("last seen: {}", last.borrow()))
     }
 }

@@ -214,10 +214,12 @@ async fn a_cancelled_bot_posts_bot_shutdown_and_returns_shutdown() {
     let cancel = token.clone();
     let watcher = fake.clone();
     tokio::spawn(async move {
-        while calls(&watcher, "poll").is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let polled = muster_testkit::wait_until("the bot's first poll", muster_testkit::PATIENCE, || {
+            !calls(&watcher, "poll").is_empty()
+        })
+        .await;
         cancel.cancel();
+        polled.expect("the bot polled");
     });
     let exit =
         tokio::time::timeout(Duration::from_secs(30), muster_bot::run(BotOptions::new(server, dir.path()), token))

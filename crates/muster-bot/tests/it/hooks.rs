@@ -1,6 +1,7 @@
 //! Hooks: JSON in, JSON out; failures, garbage and hangs are errors, never panics.
 
 use muster_bot::{Hook, HookError};
+use muster_testkit::PATIENCE;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -56,12 +57,23 @@ async fn a_hook_printing_garbage_is_an_error() {
 #[tokio::test]
 async fn a_hanging_hook_is_killed_with_its_children() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let marker = dir.path().join("survived");
-    let hook =
-        Hook::new(script(dir.path(), &format!("sleep 3 && touch {}", marker.display())), Duration::from_millis(500));
+    // The hook starts a child that would live for 5 minutes and says who it is.
+    let pid_file = dir.path().join("child.pid");
+    let hook = Hook::new(
+        script(dir.path(), &format!("sleep 300 & echo $! > {}; wait", pid_file.display())),
+        Duration::from_millis(500),
+    );
     assert!(matches!(hook.call("get_dimensions", &json!({})).await, Err(HookError::Timeout { .. })));
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(!marker.exists(), "the hook's process group must be killed");
+    let pid = std::fs::read_to_string(&pid_file).expect("the hook started its child");
+    let proc_dir = PathBuf::from(format!("/proc/{}", pid.trim()));
+    // Gone, or a zombie waiting for init to reap it: either way not running.
+    let alive = || {
+        std::fs::read_to_string(proc_dir.join("stat"))
+            .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    muster_testkit::wait_until("the hook's child to be killed with its process group", PATIENCE, || !alive())
+        .await
+        .expect("the hook's process group is killed");
 }
 
 #[tokio::test]

@@ -137,16 +137,19 @@ async fn must_stop_on_the_start_packet_cancels_without_running() {
 #[tokio::test]
 async fn the_environment_has_env_prefixes_relative_cwd_and_swarming_vars() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::env::set_var("MUSTER_BOT_TEST_INHERITED", "from-bot");
-    std::env::set_var("MUSTER_BOT_TEST_UNSET", "should-vanish");
+    // The test runner (cargo or nextest) sets these for every test process:
+    // read, never written, since setting variables in a multi-threaded test
+    // binary races with the other tests' child processes.
+    let inherited = std::env::var("CARGO_PKG_NAME").expect("the test runner sets CARGO_PKG_NAME");
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some(), "the test runner sets CARGO_MANIFEST_DIR");
     let sink = MemorySink::default();
     let mut m = shell(
         "e1",
-        "echo \"$FOO|$MUSTER_BOT_TEST_INHERITED|${MUSTER_BOT_TEST_UNSET-unset}|$SWARMING_TASK_ID|$SWARMING_BOT_ID|$SWARMING_SERVER\"; \
+        "echo \"$FOO|$CARGO_PKG_NAME|${CARGO_MANIFEST_DIR-unset}|$SWARMING_TASK_ID|$SWARMING_BOT_ID|$SWARMING_SERVER\"; \
          echo \"$MYPATH\"; pwd -P",
     );
     m.env.insert("FOO".into(), "bar".into());
-    m.env.insert("MUSTER_BOT_TEST_UNSET".into(), String::new());
+    m.env.insert("CARGO_MANIFEST_DIR".into(), String::new());
     m.env.insert("MYPATH".into(), "/old".into());
     m.env_prefixes.insert("MYPATH".into(), vec!["bin".into(), "tools/x".into()]);
     m.relative_cwd = "sub/dir".into();
@@ -154,7 +157,7 @@ async fn the_environment_has_env_prefixes_relative_cwd_and_swarming_vars() {
     assert_eq!(s.exit_code, Some(0), "{:?}", String::from_utf8_lossy(&sink.output()));
     let out = String::from_utf8(sink.output()).expect("utf8");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "bar|from-bot|unset|e1|bot1|http://127.0.0.1:9");
+    assert_eq!(lines[0], format!("bar|{inherited}|unset|e1|bot1|http://127.0.0.1:9"));
     let work = dir.path().canonicalize().expect("canon").join("w").join("e1");
     assert_eq!(lines[1], format!("{}:{}:/old", work.join("bin").display(), work.join("tools/x").display()));
     assert_eq!(lines[2], work.join("sub/dir").display().to_string());
@@ -231,9 +234,14 @@ async fn shutdown_kills_the_running_task_and_reports_it_as_a_task_error() {
     let m = shell("i1", "echo running; sleep 30");
     let r = runner(dir.path());
     let cancel = token.clone();
-    let (s, ()) = tokio::join!(r.run(&m, &sink, &token), async move {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, ()) = tokio::join!(r.run(&m, &sink, &token), async {
+        // Shut down once the command has really started.
+        let started = muster_testkit::wait_until("the task to print", muster_testkit::PATIENCE, || {
+            sink.output().starts_with(b"running")
+        })
+        .await;
         cancel.cancel();
+        started.expect("the task started");
     });
     assert!(s.shutdown);
     assert_eq!(s.exit_code, Some(-15), "the process was stopped with SIGTERM");

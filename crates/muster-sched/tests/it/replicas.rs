@@ -1,52 +1,45 @@
 //! Two schedulers (two server replicas) on one real PostgreSQL: announced
-//! changes wake parked bots and carry kills across, a resync finds what an
-//! announcement missed, and liveness heard by one replica protects bots and
+//! changes wake parked bots and carry kills across, a resync (asked for,
+//! periodic, or after a failed absorb) finds what an announcement missed, and liveness heard by one replica protects bots and
 //! tasks from the other one's sweep.
 
 use crate::*;
 use muster_core::TaskState;
 use muster_sched::{SchedConfig, Scheduler};
-use muster_store::{Feed, PostgresStore, Store};
-use muster_testkit::TempPostgres;
+use muster_store::{Changes, Feed, PostgresStore, Store};
+use muster_testkit::{wait_for, wait_until, FakeClock, TempPostgres, PATIENCE};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
 
 /// A scheduler on its own connection to the database, following what the
-/// other replicas announce.
+/// other replicas announce through the server's own follow loop
+/// (`muster_server::replica::follow`), with no periodic resync to speak of.
 async fn replica(url: &str, cfg: SchedConfig) -> (Arc<dyn Store>, Arc<Scheduler>) {
     let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(url).await.expect("connect"));
-    let mut feed = store.subscribe().await.expect("subscribe").expect("postgres announces changes");
+    let feed = store.subscribe().await.expect("subscribe").expect("postgres announces changes");
     let sched = Scheduler::start(store.clone(), cfg, t(0)).await.expect("start");
-    let follower = sched.clone();
-    tokio::spawn(async move {
-        while let Some(item) = feed.recv().await {
-            let applied = match item {
-                Feed::Changed(c) => follower.apply_changes(&c, t(1)).await,
-                Feed::Missed => follower.resync(t(1)).await.map(|_| ()),
-            };
-            applied.expect("absorbing a peer's change");
-        }
-    });
+    follow(&sched, feed, Duration::from_secs(3600));
     (store, sched)
+}
+
+/// Runs the real follow loop for `sched` on `feed` until the test ends.
+fn follow(sched: &Arc<Scheduler>, feed: UnboundedReceiver<Feed>, resync_every: Duration) {
+    let clock = Arc::new(FakeClock::new());
+    clock.set(t(1));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(muster_server::replica::follow(sched.clone(), clock, feed, resync_every, shutdown));
 }
 
 fn long_poll_cfg() -> SchedConfig {
     SchedConfig { long_poll: PATIENCE * 2, ..cfg() }
 }
 
-/// Waits until `cond` holds; a minute without is a failure, not a hang.
-async fn until(mut cond: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(PATIENCE, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "the replicas never got in step");
+/// Waits until `cond` holds; failing after [`PATIENCE`], not hanging.
+async fn until(cond: impl FnMut() -> bool) {
+    wait_until("the replicas to get in step", PATIENCE, cond).await.expect("the replicas got in step");
 }
-
-/// How long a test waits for an announcement before failing.
-const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_submitted_on_one_replica_wakes_a_bot_parked_on_the_other() {
@@ -93,27 +86,22 @@ async fn a_kill_requested_on_one_replica_reaches_the_bot_through_the_other() {
 
     // b absorbs the claim, then cancels with kill.
     let store_b = b.store().clone();
-    loop {
+    wait_for("replica b to absorb the claim and kill the running task", PATIENCE, || async {
         let c = b.cancel_task(id, true, t(4)).await.expect("cancel on b");
-        if c.was_running {
-            assert!(c.canceled);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        assert!(!c.was_running || c.canceled, "{c:?}");
+        Ok(c.was_running.then_some(()))
+    })
+    .await
+    .expect("the kill was requested on b");
     assert!(store_b.get_result(id).await.expect("get").expect("exists").killing);
     // a hears of the kill: the bot's next update there is told to stop.
-    let mut attempts = 0;
-    loop {
+    wait_for("the kill to reach replica a", PATIENCE, || async {
         let u = a.task_update(ping("bot-k", id), t(5)).await.expect("update");
         assert!(u.ok);
-        if u.must_stop {
-            break;
-        }
-        attempts += 1;
-        assert!(attempts < 1000, "the kill never reached replica a");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        Ok(u.must_stop.then_some(()))
+    })
+    .await
+    .expect("the bot was told to stop on a");
     let fin = a.task_update(done("bot-k", id, -9), t(6)).await.expect("final");
     assert!(fin.ok);
     let r = store_b.get_result(id).await.expect("get").expect("exists");
@@ -194,4 +182,51 @@ async fn a_claim_whose_reply_died_with_its_replica_is_handed_back_by_the_other()
     // And b goes on with the rest (it absorbs `second` by resync here).
     b.resync(t(5)).await.expect("resync");
     assert_eq!(run_id(&b.poll(hello("bot-f", "p", &[]), "next", t(5)).await.expect("poll")), Some(second));
+}
+
+/// A scheduler on the database whose commits are never announced, and a
+/// task it submits (waiting for capacity).
+async fn unannounced_task(url: &str) -> muster_core::TaskId {
+    let silent: Arc<dyn Store> = Arc::new(PostgresStore::connect(url).await.expect("connect").without_announcements());
+    let writer = Scheduler::start(silent, cfg(), t(0)).await.expect("start writer");
+    let mut req = task("unannounced", "p", 100);
+    req.task_slices[0].wait_for_capacity = true;
+    writer.new_task(req, &caller(), t(1)).await.expect("submit").request.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_resync_finds_what_no_announcement_carried() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+    let a = Scheduler::start(store, cfg(), t(0)).await.expect("start");
+    // A feed on which nothing ever arrives: only the interval can help.
+    let (_quiet, feed) = tokio::sync::mpsc::unbounded_channel();
+    follow(&a, feed, Duration::from_millis(200));
+    let id = unannounced_task(&url).await;
+    until(|| a.pending_count() == 1).await;
+    a.handshake(hello("bot-p", "p", &[]), t(2)).await.expect("handshake");
+    assert_eq!(run_id(&a.poll(hello("bot-p", "p", &[]), "poll-1", t(2)).await.expect("poll")), Some(id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_absorb_is_followed_by_a_full_resync() {
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+    let a = Scheduler::start(store, cfg(), t(0)).await.expect("start");
+    let (announce, feed) = tokio::sync::mpsc::unbounded_channel();
+    // The periodic resync is far away: only the one after the failure can
+    // find the unannounced task.
+    follow(&a, feed, Duration::from_secs(3600));
+    let id = unannounced_task(&url).await;
+    // PostgreSQL refuses a NUL byte in text: reading this bot fails, and so
+    // does absorbing the batch.
+    let bad = Changes { tasks: vec![], bots: vec!["bad\0bot".into()] };
+    assert!(a.apply_changes(&bad, t(1)).await.is_err(), "the absorb must fail for this test to mean anything");
+    assert_eq!(a.pending_count(), 0);
+    announce.send(Feed::Changed(bad)).expect("the follow loop listens");
+    until(|| a.pending_count() == 1).await;
+    a.handshake(hello("bot-x", "p", &[]), t(2)).await.expect("handshake");
+    assert_eq!(run_id(&a.poll(hello("bot-x", "p", &[]), "poll-1", t(2)).await.expect("poll")), Some(id));
 }

@@ -3,6 +3,7 @@
 use crate::*;
 use muster_core::state::NullableBool;
 use muster_sched::{BotQuery, TaskErrorOp};
+use muster_testkit::{wait_until, PATIENCE};
 
 /// A bot gets the task with the lowest priority number first.
 #[tokio::test]
@@ -283,9 +284,7 @@ async fn a_parked_poll_is_woken_at_once_by_a_matching_submit() -> TestResult {
     env.handshake("b1", "p", t(0)).await;
     let sched = env.sched.clone();
     let poll = tokio::spawn(async move { sched.poll(hello("b1", "p", &[]), "u1", t(1)).await });
-    while env.sched.parked_count() == 0 {
-        tokio::task::yield_now().await;
-    }
+    wait_until("the poll to park", PATIENCE, || env.sched.parked_count() == 1).await?;
     let r = env.submit(task("now", "p", 100), t(2)).await;
     let out = tokio::time::timeout(Duration::from_secs(20), poll).await.expect("poll returned (hang guard)")??;
     assert_eq!(run_id(&out), Some(r.id));
@@ -524,9 +523,7 @@ async fn a_newer_parked_poll_of_the_same_bot_replaces_the_older_one() -> TestRes
     env.handshake("b1", "p", t(0)).await;
     let s1 = env.sched.clone();
     let first = tokio::spawn(async move { s1.poll(hello("b1", "p", &[]), "u1", t(1)).await });
-    while env.sched.parked_count() == 0 {
-        tokio::task::yield_now().await;
-    }
+    wait_until("the poll to park", PATIENCE, || env.sched.parked_count() == 1).await?;
     let s2 = env.sched.clone();
     let second = tokio::spawn(async move { s2.poll(hello("b1", "p", &[]), "u2", t(2)).await });
     let old =

@@ -1,6 +1,6 @@
 //! The whole path: submit over pRPC, a bot polls, streams output, completes.
 
-use muster_testkit::{TestBot, TestServer};
+use muster_testkit::{wait_until, within, TestBot, TestServer, PATIENCE};
 use serde_json::json;
 use std::time::Duration;
 
@@ -64,17 +64,18 @@ async fn a_task_submitted_over_prpc_json_runs_and_its_output_reads_back_exactly(
 async fn a_parked_bot_is_handed_a_new_task_at_once() -> anyhow::Result<()> {
     let srv = TestServer::start_with(
         std::sync::Arc::new(muster_core::time::SystemClock),
-        muster_sched::SchedConfig { long_poll: Duration::from_secs(20), ..Default::default() },
+        muster_sched::SchedConfig { long_poll: Duration::from_secs(120), ..Default::default() },
     )
     .await?;
     let prpc = srv.prpc();
     let mut bot = TestBot::new(&srv.url, "bot-parked", "default", &[]);
     bot.handshake().await?;
     let poll = tokio::spawn(async move { bot.poll().await });
-    // Give the poll a moment to park; correctness does not depend on it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The poll is parked before the task exists: only the wake can answer it
+    // (the long poll outlasts the wait below).
+    wait_until("the poll to park", PATIENCE, || srv.sched.parked_count() == 1).await?;
     let id = prpc.new_task("wake", "default", &["true"]).await?;
-    let reply = tokio::time::timeout(Duration::from_secs(30), poll).await???;
+    let reply = within("the parked poll to be woken", Duration::from_secs(30), poll).await???;
     assert_eq!(reply["cmd"], "run", "{reply}");
     assert_eq!(
         reply["manifest"]["task_id"].as_str().map(|s| s[..s.len() - 1].to_string()),

@@ -7,3 +7,4 @@ mod health;
 mod ops;
 mod prpc;
 mod python_bot;
+mod retention;

@@ -84,6 +84,23 @@ impl PostgresStore {
         self
     }
 
+    /// The durability settings (`synchronous_commit`, `fsync`,
+    /// `full_page_writes`) read back from a live connection of the pool the
+    /// store writes through, for checks that fail when someone weakens
+    /// them. Read-only.
+    pub async fn durability(&self) -> Result<Vec<(String, String)>> {
+        let client = self.client().await?;
+        let mut out = Vec::new();
+        for name in ["synchronous_commit", "fsync", "full_page_writes"] {
+            let row = client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .map_err(|e| StoreError::Other(format!("reading {name}: {e}")))?;
+            out.push((name.to_string(), row.get::<_, String>(0)));
+        }
+        Ok(out)
+    }
+
     async fn client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| StoreError::Other(format!("connecting to postgres: {e}")))
     }

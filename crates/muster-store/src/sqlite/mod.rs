@@ -119,6 +119,15 @@ impl SqliteStore {
         })
     }
 
+    /// The durability settings (`journal_mode`, `synchronous`) read back from
+    /// the live connection that writes, for checks that fail when someone
+    /// weakens them. Read-only.
+    pub async fn durability(&self) -> Result<Vec<(String, String)>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Durability(reply))?;
+        replied(rx.await)
+    }
+
     fn send(&self, job: Job) -> Result<()> {
         let tx = self.tx.as_ref().ok_or_else(|| StoreError::Other("store is closed".into()))?;
         tx.send(job).map_err(|_| StoreError::Other("sqlite writer thread is gone".into()))

@@ -22,13 +22,20 @@ pub(crate) const BATCH_CAP: usize = 512;
 /// Work for the writer thread.
 pub(crate) enum Job {
     Commit(Txn, oneshot::Sender<Result<CommitOutcome>>),
-    Evict { before: Time, limit: usize, reply: oneshot::Sender<Result<u64>> },
+    Evict {
+        before: Time,
+        limit: usize,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    /// Reads back the writer connection's durability pragmas.
+    Durability(oneshot::Sender<Result<Vec<(String, String)>>>),
 }
 
 /// What one job produced inside the batch, before the final COMMIT.
 enum Done {
     Commit(oneshot::Sender<Result<CommitOutcome>>, Result<CommitOutcome>),
     Evict(oneshot::Sender<Result<u64>>, Result<u64>),
+    Durability(oneshot::Sender<Result<Vec<(String, String)>>>, Result<Vec<(String, String)>>),
 }
 
 impl Done {
@@ -48,6 +55,9 @@ impl Done {
                     (Some(e), Ok(_)) => Err(StoreError::Other(e.to_string())),
                     (_, r) => r,
                 };
+                let _ = tx.send(r);
+            }
+            Done::Durability(tx, r) => {
                 let _ = tx.send(r);
             }
         }
@@ -104,6 +114,7 @@ pub(crate) fn run_batch(conn: &Connection, batch: Vec<Job>) {
                 let keep = r.is_ok();
                 (Done::Evict(reply, r), keep)
             }
+            Job::Durability(reply) => (Done::Durability(reply, durability(conn)), true),
         };
         let end =
             if keep { exec(conn, "RELEASE job") } else { exec(conn, "ROLLBACK TO job").and(exec(conn, "RELEASE job")) };
@@ -147,7 +158,31 @@ fn fail(job: Job, msg: &str) {
         Job::Evict { reply, .. } => {
             let _ = reply.send(Err(StoreError::Other(msg.to_string())));
         }
+        Job::Durability(reply) => {
+            let _ = reply.send(Err(StoreError::Other(msg.to_string())));
+        }
     }
+}
+
+/// `journal_mode` and `synchronous` as this connection runs with them.
+fn durability(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let read = |pragma: &str| -> Result<String> {
+        conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, rusqlite::types::Value>(0))
+            .map(|v| match v {
+                rusqlite::types::Value::Text(t) => t.to_lowercase(),
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                other => format!("{other:?}"),
+            })
+            .map_err(|e| StoreError::Other(format!("reading PRAGMA {pragma}: {e}")))
+    };
+    let synchronous = match read("synchronous")?.as_str() {
+        "0" => "off".to_string(),
+        "1" => "normal".to_string(),
+        "2" => "full".to_string(),
+        "3" => "extra".to_string(),
+        other => other.to_string(),
+    };
+    Ok(vec![("journal_mode".into(), read("journal_mode")?), ("synchronous".into(), synchronous)])
 }
 
 /// Applies every write; stops at the first failed precondition.

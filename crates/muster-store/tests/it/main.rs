@@ -3,5 +3,6 @@
 //! backend-specific behaviour (group commit, racing compare-and-sets,
 //! reopen, schema version).
 
+mod durability;
 mod postgres;
 mod sqlite;

@@ -8,7 +8,7 @@ use muster_core::{TaskId, Time};
 use muster_store::conformance::{self, pending, request};
 use muster_store::postgres::SCHEMA_VERSION;
 use muster_store::{Changes, CommitOutcome, Feed, PostgresStore, Store, StoreError, Txn, Write, OUTPUT_CHUNK_SIZE};
-use muster_testkit::TempPostgres;
+use muster_testkit::{wait_for, within, TempPostgres, PATIENCE};
 use std::sync::Arc;
 
 fn t(sec: u32) -> Time {
@@ -142,10 +142,12 @@ async fn a_database_from_a_newer_muster_is_refused() {
     }
 }
 
-/// The next feed item, waiting as long as it takes (the test harness's
-/// timeout is the only limit: a missing announcement fails by hanging up).
+/// The next feed item; a missing announcement fails after [`PATIENCE`].
 async fn next(feed: &mut tokio::sync::mpsc::UnboundedReceiver<Feed>) -> Feed {
-    feed.recv().await.expect("the feed stays open")
+    within("the next change announcement", PATIENCE, feed.recv())
+        .await
+        .expect("an announcement arrives")
+        .expect("the feed stays open")
 }
 
 fn bot(id: &str) -> Write {
@@ -222,10 +224,9 @@ async fn one_store_holds_the_sweep_lease_until_its_process_goes_away() {
     assert!(!b.lead().await.expect("b asks again"));
     drop(a);
     // PostgreSQL releases the lock once it notices the closed session.
-    let mut tries = 0;
-    while !b.lead().await.expect("b asks after a left") {
-        tries += 1;
-        assert!(tries < 600, "the lease was never released");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_for("the lease to be released to b", PATIENCE, || async {
+        Ok(b.lead().await.expect("b asks after a left").then_some(()))
+    })
+    .await
+    .expect("b takes the lease");
 }

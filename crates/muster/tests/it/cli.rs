@@ -1,8 +1,10 @@
-//! The client verbs against a real server and real bots.
+//! The client verbs against a real server and real bots, one verb (or pair)
+//! per test.
 
-use crate::common::{exe, start_server, wait_bots, BotProcess};
-use muster_testkit::Prpc;
+use crate::common::{exe, start_server, submit, task, wait_bots, BotProcess};
+use muster_testkit::{wait_for, Prpc, ServerProcess, PATIENCE};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -20,38 +22,41 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
-#[tokio::test]
-async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let srv = start_server(&dir.path().join("server"), &[]).await?;
+/// A server with `n` bots (`cli-bot-1`…) started from the test binary.
+async fn server_with_bots(dir: &Path, n: usize) -> anyhow::Result<(ServerProcess, Prpc, Vec<BotProcess>)> {
+    let srv = start_server(&dir.join("server"), &[]).await?;
     let prpc = Prpc::new(&srv.url);
-    let _b1 = BotProcess::start(&srv.url, &dir.path().join("b1"), "cli-bot-1", &[]).await?;
-    let _b2 = BotProcess::start(&srv.url, &dir.path().join("b2"), "cli-bot-2", &[]).await?;
-    wait_bots(&prpc, 2).await?;
-    let url = srv.url.as_str();
+    let mut bots = Vec::new();
+    for i in 1..=n {
+        bots.push(BotProcess::start(&srv.url, &dir.join(format!("b{i}")), &format!("cli-bot-{i}"), &[]).await?);
+    }
+    wait_bots(&prpc, n).await?;
+    Ok((srv, prpc, bots))
+}
 
-    // run: live output, the task's exit code.
-    let out = muster(url, &["run", "-d", "pool=default", "--", "sh", "-c", "echo hi; exit 3"]).await?;
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn run_streams_the_output_and_exits_with_the_task_exit_code() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, _prpc, _bots) = server_with_bots(dir.path(), 1).await?;
+    let out = muster(&srv.url, &["run", "-d", "pool=default", "--", "sh", "-c", "echo hi; exit 3"]).await?;
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains("hi"), "{}", text(&out.stdout));
+    srv.stop().await
+}
 
-    // trigger + collect with the upstream JSON shapes.
+#[tokio::test]
+async fn trigger_then_collect_write_the_upstream_json_shapes() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, _prpc, _bots) = server_with_bots(dir.path(), 1).await?;
+    let url = srv.url.as_str();
     let trig = dir.path().join("trigger.json");
     let out = muster(
         url,
-        &[
-            "trigger",
-            "-d",
-            "pool=default",
-            "--tag",
-            "purpose:cli",
-            "--json-output",
-            trig.to_str().unwrap_or_default(),
-            "--",
-            "sh",
-            "-c",
-            "echo collected",
-        ],
+        &["trigger", "-d", "pool=default", "--json-output", path(&trig), "--", "sh", "-c", "echo collected"],
     )
     .await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -65,9 +70,9 @@ async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Resu
         &[
             "collect",
             "--requests-json",
-            trig.to_str().unwrap_or_default(),
+            path(&trig),
             "--task-summary-json",
-            summary.to_str().unwrap_or_default(),
+            path(&summary),
             "--task-output-stdout",
             "json",
         ],
@@ -78,16 +83,33 @@ async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Resu
     assert_eq!(s[&id]["results"]["state"], "COMPLETED", "{s}");
     assert_eq!(s[&id]["results"]["task_id"], id.as_str(), "snake_case keys: {s}");
     assert!(s[&id]["output"].as_str().is_some_and(|o| o.contains("collected")), "{s}");
+    srv.stop().await
+}
 
-    // tasks: list and count.
+#[tokio::test]
+async fn tasks_lists_by_tag_and_counts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, prpc, _bots) = server_with_bots(dir.path(), 0).await?;
+    let url = srv.url.as_str();
+    let mut tagged = task("tagged", &["true"], json!({}));
+    tagged["tags"] = json!(["purpose:cli"]);
+    submit(&prpc, &tagged).await?;
+    submit(&prpc, &task("untagged", &["true"], json!({}))).await?;
     let out = muster(url, &["tasks", "--state", "all", "--tag", "purpose:cli", "--json"]).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
     let out = muster(url, &["tasks", "--state", "all", "--count", "--start", "1h"]).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "2", "two tasks counted");
+    srv.stop().await
+}
 
-    // bots: list, bare, count.
+#[tokio::test]
+async fn bots_lists_bare_counts_and_prints_a_table() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, _prpc, _bots) = server_with_bots(dir.path(), 2).await?;
+    let url = srv.url.as_str();
     let out = muster(url, &["bots", "--bare"]).await?;
     let bare = text(&out.stdout);
     assert!(bare.contains("cli-bot-1") && bare.contains("cli-bot-2"), "{bare}");
@@ -96,8 +118,15 @@ async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Resu
     assert_eq!(v["count"], 2, "{v}");
     let out = muster(url, &["bots"]).await?;
     assert!(text(&out.stdout).contains("cli-bot-1"), "human table: {}", text(&out.stdout));
+    srv.stop().await
+}
 
-    // spawn-tasks of 100 tasks, then cancel-tasks by tag (they wait on a missing dimension).
+/// spawn-tasks of 100 tasks, then cancel-tasks by tag (they wait on a missing dimension).
+#[tokio::test]
+async fn spawn_tasks_submits_a_batch_and_cancel_tasks_cancels_it_by_tag() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, prpc, _bots) = server_with_bots(dir.path(), 0).await?;
+    let url = srv.url.as_str();
     let reqs: Vec<Value> = (0..100)
         .map(|i| {
             json!({"name": format!("spawned-{i}"), "priority": 100, "tags": ["batch:spawn"],
@@ -108,15 +137,13 @@ async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Resu
         .collect();
     let input = dir.path().join("spawn.json");
     std::fs::write(&input, serde_json::to_vec(&json!({"requests": reqs}))?)?;
-    let out =
-        muster(url, &["spawn-tasks", "--json-input", input.to_str().unwrap_or_default(), "--json-output", "-"]).await?;
+    let out = muster(url, &["spawn-tasks", "--json-input", path(&input), "--json-output", "-"]).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v["tasks"].as_array().map(Vec::len), Some(100));
     let out = muster(url, &["cancel-tasks", "--tag", "batch:spawn", "--limit", "1000"]).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut canceled = 0;
-    for _ in 0..100 {
+    wait_for("the 100 spawned tasks to be canceled", PATIENCE, || async {
         let c = prpc
             .ok(
                 "Tasks",
@@ -124,29 +151,35 @@ async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Resu
                 &json!({"start": "2020-01-01T00:00:00Z", "state": "QUERY_CANCELED", "tags": ["batch:spawn"]}),
             )
             .await?;
-        canceled = c["count"].as_i64().unwrap_or(0);
-        if canceled == 100 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(canceled, 100);
+        Ok((c["count"].as_i64() == Some(100)).then_some(()))
+    })
+    .await?;
+    srv.stop().await
+}
 
-    // cancel one running task with --kill-running.
+#[tokio::test]
+async fn cancel_with_kill_running_ends_a_running_task_killed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, prpc, _bots) = server_with_bots(dir.path(), 1).await?;
+    let url = srv.url.as_str();
     let out = muster(url, &["trigger", "-d", "pool=default", "--json", "--", "sh", "-c", "echo up; sleep 100"]).await?;
     let v: Value = serde_json::from_slice(&out.stdout)?;
     let long = v["tasks"][0]["task_id"].as_str().unwrap_or_default().to_string();
-    for _ in 0..600 {
-        if prpc.result(&long).await?["state"] == "RUNNING" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    prpc.wait_running(&long, "", PATIENCE).await?;
     let out = muster(url, &["cancel", "--kill-running", &long]).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(prpc.wait_final(&long, Duration::from_secs(120)).await?["state"], "KILLED");
+    srv.stop().await
+}
 
-    // reproduce runs the task's command locally.
+#[tokio::test]
+async fn reproduce_runs_a_task_command_locally() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, prpc, _bots) = server_with_bots(dir.path(), 0).await?;
+    // No bot: the task stays pending, and reproduce only needs its request.
+    let mut t = task("to-reproduce", &["sh", "-c", "echo reproduced"], json!({}));
+    t["taskSlices"][0]["waitForCapacity"] = json!(true);
+    let id = submit(&prpc, &t).await?;
     let work = dir.path().join("work");
     let out = tokio::process::Command::new(exe())
         .args(["reproduce", "--work"])
@@ -154,13 +187,20 @@ async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Resu
         .arg("--out")
         .arg(dir.path().join("out"))
         .arg(&id)
-        .env("SWARMING_SERVER", url)
+        .env("SWARMING_SERVER", &srv.url)
         .output()
         .await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("collected"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("reproduced"), "{}", text(&out.stdout));
+    srv.stop().await
+}
 
-    // Bad input: one clear line, a distinct exit code.
+/// Bad input: one clear line, a distinct exit code.
+#[tokio::test]
+async fn bad_input_gives_one_clear_line_and_a_distinct_exit_code() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (srv, _prpc, _bots) = server_with_bots(dir.path(), 0).await?;
+    let url = srv.url.as_str();
     let out = muster(url, &["request-show", "00000000000010"]).await?;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(text(&out.stderr).starts_with("muster: "), "{}", text(&out.stderr));
@@ -169,6 +209,5 @@ async fn client_verbs_work_against_a_real_server_and_real_bots() -> anyhow::Resu
     let out = muster("http://127.0.0.1:1", &["tasks"]).await?;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"));
-    srv.stop().await?;
-    Ok(())
+    srv.stop().await
 }

@@ -1,7 +1,7 @@
 //! Shared helpers: start a server process, fetch and start bots.
 
 use anyhow::Context;
-use muster_testkit::{Prpc, ServerProcess};
+use muster_testkit::{wait_for, Prpc, ServerProcess, PATIENCE};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -102,18 +102,15 @@ pub async fn start_server(dir: &Path, extra: &[&str]) -> anyhow::Result<ServerPr
     ServerProcess::start(&exe(), dir, 0, extra).await
 }
 
-/// Waits until `n` bots are known to the server (hang guard).
+/// Waits until `n` live bots are known to the server.
 pub async fn wait_bots(prpc: &Prpc, n: usize) -> anyhow::Result<()> {
-    for _ in 0..600 {
+    wait_for(&format!("{n} bots to connect"), PATIENCE, || async {
         let v = prpc.ok("Bots", "CountBots", &json!({})).await?;
         let count = v["count"].as_i64().unwrap_or(0) as usize;
         let dead = v["dead"].as_i64().unwrap_or(0) as usize;
-        if count - dead.min(count) >= n {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("fewer than {n} bots connected after 60 s")
+        Ok((count - dead.min(count) >= n).then_some(()))
+    })
+    .await
 }
 
 /// A `muster dev` child process: a server on a free loopback port and its

@@ -3,8 +3,10 @@
 //! pending tasks are dispatched again.
 
 use crate::common::{start_server, submit, task};
-use muster_testkit::{Prpc, ServerProcess, TestBot};
+use muster_testkit::{wait_until, within, Prpc, ServerProcess, TestBot, PATIENCE};
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 #[tokio::test]
 async fn acknowledged_tasks_and_output_survive_kill_9() -> anyhow::Result<()> {
@@ -54,6 +56,93 @@ async fn acknowledged_tasks_and_output_survive_kill_9() -> anyhow::Result<()> {
     let m = other.poll_until_run(5).await?;
     let got = m["task_id"].as_str().unwrap_or_default();
     assert!(ids.iter().any(|id| id[..id.len() - 1] == got[..got.len() - 1]));
+    srv.stop().await?;
+    Ok(())
+}
+
+/// What one protocol-level bot had acknowledged when the server died.
+struct Acked {
+    bot: String,
+    run_id: String,
+    /// Output bytes acknowledged, from offset 0.
+    bytes: Vec<u8>,
+    completed: bool,
+}
+
+/// Claims tasks and streams their output as fast as the server answers,
+/// until the server goes away; returns everything the server acknowledged.
+async fn busy_bot(url: String, name: String, acks: Arc<AtomicUsize>) -> Vec<Acked> {
+    let mut bot = TestBot::new(&url, &name, "default", &[]);
+    let mut acked = Vec::new();
+    if bot.handshake().await.is_err() {
+        return acked;
+    }
+    loop {
+        let Ok(v) = bot.poll().await else { return acked };
+        if v["cmd"] != "run" {
+            continue;
+        }
+        let run_id = v["manifest"]["task_id"].as_str().unwrap_or_default().to_string();
+        acks.fetch_add(1, Ordering::SeqCst);
+        acked.push(Acked { bot: name.clone(), run_id: run_id.clone(), bytes: Vec::new(), completed: false });
+        let Some(current) = acked.last_mut() else { return acked };
+        for k in 0..5u8 {
+            let data: Vec<u8> = (0..20_000u32).map(|i| (i as u8) ^ k ^ run_id.as_bytes()[3]).collect();
+            match bot.output(&run_id, current.bytes.len() as u64, &data).await {
+                Ok(r) if r["ok"] == true => current.bytes.extend_from_slice(&data),
+                _ => return acked,
+            }
+            acks.fetch_add(1, Ordering::SeqCst);
+        }
+        match bot.complete(&run_id, 0, 0.1).await {
+            Ok(r) if r["ok"] == true => current.completed = true,
+            _ => return acked,
+        }
+        acks.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// kill -9 while four bots claim tasks and stream output: after the restart
+/// every claim, output byte and completion the server acknowledged is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_claims_and_output_in_flight_survive_kill_9() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = start_server(dir.path(), &[]).await?;
+    let prpc = Prpc::new(&srv.url);
+    for i in 0..60 {
+        submit(&prpc, &task(&format!("busy-{i}"), &["true"], json!({}))).await?;
+    }
+    let acks = Arc::new(AtomicUsize::new(0));
+    let bots: Vec<_> =
+        (0..4).map(|i| tokio::spawn(busy_bot(srv.url.clone(), format!("busy-bot-{i}"), acks.clone()))).collect();
+    // Kill in the middle of the traffic.
+    wait_until("the bots to get 40 acknowledgements", PATIENCE, || acks.load(Ordering::SeqCst) >= 40).await?;
+    let port = srv.port();
+    srv.kill9().await?;
+    let mut acked = Vec::new();
+    for b in bots {
+        acked.extend(within("a bot to notice the server is gone", PATIENCE, b).await??);
+    }
+    assert!(acked.len() >= 4, "claims were in flight: {}", acked.len());
+
+    let srv = ServerProcess::start(&crate::common::exe(), dir.path(), port, &[]).await?;
+    let prpc = Prpc::new(&srv.url);
+    for a in &acked {
+        let summary = format!("{}0", &a.run_id[..a.run_id.len() - 1]);
+        let r = prpc.result(&summary).await?;
+        // A completion sent but not acknowledged may or may not have landed.
+        let completion_in_flight = !a.completed && a.bytes.len() == 5 * 20_000;
+        let ok = match r["state"].as_str() {
+            Some("COMPLETED") => a.completed || completion_in_flight,
+            Some("RUNNING") => !a.completed,
+            _ => false,
+        };
+        assert!(ok, "task {summary} (completion acknowledged: {}): {r}", a.completed);
+        assert_eq!(r["botId"], a.bot.as_str(), "task {summary} kept its claim: {r}");
+        let out = prpc.stdout(&summary).await?;
+        assert!(out.len() >= a.bytes.len(), "task {summary}: {} of {} acknowledged bytes", out.len(), a.bytes.len());
+        assert!(out[..a.bytes.len()] == a.bytes[..], "task {summary}: acknowledged output differs");
+    }
     srv.stop().await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests with real processes: `muster server`, `muster bot`
 //! processes fetched from /bot_code, real commands.
 
+mod bot_auth;
 mod cli;
 mod common;
 mod config;
@@ -8,7 +9,11 @@ mod crash;
 mod dev;
 mod docs;
 mod e2e_bot;
+mod expiry;
+mod idempotency;
+mod lease;
 mod ops;
+mod output_cap;
 mod postgres;
 mod python_compat;
 mod replicas;

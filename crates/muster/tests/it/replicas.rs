@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Two replicas on a fresh database.
-async fn two_replicas(pg: &TempPostgres, dir: &Path) -> anyhow::Result<(ServerProcess, ServerProcess)> {
+pub(crate) async fn two_replicas(pg: &TempPostgres, dir: &Path) -> anyhow::Result<(ServerProcess, ServerProcess)> {
     let url = pg.create_database().await;
     let db = pg.postgres_url(TempPostgres::db_name(&url));
     let a = start_server(&dir.join("replica-a"), &["--database", &db]).await?;
