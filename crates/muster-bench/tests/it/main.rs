@@ -119,3 +119,11 @@ fn ui_measures_the_fleet_and_task_views() {
         assert_eq!(fig(&v, k)["n"], 3, "{k}: {v}");
     }
 }
+
+#[test]
+fn metrics_measures_the_scrape() {
+    let v = run_small("metrics");
+    assert_eq!(fig(&v, "tasks_pending"), 200, "{v}");
+    assert!(fig(&v, "metrics_series").as_u64().unwrap_or(0) > 10, "{v}");
+    assert_eq!(fig(&v, "scrape_ms")["n"], 5, "{v}");
+}
