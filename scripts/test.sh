@@ -74,8 +74,11 @@ ignored_args=()
 if [ -n "${MUSTER_PYTHON_BOT_DIR:-}" ]; then
   ignored_args=(--run-ignored all)
 fi
+# nextest keeps its report in its store: <target dir>/nextest, though some
+# versions put it under ./target/nextest; the summary reads whichever exists.
 junit="${CARGO_TARGET_DIR}/nextest/default/junit.xml"
-rm -f "$junit"
+junit_alt="target/nextest/default/junit.xml"
+rm -f "$junit" "$junit_alt"
 threads=()
 if [ -n "${MUSTER_TEST_THREADS:-}" ]; then threads=(--test-threads "$MUSTER_TEST_THREADS"); fi
 status=0
@@ -84,6 +87,9 @@ step tests cargo nextest run --workspace --no-fail-fast --cargo-quiet "${threads
 step doctests cargo test --workspace --doc --quiet || status=1
 
 # ---- summary -------------------------------------------------------------
+if [ ! -f "$junit" ] && [ -f "$junit_alt" ]; then
+  mkdir -p "$(dirname "$junit")" && cp "$junit_alt" "$junit"
+fi
 echo
 echo "== summary"
 for s in "${steps[@]}"; do echo "  $s"; done
