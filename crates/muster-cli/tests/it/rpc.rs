@@ -167,11 +167,20 @@ async fn a_refused_connection_fails_at_once_with_the_url_tried() {
 
 #[tokio::test]
 async fn https_to_a_plain_http_server_hints_at_http() {
-    let srv = Responder::start(|_, _| Reply::err(12, "nope")).await;
-    let https = srv.url.replacen("http://", "https://", 1);
-    let client = muster_cli::Client::new(&https, None).expect("client").with_retry(Retry::none());
+    // A plain HTTP server answers a TLS hello with an HTTP 400, as hyper does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+        }
+    });
+    let client = muster_cli::Client::new(&format!("https://{addr}"), None).expect("client").with_retry(Retry::none());
     let msg = client.get_result("a10", false).await.expect_err("TLS to plain HTTP").to_string();
-    assert!(msg.contains(&format!("use -S {}", srv.url)), "{msg}");
+    assert!(msg.contains(&format!("use -S http://{addr}")), "{msg}");
 }
 
 #[tokio::test]
