@@ -363,3 +363,28 @@ async fn listings_page_until_the_limit_or_the_end() {
     assert!(items.is_empty());
     assert_eq!(asked, vec![10]);
 }
+
+#[tokio::test]
+async fn a_pending_task_is_described_by_how_many_bots_match_and_are_busy() {
+    let counts = |count, busy, dead| pb::BotsCount { count, busy, dead, ..Default::default() };
+    let cases = [
+        (counts(2, 2, 0), "2 matching bots, both busy"),
+        (counts(1, 1, 0), "1 matching bot, busy"),
+        (counts(5, 5, 2), "3 matching bots, all busy"),
+        (counts(4, 1, 0), "4 matching bots, 3 idle"),
+        (counts(3, 0, 3), "no live bot matches its dimensions"),
+    ];
+    for (c, want) in cases {
+        let srv = Responder::start(move |m, _| match m {
+            "CountBots" => Reply::ok(&c),
+            _ => Reply::err(12, "nope"),
+        })
+        .await;
+        let client = muster_cli::Client::new(&srv.url, None).expect("client").with_retry(Retry::none());
+        let dims = [pb::StringPair { key: "pool".into(), value: "default".into() }];
+        let got = muster_cli::run::pending_detail(&client, &dims).await;
+        assert_eq!(got.as_deref(), Some(want));
+        let sent = srv.calls.lock().expect("lock")[0].2.clone();
+        assert_eq!(pb::BotsCountRequest::decode(sent.as_slice()).expect("decodes").dimensions, dims.to_vec());
+    }
+}
