@@ -167,11 +167,20 @@ async fn a_refused_connection_fails_at_once_with_the_url_tried() {
 
 #[tokio::test]
 async fn https_to_a_plain_http_server_hints_at_http() {
-    let srv = Responder::start(|_, _| Reply::err(12, "nope")).await;
-    let https = srv.url.replacen("http://", "https://", 1);
-    let client = muster_cli::Client::new(&https, None).expect("client").with_retry(Retry::none());
+    // A plain HTTP server answers a TLS hello with an HTTP 400, as hyper does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+        }
+    });
+    let client = muster_cli::Client::new(&format!("https://{addr}"), None).expect("client").with_retry(Retry::none());
     let msg = client.get_result("a10", false).await.expect_err("TLS to plain HTTP").to_string();
-    assert!(msg.contains(&format!("use -S {}", srv.url)), "{msg}");
+    assert!(msg.contains(&format!("use -S http://{addr}")), "{msg}");
 }
 
 #[tokio::test]
@@ -353,4 +362,29 @@ async fn listings_page_until_the_limit_or_the_end() {
     let (items, asked) = list_numbers(0, Some(10)).await;
     assert!(items.is_empty());
     assert_eq!(asked, vec![10]);
+}
+
+#[tokio::test]
+async fn a_pending_task_is_described_by_how_many_bots_match_and_are_busy() {
+    let counts = |count, busy, dead| pb::BotsCount { count, busy, dead, ..Default::default() };
+    let cases = [
+        (counts(2, 2, 0), "2 matching bots, both busy"),
+        (counts(1, 1, 0), "1 matching bot, busy"),
+        (counts(5, 5, 2), "3 matching bots, all busy"),
+        (counts(4, 1, 0), "4 matching bots, 3 idle"),
+        (counts(3, 0, 3), "no live bot matches its dimensions"),
+    ];
+    for (c, want) in cases {
+        let srv = Responder::start(move |m, _| match m {
+            "CountBots" => Reply::ok(&c),
+            _ => Reply::err(12, "nope"),
+        })
+        .await;
+        let client = muster_cli::Client::new(&srv.url, None).expect("client").with_retry(Retry::none());
+        let dims = [pb::StringPair { key: "pool".into(), value: "default".into() }];
+        let got = muster_cli::run::pending_detail(&client, &dims).await;
+        assert_eq!(got.as_deref(), Some(want));
+        let sent = srv.calls.lock().expect("lock")[0].2.clone();
+        assert_eq!(pb::BotsCountRequest::decode(sent.as_slice()).expect("decodes").dimensions, dims.to_vec());
+    }
 }
