@@ -34,7 +34,13 @@ impl State {
 
     fn covered(&self, target: &DrainTarget) -> Vec<String> {
         match target {
-            DrainTarget::Bot(b) => self.bots.contains_key(b).then(|| vec![b.clone()]).unwrap_or_default(),
+            DrainTarget::Bot(b) => {
+                if self.bots.contains_key(b) {
+                    vec![b.clone()]
+                } else {
+                    Vec::new()
+                }
+            }
             _ => self
                 .bots
                 .iter()

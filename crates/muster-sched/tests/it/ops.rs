@@ -59,10 +59,10 @@ async fn pool_and_dimension_drains_are_durable_and_unknown_targets_fail() -> Tes
     env.handshake("b1", "b", t(0)).await;
     env.sched.handshake(hello("g1", "b", &[("gpu", &["x"])]), t(0)).await?;
 
-    let err = env.sched.drain(DrainTarget::Pool("nope".into()), "", "u", t(1)).await.err().expect("unknown pool");
+    let err = env.sched.drain(DrainTarget::Pool("nope".into()), "", "u", t(1)).await.expect_err("unknown pool");
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert_eq!(err.message, "no known bot is in pool \"nope\"");
-    let err = env.sched.drain(DrainTarget::Bot("ghost".into()), "", "u", t(1)).await.err().expect("unknown bot");
+    let err = env.sched.drain(DrainTarget::Bot("ghost".into()), "", "u", t(1)).await.expect_err("unknown bot");
     assert_eq!(err.message, "no bot \"ghost\" is known");
 
     let pool = env.sched.drain(DrainTarget::Pool("a".into()), "", "u", t(1)).await?;
@@ -174,7 +174,7 @@ async fn why_answers_for_finished_and_unknown_tasks() -> TestResult {
     let why = env.sched.why_pending(r.id, t(5)).await?;
     assert_eq!(why.summary, "it is not pending: it ended COMPLETED at 2044-02-03 04:05:10 UTC");
     assert!(why.slices.is_empty());
-    let err = env.sched.why_pending(TaskId(0x1234560), t(5)).await.err().expect("unknown");
+    let err = env.sched.why_pending(TaskId(0x1234560), t(5)).await.expect_err("unknown");
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert_eq!(err.message, "no task 12345600");
     Ok(())
