@@ -49,6 +49,9 @@ pub struct ServerConfig {
     /// Operator hooks injected as `config/bot_config.py` in that zip.
     pub python_bot_config: Option<PathBuf>,
     pub bot_auth: BotAuth,
+    /// Bot groups from bots.cfg / access.toml. None: one default group made
+    /// from `bot_auth`, `bot_dimensions` (the flags).
+    pub bot_groups: Option<std::sync::Arc<muster_botauth::BotGroups>>,
     /// HMAC key for bot session tokens (shared by replicas through the database).
     pub session_secret: Vec<u8>,
     /// How long a bot session token is valid (refreshed on every call).
@@ -74,6 +77,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("python_bot_dir", &self.python_bot_dir)
             .field("python_bot_config", &self.python_bot_config)
             .field("bot_auth", &self.bot_auth)
+            .field("bot_groups", &self.bot_groups.as_ref().map(|g| g.groups().len()))
             .field("session_secret", &"<redacted>")
             .field("session_expiry", &self.session_expiry)
             .field("sweep_interval", &self.sweep_interval)
@@ -94,6 +98,7 @@ impl ServerConfig {
             python_bot_dir: None,
             python_bot_config: None,
             bot_auth: BotAuth::default(),
+            bot_groups: None,
             session_secret,
             session_expiry: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(1),

@@ -50,6 +50,8 @@ pub(crate) struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
     pub sessions: auth::session::SessionKey,
+    /// Bot groups and credential checks (every bot call).
+    pub bot_access: auth::bots::BotAccess,
     pub bot_code: bot_code::BotCode,
     /// `swarming_bot.zip` for upstream Python bots, if configured.
     pub python_bot: Option<python_bot::PythonBotCode>,
@@ -64,7 +66,12 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Builds the router (exposed for tests that want to drive it directly).
 pub fn router(deps: Deps) -> Result<Router, error::StartError> {
+    let groups = match &deps.config.bot_groups {
+        Some(g) => g.clone(),
+        None => Arc::new(auth::bots::groups_from_flags(&deps.config).map_err(error::StartError::BotAuth)?),
+    };
     let state = Arc::new(AppState {
+        bot_access: auth::bots::BotAccess::new(groups),
         sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,

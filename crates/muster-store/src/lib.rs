@@ -16,6 +16,7 @@ mod shared;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use muster_core::bot::BotToken;
 use muster_core::dims::DimFilter;
 use muster_core::state::{SortQuery, StateQuery};
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
@@ -78,6 +79,12 @@ pub enum Write {
     PutDrain(Box<muster_core::Drain>),
     /// Remove a drain by its target key (no-op when absent).
     DeleteDrain(String),
+    /// Store a machine token unless its id exists (then a no-op: ids are
+    /// random, a retry is the same token).
+    PutBotToken(Box<BotToken>),
+    /// Mark a machine token revoked at `at`; a no-op if unknown or already
+    /// revoked.
+    RevokeBotToken { id: String, at: Time },
 }
 
 /// Writes applied atomically, in order.
@@ -127,7 +134,9 @@ impl Txn {
                 | Write::AppendEvent(_)
                 | Write::PutMetaIfAbsent { .. }
                 | Write::PutDrain(_)
-                | Write::DeleteDrain(_) => {}
+                | Write::DeleteDrain(_)
+                | Write::PutBotToken(_)
+                | Write::RevokeBotToken { .. } => {}
             }
         }
         c.tasks.sort_unstable();
@@ -261,6 +270,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every drain ([`Write::PutDrain`]), ordered by target key.
     async fn load_drains(&self) -> Result<Vec<muster_core::Drain>>;
+    /// A machine token by id (revoked ones included).
+    async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>>;
+    /// Every machine token, by host then id.
+    async fn list_bot_tokens(&self) -> Result<Vec<BotToken>>;
 
     /// Changes committed by OTHER server processes on this database, for
     /// keeping an in-memory index in sync. `None` when the database cannot be

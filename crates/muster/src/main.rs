@@ -3,6 +3,7 @@
 
 mod backup;
 mod bot;
+mod bot_token;
 mod config;
 mod dev;
 mod lock;
@@ -32,6 +33,8 @@ enum Command {
     Bot(bot::BotArgs),
     /// Server + local bots on this machine, zero configuration.
     Dev(dev::DevArgs),
+    /// Create, list and revoke per-machine bot tokens.
+    BotToken(bot_token::BotTokenArgs),
     /// Copy a whole database into another one (e.g. SQLite to PostgreSQL).
     Migrate(migrate::MigrateArgs),
     /// Copy the SQLite database to a file while the server runs.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Migrate(a) => exit(migrate::main(a)),
         Command::Backup(a) => exit(backup::backup(a)),
         Command::Restore(a) => exit(backup::restore(a)),
+        Command::BotToken(a) => exit(bot_token::main(a)),
         Command::Client(muster_cli::Command::Completions(a)) => {
             muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -1,7 +1,8 @@
 //! `POST /swarming/api/v1/bot/poll` (docs/bot-protocol.md#poll, #poll-commands).
 //!
-//! Decision order: session (missing/expired → `bot_restart`, another bot's →
-//! 403), version (→ `update`), then the scheduler: `run`, `terminate` or
+//! Decision order: credentials (401), session (missing/expired →
+//! `bot_restart`, another bot's → 403, replaced by a newer handshake of the
+//! same bot → `terminate`), version (→ `update`), then the scheduler: `run`, `terminate` or
 //! `sleep` (quarantine and maintenance included).
 //!
 //! Version check: muster bots (User-Agent `muster-bot/…`) are compared with
@@ -11,7 +12,7 @@
 //! update (the Python bot always sends its digest; an empty one means a bot
 //! that cannot self-update). Other callers are never told to update.
 
-use super::{bot_id_of, decode, hello, is_muster_bot, is_python_bot, manifest, refresh};
+use super::{authorize, bot_id_of, currency, decode, hello, is_muster_bot, is_python_bot, manifest, refresh, Currency};
 use crate::auth::session::SessionError;
 use crate::error::JsonError;
 use crate::State;
@@ -30,10 +31,10 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PollResponse>, JsonError> {
-    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
     let req: PollRequest = decode(&body)?;
-    let now = app.clock.now();
     let bot_id = bot_id_of(&req.dimensions, &headers).ok_or_else(|| Error::invalid("dimensions.id is required"))?;
+    let caller = authorize(&app, &bot_id, peer.ip(), &headers).await?;
+    let now = app.clock.now();
     let session = match app.sessions.verify(req.session.as_deref(), Some(&bot_id), now) {
         Ok(s) => s,
         Err(SessionError::WrongBot) => {
@@ -47,6 +48,16 @@ pub(crate) async fn handle(
             }))
         }
     };
+    if currency(&app, &bot_id, &session.session_id).await? == Currency::Superseded {
+        // Another process handshook as this bot since: this one must stop
+        // (not restart, which would displace the other in turn).
+        return Ok(Json(PollResponse {
+            cmd: cmd::TERMINATE.to_string(),
+            task_id: Some(String::new()),
+            message: Some("another process handshook as this bot; stopping".to_string()),
+            ..Default::default()
+        }));
+    }
     if is_muster_bot(&headers) && !req.version.is_empty() {
         let platform = req.state.get("platform").and_then(|v| v.as_str());
         if let Some(version) = app.bot_code.update_for(platform, &req.version) {
@@ -70,7 +81,7 @@ pub(crate) async fn handle(
         }
     }
     let request_uuid = req.request_uuid.clone().unwrap_or_default();
-    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session.session_id, peer.ip());
+    let h = hello(&caller, &req.dimensions, &req.state, &req.version, "");
     let authenticated_as = h.authenticated_as.clone();
     // The poll may stay parked for a long time: free the request before waiting
     // (20,000 parked bots each holding a body and headers add up).

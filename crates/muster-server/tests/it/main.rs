@@ -2,6 +2,7 @@
 //! real SQLite file, driven over HTTP by a protocol-level bot and pRPC.
 
 mod bot_api;
+mod bot_groups;
 mod flow;
 mod health;
 mod ops;

@@ -17,6 +17,7 @@ mod write;
 use crate::{CommitOutcome, EventQuery, Feed, Page, Result, Store, StoreError, TaskQuery, Txn};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use muster_core::bot::BotToken;
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 use tokio_postgres::NoTls;
 
@@ -189,6 +190,14 @@ impl Store for PostgresStore {
 
     async fn load_drains(&self) -> Result<Vec<muster_core::Drain>> {
         drain::load(&*self.client().await?).await
+    }
+
+    async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
+        read::get_bot_token(&*self.client().await?, id).await
+    }
+
+    async fn list_bot_tokens(&self) -> Result<Vec<BotToken>> {
+        read::list_bot_tokens(&*self.client().await?).await
     }
 
     async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<Feed>>> {

@@ -17,6 +17,7 @@ mod tests;
 
 use crate::{CommitOutcome, EventQuery, Page, Result, Store, StoreError, TaskQuery, Txn};
 use async_trait::async_trait;
+use muster_core::bot::BotToken;
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
@@ -244,5 +245,14 @@ impl Store for SqliteStore {
 
     async fn load_drains(&self) -> Result<Vec<muster_core::Drain>> {
         self.read(drain::load).await
+    }
+
+    async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
+        let id = id.to_string();
+        self.read(move |c| read::get_bot_token(c, &id)).await
+    }
+
+    async fn list_bot_tokens(&self) -> Result<Vec<BotToken>> {
+        self.read(read::list_bot_tokens).await
     }
 }
