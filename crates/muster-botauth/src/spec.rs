@@ -114,7 +114,9 @@ pub fn build(spec: &BotsSpec, cx: &Context<'_>) -> Result<Built, Vec<Problem>> {
         }
         trusted.push(k.clone());
     }
-    if !trusted.iter().any(|k| k == "pool") {
+    // Without bots.cfg (only group tokens for the default group), bots keep
+    // their own pool, as with the flags.
+    if !trusted.iter().any(|k| k == "pool") && !spec.bot_group.is_empty() {
         warnings.push(Problem {
             path: "trusted_dimensions".into(),
             message: "\"pool\" is not listed; muster trusts pool anyway (a bot gets only its group's pools)".into(),

@@ -52,6 +52,9 @@ pub struct ServerConfig {
     /// Bot groups from bots.cfg / access.toml. None: one default group made
     /// from `bot_auth`, `bot_dimensions` (the flags).
     pub bot_groups: Option<std::sync::Arc<muster_botauth::BotGroups>>,
+    /// The config directory (hot-reloaded): its bots.cfg / `[[bot_auth]]`
+    /// groups, when it has any, win over `bot_groups` and the flags.
+    pub bot_config: Option<std::sync::Arc<muster_config::ConfigHolder>>,
     /// HMAC key for bot session tokens (shared by replicas through the database).
     pub session_secret: Vec<u8>,
     /// How long a bot session token is valid (refreshed on every call).
@@ -99,6 +102,7 @@ impl ServerConfig {
             python_bot_config: None,
             bot_auth: BotAuth::default(),
             bot_groups: None,
+            bot_config: None,
             session_secret,
             session_expiry: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(1),

@@ -71,7 +71,7 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
         None => Arc::new(auth::bots::groups_from_flags(&deps.config).map_err(error::StartError::BotAuth)?),
     };
     let state = Arc::new(AppState {
-        bot_access: auth::bots::BotAccess::new(groups),
+        bot_access: auth::bots::BotAccess::new(groups, deps.config.bot_config.clone()),
         sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,

@@ -61,6 +61,11 @@ pub(crate) struct ServerArgs {
     /// [default: the one in --python-bot-dir].
     #[arg(long, env = "MUSTER_PYTHON_BOT_CONFIG")]
     pub python_bot_config: Option<PathBuf>,
+    /// Configuration directory: bots.cfg (bot groups), ip_allowlist.cfg,
+    /// access.toml, scripts/*.py; reloaded when files change
+    /// [default: <data-dir>/config]. See docs/bot-groups.md.
+    #[arg(long, env = "MUSTER_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
     /// Server-enforced bot dimension key=value (repeatable; in the environment
     /// comma-separated); overrides what bots report.
     #[arg(long = "bot-dimension", value_name = "KEY=VALUE", env = "MUSTER_BOT_DIMENSION", value_delimiter = ',')]
@@ -112,6 +117,7 @@ pub(crate) struct Resolved {
     pub bot_hook: Option<PathBuf>,
     pub python_bot_dir: Option<PathBuf>,
     pub python_bot_config: Option<PathBuf>,
+    pub config_dir: Option<PathBuf>,
     pub bot_dimensions: Vec<String>,
     pub bot_token: Option<String>,
     pub bot_allow: Vec<String>,
@@ -136,6 +142,7 @@ impl ServerArgs {
             bot_hook: self.bot_hook.or(f.bot_hook),
             python_bot_dir: self.python_bot_dir.or(f.python_bot_dir),
             python_bot_config: self.python_bot_config.or(f.python_bot_config),
+            config_dir: self.config_dir,
             bot_dimensions: if self.bot_dimensions.is_empty() {
                 f.bot_dimensions.unwrap_or_default()
             } else {
@@ -158,6 +165,42 @@ impl ServerArgs {
             wait_for_lock: self.wait_for_lock,
         })
     }
+}
+
+/// Loads the configuration directory (it must be valid to start). With bot
+/// groups there (bots.cfg or `[[bot_auth]]`), the bot flags would be a second
+/// source for the same thing: refused.
+fn load_config_dir(r: &Resolved) -> anyhow::Result<Arc<muster_config::ConfigHolder>> {
+    let dir = r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config"));
+    let holder = muster_config::ConfigHolder::load(&dir, muster_config::snapshot::LoadOptions::default())
+        .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))?;
+    let snap = holder.get();
+    for w in &snap.warnings {
+        tracing::warn!(warning = %w, "configuration");
+    }
+    if snap.bot_groups.is_some() {
+        let mut flags = Vec::new();
+        if r.bot_token.is_some() {
+            flags.push("--bot-token");
+        }
+        if !r.bot_allow.is_empty() {
+            flags.push("--bot-allow");
+        }
+        if !r.bot_dimensions.is_empty() {
+            flags.push("--bot-dimension");
+        }
+        if r.insecure_allow_any_bot {
+            flags.push("--insecure-allow-any-bot");
+        }
+        if !flags.is_empty() {
+            anyhow::bail!(
+                "{} define bot groups, so {} cannot be used too: move them into bots.cfg (see docs/bot-groups.md)",
+                dir.display(),
+                flags.join(", ")
+            );
+        }
+    }
+    Ok(Arc::new(holder))
 }
 
 /// Opens the configured database (SQLite in the data dir by default).
@@ -255,7 +298,10 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let loopback = addr.ip().is_loopback();
-    if !loopback && r.bot_token.is_none() && r.bot_allow.is_empty() && !r.insecure_allow_any_bot {
+    let bot_config = load_config_dir(&r)?;
+    let groups_from_config = bot_config.get().bot_groups.is_some();
+    if !loopback && !groups_from_config && r.bot_token.is_none() && r.bot_allow.is_empty() && !r.insecure_allow_any_bot
+    {
         anyhow::bail!(
             "refusing to serve bots on public address {addr} without authentication: \
              pass --bot-token, --bot-allow CIDR, or --insecure-allow-any-bot"
@@ -297,6 +343,8 @@ pub(crate) async fn serve(
         },
         token: r.bot_token.clone(),
     };
+    config.bot_config = Some(bot_config.clone());
+    tokio::spawn(bot_config.watch(shutdown.clone().cancelled_owned()));
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, data_dir = %r.data_dir.display(), "muster server started");

@@ -21,19 +21,25 @@ pub use muster_botauth::cidr::cidr_contains;
 /// How often one source's refusals are logged.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// The bot groups in force (swapped whole on reload) and the refusal log.
+/// The bot groups in force and the refusal log. Groups come from the
+/// config directory's current snapshot when it has any (a reload swaps
+/// them), else from the fixed set (explicit, or made from the flags).
 pub struct BotAccess {
     groups: RwLock<Arc<BotGroups>>,
+    config: Option<Arc<muster_config::ConfigHolder>>,
     logged: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl BotAccess {
-    pub fn new(groups: Arc<BotGroups>) -> BotAccess {
-        BotAccess { groups: RwLock::new(groups), logged: Mutex::new(HashMap::new()) }
+    pub fn new(groups: Arc<BotGroups>, config: Option<Arc<muster_config::ConfigHolder>>) -> BotAccess {
+        BotAccess { groups: RwLock::new(groups), config, logged: Mutex::new(HashMap::new()) }
     }
 
     /// The groups a request works with (one snapshot per call).
     pub fn current(&self) -> Arc<BotGroups> {
+        if let Some(g) = self.config.as_ref().and_then(|c| c.get().bot_groups.clone()) {
+            return g;
+        }
         match self.groups.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),

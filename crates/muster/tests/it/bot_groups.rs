@@ -3,7 +3,6 @@
 //! and an impostor holding the ci token that reports pool=lab.
 
 use crate::common::{exe, submit, task, BotProcess};
-use muster_botauth::spec::{build, AuthSpec, BotsSpec, Context, GroupSpec, TokenAuthSpec};
 use muster_core::time::SystemClock;
 use muster_sched::SchedConfig;
 use muster_testkit::{Prpc, TestServer};
@@ -15,22 +14,35 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(120);
 const CI_TOKEN: &str = "ci-group-token-e2e-5d1f0a";
 
-fn groups() -> muster_botauth::BotGroups {
-    let group = |prefix: &str, pool: &str| GroupSpec {
-        bot_id_prefix: vec![prefix.into()],
-        auth: vec![AuthSpec { require_luci_machine_token: true, ..Default::default() }],
-        dimensions: vec![format!("pool:{pool}")],
-        ..Default::default()
-    };
-    let spec =
-        BotsSpec { trusted_dimensions: vec!["pool".into()], bot_group: vec![group("ci-", "ci"), group("lab-", "lab")] };
-    let mut cx = Context::default();
-    cx.token_auth.push(TokenAuthSpec {
-        group: "bot_id_prefix:ci-".into(),
-        token_sha256: vec![muster_botauth::token::sha256_hex(CI_TOKEN)],
-        ip_allowlist: String::new(),
-    });
-    build(&spec, &cx).map_err(|e| format!("{e:?}")).expect("valid groups").groups
+/// A config directory as an operator writes it: bots.cfg (upstream format)
+/// with two groups, and the ci group's token in access.toml `[[bot_auth]]`.
+fn write_config(dir: &Path, lab_pool: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("bots.cfg"),
+        format!(
+            r#"trusted_dimensions: "pool"
+bot_group {{
+  bot_id_prefix: "ci-"
+  auth {{ require_luci_machine_token: true }}
+  dimensions: "pool:ci"
+}}
+bot_group {{
+  bot_id_prefix: "lab-"
+  auth {{ require_luci_machine_token: true }}
+  dimensions: "pool:{lab_pool}"
+}}
+"#
+        ),
+    )?;
+    std::fs::write(
+        dir.join("access.toml"),
+        format!(
+            "[[bot_auth]]\ngroup = \"bot_id_prefix:ci-\"\ntoken_sha256 = [\"{}\"]\n",
+            muster_botauth::token::sha256_hex(CI_TOKEN)
+        ),
+    )?;
+    Ok(())
 }
 
 async fn muster(args: &[&str]) -> anyhow::Result<std::process::Output> {
@@ -60,10 +72,15 @@ async fn wait_registered(prpc: &Prpc, ids: &[&str], home: &Path) -> anyhow::Resu
 
 #[tokio::test]
 async fn each_pool_runs_only_on_its_groups_bots_and_an_impostor_gets_nothing() -> anyhow::Result<()> {
-    let groups = Arc::new(groups());
+    let config_dir = tempfile::tempdir()?;
+    write_config(config_dir.path(), "lab")?;
+    let holder = Arc::new(
+        muster_config::ConfigHolder::load(config_dir.path(), Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let h = holder.clone();
     let cfg = SchedConfig { long_poll: Duration::from_secs(2), ..Default::default() };
     let srv = TestServer::start_configured(Arc::new(SystemClock), cfg, move |c| {
-        c.bot_groups = Some(groups);
+        c.bot_config = Some(h);
         // Serve the muster executable (not this test binary): the bots are up to date.
         c.bot_exe = Some(exe());
     })
@@ -139,6 +156,19 @@ async fn each_pool_runs_only_on_its_groups_bots_and_an_impostor_gets_nothing() -
     for t in imp_tasks["items"].as_array().into_iter().flatten() {
         assert!(!t["name"].as_str().unwrap_or_default().starts_with("lab-"), "the impostor ran {t}");
     }
+    // Hot reload: the lab group's pool changes; the bot's next poll has it.
+    write_config(config_dir.path(), "lab2")?;
+    holder.reload().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut seen = json!(null);
+    for _ in 0..300 {
+        let dims = bot_dims(&prpc, "lab-1").await?.unwrap_or_default();
+        seen = dims.as_array().into_iter().flatten().find(|d| d["key"] == "pool").cloned().unwrap_or_default();
+        if seen["value"] == json!(["lab2"]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen["value"], json!(["lab2"]), "the reloaded group's pool was not applied");
     srv.stop().await;
     Ok(())
 }
@@ -169,5 +199,38 @@ async fn bot_token_cli_creates_lists_and_revokes() -> anyhow::Result<()> {
     let bad = muster(&["bot-token", "create", "--host", "bad host", "--data-dir", &data_dir]).await?;
     assert!(!bad.status.success());
     srv.stop().await;
+    Ok(())
+}
+
+/// With a bots.cfg the bot flags are refused at start; an invalid bots.cfg
+/// stops the start with the file position of the problem.
+#[tokio::test]
+async fn a_bots_cfg_excludes_the_bot_flags_and_must_be_valid() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("config");
+    write_config(&config, "lab")?;
+    let data = dir.path().join("data").to_string_lossy().to_string();
+    let cfg = config.to_string_lossy().to_string();
+    let run = |extra: &'static [&'static str]| {
+        let (data, cfg) = (data.clone(), cfg.clone());
+        async move {
+            let mut args = vec!["server", "--listen", "127.0.0.1:0", "--data-dir", &data, "--config-dir", &cfg];
+            args.extend_from_slice(extra);
+            let child = tokio::process::Command::new(exe()).args(&args).kill_on_drop(true).output();
+            tokio::time::timeout(Duration::from_secs(60), child).await
+        }
+    };
+    let out = run(&["--bot-token", "x"]).await??;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--bot-token cannot be used too"), "{err}");
+    std::fs::write(
+        config.join("bots.cfg"),
+        "bot_group {\n  bot_id_prefix: \"a\"\n  auth { ip_whitelist: \"nope\" }\n}\n",
+    )?;
+    let out = run(&[]).await??;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bots.cfg:1:") && err.contains("unknown IP allowlist \"nope\""), "{err}");
     Ok(())
 }
