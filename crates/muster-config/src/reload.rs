@@ -184,6 +184,11 @@ fn stamp(dir: &Path) -> Stamp {
             visit(e.path());
         }
     }
+    if let Ok(rd) = std::fs::read_dir(dir.join(crate::bots::SCRIPTS_DIR)) {
+        for e in rd.flatten() {
+            visit(e.path());
+        }
+    }
     if let Ok(rd) = std::fs::read_dir(dir.join(crate::snapshot::REALMS_DIR)) {
         for e in rd.flatten() {
             visit(e.path());
