@@ -61,7 +61,7 @@ pub(crate) async fn handle(
     if is_muster_bot(&headers) && !req.version.is_empty() {
         let platform = req.state.get("platform").and_then(|v| v.as_str());
         if let Some(version) = app.bot_code.update_for(platform, &req.version) {
-            request_update(&app, &bot_id, &req, &session.session_id, peer, &version, now).await;
+            request_update(&app, &caller, &req, &version, now).await;
             return Ok(Json(PollResponse {
                 cmd: cmd::UPDATE.to_string(),
                 version: Some(version),
@@ -72,7 +72,7 @@ pub(crate) async fn handle(
     if let Some(py) = app.python_bot.as_ref().filter(|_| is_python_bot(&headers) && !req.version.is_empty()) {
         let current = py.current(now).await;
         if req.version != current.version {
-            request_update(&app, &bot_id, &req, &session.session_id, peer, &current.version, now).await;
+            request_update(&app, &caller, &req, &current.version, now).await;
             return Ok(Json(PollResponse {
                 cmd: cmd::UPDATE.to_string(),
                 version: Some(current.version.clone()),
@@ -136,14 +136,13 @@ fn record_dispatch(
 /// is told to update). A failure to record does not stop the update.
 async fn request_update(
     app: &crate::AppState,
-    bot_id: &str,
+    caller: &super::BotCaller,
     req: &PollRequest,
-    session_id: &str,
-    peer: SocketAddr,
     version: &str,
     now: muster_core::Time,
 ) {
-    let h = hello(app, bot_id, &req.dimensions, &req.state, &req.version, session_id, peer.ip());
+    let bot_id = caller.bot_id.as_str();
+    let h = hello(caller, &req.dimensions, &req.state, &req.version, "");
     if let Err(e) = app.sched.bot_event(h, "request_update", &format!("update to {version}"), now).await {
         tracing::warn!(bot_id, error = %e.message, "recording request_update");
     }
