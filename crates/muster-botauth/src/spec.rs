@@ -69,13 +69,16 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Reads a hook script by file name (`scripts/<name>`), None if absent.
+pub type ScriptLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// What building needs besides the spec.
 #[derive(Default)]
 pub struct Context<'a> {
     /// Named allowlists (`ip_allowlist.cfg` and access.toml).
     pub allowlists: HashMap<String, Vec<Cidr>>,
     /// Hook scripts by file name (`scripts/<name>`), None if absent.
-    pub script: Option<&'a dyn Fn(&str) -> Option<String>>,
+    pub script: Option<ScriptLookup<'a>>,
     /// Group tokens from access.toml.
     pub token_auth: Vec<TokenAuthSpec>,
 }
@@ -280,7 +283,7 @@ pub fn build(spec: &BotsSpec, cx: &Context<'_>) -> Result<Built, Vec<Problem>> {
             } else if (k == "id" || k == "pool") && v.contains(':') {
                 err(path, format!("the value of {k} may not contain ':'"));
             } else {
-                let vals = dimensions.entry(k.to_string()).or_insert_with(Vec::new);
+                let vals = dimensions.entry(k.to_string()).or_default();
                 if !vals.iter().any(|x| x == v) {
                     vals.push(v.to_string());
                 }
