@@ -36,6 +36,7 @@ pub mod collect;
 pub mod error;
 pub mod format;
 pub mod ops;
+pub mod jobs;
 pub mod progress;
 pub mod reproduce;
 pub mod run;
@@ -87,6 +88,8 @@ pub enum Command {
     Drains(ops::DrainsArgs),
     /// Explain why a task is pending.
     Why(ops::WhyArgs),
+    /// Scheduled jobs: list, show, trigger, pause, resume, abort, runs, check.
+    Jobs(jobs::JobsArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -169,6 +172,10 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
         Command::Undrain(a) => ops::undrain(&a.common.client(env)?, env, a, out).await,
         Command::Drains(a) => ops::drains(&a.common.client(env)?, env, a, out).await,
         Command::Why(a) => ops::why(&a.common.client(env)?, env, a, out).await,
+        Command::Jobs(a) => match a.action.common() {
+            Some(c) => jobs::jobs(&c.client(env)?, env, a, out).await,
+            None => Err(CliError::usage("`muster jobs check` runs in the muster binary")),
+        },
     }?;
     out.flush().map_err(|e| CliError::io("writing output", e))?;
     Ok(code)

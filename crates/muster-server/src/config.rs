@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub server_version: String,
     /// Extra conditions of `/readyz` (e.g. a valid config snapshot).
     pub ready_checks: crate::health::ReadyChecks,
+    /// Scheduled jobs: where their definitions live, reload and lease.
+    pub jobs: crate::jobs::JobsSettings,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -86,6 +88,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("sweep_interval", &self.sweep_interval)
             .field("resync_interval", &self.resync_interval)
             .field("retention", &self.retention)
+            .field("jobs", &self.jobs)
             .finish()
     }
 }
@@ -110,6 +113,7 @@ impl ServerConfig {
             retention: Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400)),
             server_version: concat!("muster-", env!("CARGO_PKG_VERSION")).to_string(),
             ready_checks: Vec::new(),
+            jobs: crate::jobs::JobsSettings::default(),
         }
     }
 }

@@ -6,6 +6,8 @@
 //! ids, so stories can share one store in any order; [`evict`] uses 2041 and
 //! touches nothing of the others. Failures panic (this is test code).
 
+pub mod jobs;
+
 use crate::{CommitOutcome, EventQuery, Store, TaskQuery, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use chrono::{TimeZone, Utc};
 use muster_core::bot::{BotEvent, BotInfo};
@@ -34,6 +36,7 @@ pub async fn run_all(store: &dyn Store) {
     bot_tokens_are_stored_listed_and_revoked_once(store).await;
     batch_reads_return_what_exists(store).await;
     evict(store).await;
+    jobs::run_all(store).await;
 }
 
 /// `get_bots` / `get_requests` return the records that exist, skip the rest

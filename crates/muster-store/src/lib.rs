@@ -11,6 +11,7 @@
 //! are unaffected. Nothing is acknowledged before it is durable.
 
 pub mod conformance;
+pub mod jobs;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
@@ -85,6 +86,8 @@ pub enum Write {
     /// Mark a machine token revoked at `at`; a no-op if unknown or already
     /// revoked.
     RevokeBotToken { id: String, at: Time },
+    /// Scheduled-job state (see [`jobs::JobWrite`]).
+    Jobs(Box<jobs::JobWrite>),
 }
 
 /// Writes applied atomically, in order.
@@ -136,7 +139,8 @@ impl Txn {
                 | Write::PutDrain(_)
                 | Write::DeleteDrain(_)
                 | Write::PutBotToken(_)
-                | Write::RevokeBotToken { .. } => {}
+                | Write::RevokeBotToken { .. }
+                | Write::Jobs(_) => {}
             }
         }
         c.tasks.sort_unstable();
@@ -288,5 +292,10 @@ pub trait Store: Send + Sync + 'static {
     /// Always true for a store only one process uses.
     async fn lead(&self) -> Result<bool> {
         Ok(true)
+    }
+
+    /// Reads of scheduled-job state, where the backend has them.
+    fn jobs(&self) -> Option<&dyn jobs::JobStore> {
+        None
     }
 }

@@ -7,6 +7,7 @@ mod bot_token;
 mod config;
 mod dev;
 mod lock;
+mod jobs;
 mod migrate;
 mod server;
 mod signals;
@@ -75,6 +76,9 @@ fn main() -> ExitCode {
             muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Command::Client(muster_cli::Command::Jobs(muster_cli::jobs::JobsArgs {
+            action: muster_cli::jobs::JobsAction::Check(a),
+        })) => exit(jobs::check(&a.dir)),
         Command::Client(c) => match muster_cli::run_blocking(c) {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {

@@ -104,6 +104,19 @@ pub(crate) struct ServerArgs {
     /// or `json` (one object per line) [default: text].
     #[arg(long, env = "MUSTER_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::LogFormat>,
+    /// Directory of definitions: `jobs.toml` and `luci-scheduler/<project>.cfg`
+    /// (scheduled jobs, see docs/jobs.md); re-read when they change
+    /// [default: <data-dir>/config].
+    #[arg(long, env = "MUSTER_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// Seconds between checks of the config dir for changes [default: 10].
+    #[arg(long, env = "MUSTER_JOBS_RELOAD_SECS", hide = true)]
+    pub jobs_reload_secs: Option<u64>,
+    /// Seconds a replica's claim on launching a job invocation lasts; after a
+    /// crash the launch is retried (with the same idempotency key) when it
+    /// expires [default: 30].
+    #[arg(long, env = "MUSTER_JOBS_LAUNCH_LEASE_SECS", hide = true)]
+    pub jobs_launch_lease_secs: Option<u64>,
 }
 
 /// Everything resolved from flags, env and file.
@@ -127,12 +140,21 @@ pub(crate) struct Resolved {
     pub retention: Option<Duration>,
     pub resync_interval: Duration,
     pub wait_for_lock: bool,
+    pub jobs: muster_server::jobs::JobsSettings,
 }
 
 impl ServerArgs {
     pub(crate) fn resolve(self) -> anyhow::Result<Resolved> {
         let f = FileConfig::load(self.config.as_ref())?;
+        let data_dir = self.data_dir.clone().or(f.data_dir.clone()).unwrap_or_else(|| PathBuf::from("muster-data"));
+        let defaults = muster_server::jobs::JobsSettings::default();
+        let jobs = muster_server::jobs::JobsSettings {
+            config_dir: Some(self.config_dir.clone().unwrap_or_else(|| data_dir.join("config"))),
+            reload_interval: self.jobs_reload_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(defaults.reload_interval),
+            launch_lease: self.jobs_launch_lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(defaults.launch_lease),
+        };
         Ok(Resolved {
+            jobs,
             listen: self.listen.or(f.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
             database: self.database.or(f.database),
@@ -321,6 +343,7 @@ pub(crate) async fn serve(
     let mut config = ServerConfig::new(&external_url, session_key(store.as_ref(), &r.data_dir).await?);
     config.retention = r.retention;
     config.resync_interval = r.resync_interval;
+    config.jobs = r.jobs.clone();
     config.bot_exe = r.bot_exe.clone();
     config.bot_platform_dir = r.bot_platform_dir.clone();
     if let Some(hook) = &r.bot_hook {

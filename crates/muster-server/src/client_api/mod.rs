@@ -4,7 +4,7 @@
 //! encodes the reply or the error (`X-Prpc-Grpc-Code` always set).
 
 mod bots;
-mod common;
+pub(crate) mod common;
 mod muster;
 mod swarming;
 mod tasks;
@@ -39,7 +39,7 @@ fn set_headers<K: AsRef<str>>(resp: &mut Response, headers: impl IntoIterator<It
     }
 }
 
-fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
+pub(crate) fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
     if status.code.http_status() >= 500 {
         tracing::error!(code = %status.code, message = %status.message, "rpc failed");
     }
@@ -53,7 +53,7 @@ fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
     resp
 }
 
-async fn call<Req, Resp, F, Fut>(app: State, inf: Format, outf: Format, body: &[u8], f: F) -> Response
+pub(crate) async fn call<Req, Resp, F, Fut>(app: State, inf: Format, outf: Format, body: &[u8], f: F) -> Response
 where
     Req: Message,
     Resp: Message,
@@ -139,6 +139,7 @@ async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b:
         ("muster.v1.Fleet", "Undrain") => call(app, i, o, b, muster::undrain::handle).await,
         ("muster.v1.Fleet", "ListDrains") => call(app, i, o, b, muster::list_drains::handle).await,
         ("muster.v1.Scheduler", "WhyPending") => call(app, i, o, b, muster::why_pending::handle).await,
+        ("scheduler.Scheduler", m) => crate::jobs::prpc::route(app, m, i, o, b).await,
         _ => error_reply(
             &Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")),
             None,

@@ -27,7 +27,7 @@ mod dashboard;
 mod drains;
 mod fleet;
 mod newtask;
-mod page;
+pub(crate) mod page;
 mod tasks;
 mod why;
 

@@ -9,6 +9,7 @@
 //! conformance suite is the judge.
 
 mod drain;
+mod jobs;
 mod notify;
 mod read;
 mod schema;
@@ -206,5 +207,9 @@ impl Store for PostgresStore {
 
     async fn lead(&self) -> Result<bool> {
         self.lease.hold().await
+    }
+
+    fn jobs(&self) -> Option<&dyn crate::jobs::JobStore> {
+        Some(self)
     }
 }

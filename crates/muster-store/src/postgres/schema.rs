@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/postgres/0002_meta.sql")),
     (4, include_str!("../../migrations/postgres/0004_bot_token.sql")),
     (5, include_str!("../../migrations/postgres/0005_drain.sql")),
+    (6, include_str!("../../migrations/postgres/0006_jobs.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -44,7 +44,7 @@ impl Fail {
 }
 
 /// Maps a driver error, marking deadlocks and serialization failures.
-fn db(ctx: &'static str) -> impl Fn(tokio_postgres::Error) -> Fail {
+pub(crate) fn db(ctx: &'static str) -> impl Fn(tokio_postgres::Error) -> Fail {
     move |e| {
         let msg = format!("{ctx}: {e}");
         match e.code() {
@@ -211,6 +211,7 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
             tx.execute(&st, &[id, &to_micros(*at)]).await.map_err(db("revoking bot token"))?;
             Ok(true)
         }
+        Write::Jobs(j) => super::jobs::apply(tx, j).await,
     }
 }
 

@@ -8,6 +8,7 @@
 mod backup;
 pub(crate) mod blob;
 pub(crate) mod drain;
+mod jobs;
 mod read;
 mod schema;
 mod writer;
@@ -254,5 +255,9 @@ impl Store for SqliteStore {
 
     async fn list_bot_tokens(&self) -> Result<Vec<BotToken>> {
         self.read(read::list_bot_tokens).await
+    }
+
+    fn jobs(&self) -> Option<&dyn crate::jobs::JobStore> {
+        Some(self)
     }
 }

@@ -295,6 +295,7 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
                 .map_err(sql_err("revoking bot token"))?;
             Ok(true)
         }
+        Write::Jobs(j) => super::jobs::apply(conn, j),
     }
 }
 
