@@ -70,6 +70,19 @@ pub const SERVICES: &[(&str, &[&str])] = &[
     ),
     ("muster.v1.Fleet", &["Drain", "Undrain", "ListDrains"]),
     ("muster.v1.Scheduler", &["WhyPending"]),
+    (
+        "scheduler.Scheduler",
+        &[
+            "GetJobs",
+            "GetInvocations",
+            "GetInvocation",
+            "PauseJob",
+            "ResumeJob",
+            "AbortJob",
+            "AbortInvocation",
+            "EmitTriggers",
+        ],
+    ),
 ];
 
 // ---------------------------------------------------------------------------

@@ -52,6 +52,9 @@ pub struct EngineConfig {
     pub launch_lease: Duration,
     /// Pause between passes of the loop (commits wake it earlier).
     pub interval: std::time::Duration,
+    /// Test hook: `exit-after-launch` exits the process right after a
+    /// manager launched and before the outcome commits (a crash there).
+    pub failpoint: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +63,7 @@ impl Default for EngineConfig {
             replica: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
             launch_lease: Duration::seconds(30),
             interval: std::time::Duration::from_millis(500),
+            failpoint: None,
         }
     }
 }
@@ -97,9 +101,6 @@ pub struct Engine {
     http: reqwest::Client,
     wake: Notify,
     busy: Mutex<HashSet<i64>>,
-    /// Test hook (`MUSTER_JOBS_FAILPOINT=exit-after-launch`): the process
-    /// exits right after a manager launched and before the outcome commits.
-    failpoint: Option<String>,
     passes: std::sync::atomic::AtomicU64,
 }
 
@@ -134,7 +135,6 @@ impl Engine {
             http,
             wake: Notify::new(),
             busy: Mutex::new(HashSet::new()),
-            failpoint: std::env::var("MUSTER_JOBS_FAILPOINT").ok().filter(|s| !s.is_empty()),
             passes: Default::default(),
         })
     }
@@ -495,7 +495,7 @@ impl Engine {
         };
         let mut ctl = Controller::new(inv, now, &self.http);
         let r = manager.launch(&mut ctl).await;
-        if self.failpoint.as_deref() == Some("exit-after-launch") {
+        if self.cfg.failpoint.as_deref() == Some("exit-after-launch") {
             tracing::warn!("failpoint exit-after-launch: exiting before the launch commits");
             std::process::exit(86);
         }

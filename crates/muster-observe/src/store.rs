@@ -218,4 +218,7 @@ impl Store for ObservedStore {
     async fn lead(&self) -> Result<bool> {
         self.inner.lead().await
     }
+    fn jobs(&self) -> Option<&dyn muster_store::jobs::JobStore> {
+        self.inner.jobs()
+    }
 }

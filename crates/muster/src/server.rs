@@ -117,6 +117,10 @@ pub(crate) struct ServerArgs {
     /// expires [default: 30].
     #[arg(long, env = "MUSTER_JOBS_LAUNCH_LEASE_SECS", hide = true)]
     pub jobs_launch_lease_secs: Option<u64>,
+    /// Test hook: `exit-after-launch` makes the server exit right after a job
+    /// launch and before recording it (crash tests).
+    #[arg(long, hide = true)]
+    pub jobs_failpoint: Option<String>,
 }
 
 /// Everything resolved from flags, env and file.
@@ -152,6 +156,7 @@ impl ServerArgs {
             config_dir: Some(self.config_dir.clone().unwrap_or_else(|| data_dir.join("config"))),
             reload_interval: self.jobs_reload_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(defaults.reload_interval),
             launch_lease: self.jobs_launch_lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(defaults.launch_lease),
+            failpoint: self.jobs_failpoint.clone(),
         };
         Ok(Resolved {
             jobs,

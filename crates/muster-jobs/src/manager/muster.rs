@@ -176,6 +176,9 @@ impl TaskManager for Muster {
     fn validate(&self, p: &serde_json::Value, _realm: &str) -> Result<(), String> {
         let mut p = params(p)?;
         p.req.request_uuid = "validation".into();
+        if p.req.name.is_empty() {
+            p.req.name = "validation".into();
+        }
         muster_core::validate::validate_new_task(&p.req).map_err(|e| format!("muster: {}", e.message))
     }
     async fn launch(&self, ctl: &mut Controller<'_>) -> Result<(), ManagerError> {

@@ -32,6 +32,8 @@ pub struct JobsSettings {
     /// How long a launch claim keeps other replicas from launching the same
     /// invocation (a crashed replica's launch is retried after it).
     pub launch_lease: Duration,
+    /// Test hook, see `muster_jobs::EngineConfig::failpoint`.
+    pub failpoint: Option<String>,
 }
 
 impl Default for JobsSettings {
@@ -40,6 +42,7 @@ impl Default for JobsSettings {
             config_dir: None,
             reload_interval: Duration::from_secs(10),
             launch_lease: Duration::from_secs(30),
+            failpoint: None,
         }
     }
 }
@@ -55,6 +58,7 @@ pub(crate) fn build_engine(
     managers.register(Arc::new(Muster::new(sched.clone())));
     let cfg = EngineConfig {
         launch_lease: chrono::Duration::from_std(s.launch_lease).unwrap_or(chrono::Duration::seconds(30)),
+        failpoint: s.failpoint.clone(),
         ..EngineConfig::default()
     };
     match Engine::new(store.clone(), clock.clone(), managers, cfg) {

@@ -13,6 +13,7 @@ mod e2e_bot;
 mod expiry;
 mod idempotency;
 mod lease;
+mod jobs;
 mod ops;
 mod output_cap;
 mod postgres;
