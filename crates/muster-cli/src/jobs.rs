@@ -171,14 +171,12 @@ async fn get_jobs(client: &Client, project: &str) -> Result<Vec<pb::Job>, CliErr
 
 async fn find_job(client: &Client, job: &str) -> Result<pb::Job, CliError> {
     let r = job_ref(job)?;
-    get_jobs(client, &r.project)
-        .await?
-        .into_iter()
-        .find(|j| j.job_ref.as_ref() == Some(&r))
-        .ok_or_else(|| CliError::Rpc {
+    get_jobs(client, &r.project).await?.into_iter().find(|j| j.job_ref.as_ref() == Some(&r)).ok_or_else(|| {
+        CliError::Rpc {
             context: format!("looking up job {job}"),
             error: crate::RpcError::Status(muster_api::prpc::Status::not_found(format!("no such job {job:?}"))),
-        })
+        }
+    })
 }
 
 fn state(j: &pb::Job) -> String {
@@ -193,7 +191,14 @@ fn runs_table(invs: &[pb::Invocation]) -> String {
     let mut t = Table::new(&["INVOCATION", "STATUS", "STARTED", "FINISHED", "TRIGGERED BY", "VIEW"]);
     for i in invs {
         let id = i.invocation_ref.as_ref().map(|r| r.invocation_id.to_string()).unwrap_or_default();
-        t.row(vec![id, i.status.clone(), ts(i.started_ts), ts(i.finished_ts), i.triggered_by.clone(), i.view_url.clone()]);
+        t.row(vec![
+            id,
+            i.status.clone(),
+            ts(i.started_ts),
+            ts(i.finished_ts),
+            i.triggered_by.clone(),
+            i.view_url.clone(),
+        ]);
     }
     t.render()
 }
@@ -227,17 +232,31 @@ pub async fn jobs(client: &Client, _env: &Env, a: &JobsArgs, out: &mut dyn Write
                 let v = serde_json::json!({ "job": format::snake(&j)?, "invocations": format::list_output(&runs)? });
                 return format::write_json(out, &v).map(|_| 0);
             }
-            format::line(out, &format!("Job:       {}\nState:     {}\nSchedule:  {}\nPaused:    {}\n", name(&j), state(&j), j.schedule, j.paused))?;
+            format::line(
+                out,
+                &format!(
+                    "Job:       {}\nState:     {}\nSchedule:  {}\nPaused:    {}\n",
+                    name(&j),
+                    state(&j),
+                    j.schedule,
+                    j.paused
+                ),
+            )?;
             format::line(out, runs_table(&runs).trim_end())?;
         }
         JobsAction::Trigger(t) => {
             let job = find_job(client, &t.job).await?;
             if job.paused {
-                return Err(CliError::Refused(format!("job {} is paused: `muster jobs resume {}` first", t.job, t.job)));
+                return Err(CliError::Refused(format!(
+                    "job {} is paused: `muster jobs resume {}` first",
+                    t.job, t.job
+                )));
             }
             let mut props = serde_json::Map::new();
             for p in &t.props {
-                let (k, v) = p.split_once('=').ok_or_else(|| CliError::usage(format!("bad --prop {p:?}: expected key=value")))?;
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| CliError::usage(format!("bad --prop {p:?}: expected key=value")))?;
                 props.insert(k.to_string(), serde_json::Value::String(v.to_string()));
             }
             for tag in &t.tags {
@@ -258,10 +277,14 @@ pub async fn jobs(client: &Client, _env: &Env, a: &JobsArgs, out: &mut dyn Write
                 })),
             };
             let req = pb::EmitTriggersRequest {
-                batches: vec![pb::emit_triggers_request::Batch { trigger: Some(trigger), jobs: vec![job_ref(&t.job)?] }],
+                batches: vec![pb::emit_triggers_request::Batch {
+                    trigger: Some(trigger),
+                    jobs: vec![job_ref(&t.job)?],
+                }],
                 timestamp: 0,
             };
-            let _: Empty = client.call(SERVICE, "EmitTriggers", &req).await.context(|| format!("triggering {}", t.job))?;
+            let _: Empty =
+                client.call(SERVICE, "EmitTriggers", &req).await.context(|| format!("triggering {}", t.job))?;
             if json {
                 return format::write_json(out, &serde_json::json!({ "trigger_id": id })).map(|_| 0);
             }
@@ -291,8 +314,10 @@ pub async fn jobs(client: &Client, _env: &Env, a: &JobsArgs, out: &mut dyn Write
                         .context(|| format!("aborting invocation {inv} of {}", a.job))?;
                 }
                 None => {
-                    let _: Empty =
-                        client.call(SERVICE, "AbortJob", &job_ref(&a.job)?).await.context(|| format!("aborting {}", a.job))?;
+                    let _: Empty = client
+                        .call(SERVICE, "AbortJob", &job_ref(&a.job)?)
+                        .await
+                        .context(|| format!("aborting {}", a.job))?;
                 }
             }
             if !json {

@@ -267,7 +267,11 @@ fn value(field: &Field, s: &str) -> Result<u32, String> {
 /// The values of a comma list of `*`, `?`, `N`, `A-B`, `*/S`, `N/S`, `A-B/S`.
 /// Returns a table indexed by value (true = matches) and whether the field
 /// was the bare wildcard.
-fn list(field: &Field, s: &str, special: &mut dyn FnMut(&str) -> Result<bool, String>) -> Result<(Vec<bool>, bool), String> {
+fn list(
+    field: &Field,
+    s: &str,
+    special: &mut dyn FnMut(&str) -> Result<bool, String>,
+) -> Result<(Vec<bool>, bool), String> {
     let mut table = vec![false; field.max as usize + 1];
     let mut wildcard = false;
     if s.is_empty() {

@@ -260,7 +260,7 @@ impl Engine {
         for h in handles {
             let _ = h.await;
         }
-        if self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000 == 0 {
+        if self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(1000) {
             let prune = Txn::new().with(jw(JobWrite::PruneTriggers { before: now - TRIGGER_DEDUP_WINDOW }));
             self.store.commit(prune).await?;
         }
@@ -415,7 +415,9 @@ impl Engine {
         let newest = incoming.last();
         let (properties, tags) = match newest.map(|t| &t.payload) {
             Some(Payload::Api { properties, tags }) => (properties.clone(), tags.clone()),
-            Some(Payload::Noop { data }) if !data.is_empty() => (serde_json::json!({ "noop_trigger_data": data }), vec![]),
+            Some(Payload::Noop { data }) if !data.is_empty() => {
+                (serde_json::json!({ "noop_trigger_data": data }), vec![])
+            }
             _ => (serde_json::Value::Null, vec![]),
         };
         let users: HashSet<&str> = incoming.iter().filter_map(|t| t.emitted_by_user.as_deref()).collect();
@@ -624,7 +626,10 @@ impl Engine {
             match timeout {
                 Some(why) => {
                     after.status = Status::Failed;
-                    after.data.summary = format!("{why} after {}", format_duration(Duration::seconds(after.data.timeout_secs.unwrap_or(0))));
+                    after.data.summary = format!(
+                        "{why} after {}",
+                        format_duration(Duration::seconds(after.data.timeout_secs.unwrap_or(0)))
+                    );
                 }
                 None => {
                     after.status = Status::Aborted;
@@ -788,9 +793,15 @@ impl Engine {
     }
 
     /// A job's invocations, newest first; the cursor is the last id seen.
-    pub async fn invocations(&self, job_id: &str, after: Option<i64>, limit: usize) -> Result<(Vec<Invocation>, Option<i64>)> {
+    pub async fn invocations(
+        &self,
+        job_id: &str,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<Invocation>, Option<i64>)> {
         let rows = self.js().list_invocations(job_id, after, limit + 1).await?;
-        let mut out: Vec<Invocation> = rows.iter().map(Invocation::from_row).collect::<Result<_, _>>().map_err(internal)?;
+        let mut out: Vec<Invocation> =
+            rows.iter().map(Invocation::from_row).collect::<Result<_, _>>().map_err(internal)?;
         let cursor = if out.len() > limit {
             out.truncate(limit);
             out.last().map(|i| i.id)

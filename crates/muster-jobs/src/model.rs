@@ -321,10 +321,12 @@ impl Invocation {
             id: r.inv_id,
             job_id: r.job_id.clone(),
             started: r.started,
-            status: Status::parse(&r.status).ok_or_else(|| format!("invocation {}: unknown status {:?}", r.inv_id, r.status))?,
+            status: Status::parse(&r.status)
+                .ok_or_else(|| format!("invocation {}: unknown status {:?}", r.inv_id, r.status))?,
             mutation_count: r.mutation_count,
             aborted_by: r.aborted_by.clone(),
-            data: serde_json::from_str(&r.data).map_err(|e| format!("invocation {}: bad stored data: {e}", r.inv_id))?,
+            data: serde_json::from_str(&r.data)
+                .map_err(|e| format!("invocation {}: bad stored data: {e}", r.inv_id))?,
         })
     }
     pub fn row(&self) -> Result<InvocationRow, String> {

@@ -123,7 +123,9 @@ pub fn triage(p: &Policy, now: Time, active: usize, triggers: &[Pending]) -> Dec
             while slots > 0 && next < triggers.len() {
                 let n = triggers.len() - next;
                 let want = match p.kind {
-                    PolicyKind::LogarithmicBatching => ((n as f64).ln() / p.log_base.ln()).floor().clamp(1.0, n as f64) as usize,
+                    PolicyKind::LogarithmicBatching => {
+                        ((n as f64).ln() / p.log_base.ln()).floor().clamp(1.0, n as f64) as usize
+                    }
                     _ => n,
                 };
                 let take = want.min(p.max_batch_size).max(1);
@@ -143,7 +145,10 @@ mod tests {
 
     fn pend(n: usize) -> Vec<Pending> {
         (0..n)
-            .map(|i| Pending { id: format!("t{i}"), created: Utc.timestamp_opt(1_000 + i as i64, 0).single().expect("valid") })
+            .map(|i| Pending {
+                id: format!("t{i}"),
+                created: Utc.timestamp_opt(1_000 + i as i64, 0).single().expect("valid"),
+            })
             .collect()
     }
     fn now() -> Time {
@@ -162,7 +167,9 @@ mod tests {
 
     #[test]
     fn logarithmic_base_2_of_8_is_3() {
-        let p = Policy { kind: PolicyKind::LogarithmicBatching, log_base: 2.0, ..Policy::default() }.normalized().expect("ok");
+        let p = Policy { kind: PolicyKind::LogarithmicBatching, log_base: 2.0, ..Policy::default() }
+            .normalized()
+            .expect("ok");
         assert_eq!(triage(&p, now(), 0, &pend(8)).invocations, vec![vec![0, 1, 2]]);
         assert_eq!(triage(&p, now(), 0, &pend(1)).invocations, vec![vec![0]]);
     }

@@ -30,7 +30,9 @@ impl Schedule {
         if t.starts_with("with ") {
             let parts: Vec<&str> = t.split(' ').collect();
             if parts.len() != 3 || parts[2] != "interval" {
-                return Err(format!("bad schedule {s:?}: expected \"with <duration> interval\", e.g. \"with 10m interval\""));
+                return Err(format!(
+                    "bad schedule {s:?}: expected \"with <duration> interval\", e.g. \"with 10m interval\""
+                ));
             }
             let d = parse_go_duration(parts[1]).map_err(|e| format!("bad schedule {s:?}: {e}"))?;
             if d < Duration::zero() {

@@ -154,8 +154,14 @@ impl ServerArgs {
         let defaults = muster_server::jobs::JobsSettings::default();
         let jobs = muster_server::jobs::JobsSettings {
             config_dir: Some(self.config_dir.clone().unwrap_or_else(|| data_dir.join("config"))),
-            reload_interval: self.jobs_reload_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(defaults.reload_interval),
-            launch_lease: self.jobs_launch_lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(defaults.launch_lease),
+            reload_interval: self
+                .jobs_reload_secs
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(defaults.reload_interval),
+            launch_lease: self
+                .jobs_launch_lease_secs
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(defaults.launch_lease),
             failpoint: self.jobs_failpoint.clone(),
         };
         Ok(Resolved {

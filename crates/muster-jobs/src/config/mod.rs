@@ -84,9 +84,7 @@ pub struct Fields {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 100
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_-. )(".contains(c))
+    !id.is_empty() && id.len() <= 100 && id.chars().all(|c| c.is_ascii_alphanumeric() || "_-. )(".contains(c))
 }
 
 fn valid_realm(r: &str) -> bool {
@@ -248,8 +246,8 @@ pub fn load_dir(dir: &Path, managers: &Managers) -> Loaded {
     cross_check(&mut parsed);
     for p in parsed {
         loaded.problems.extend(p.problems.iter().cloned());
-        let problem = (!p.problems.is_empty())
-            .then(|| p.problems.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; "));
+        let problem =
+            (!p.problems.is_empty()).then(|| p.problems.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; "));
         loaded.catalog.jobs.push((p.def, problem));
     }
     loaded.catalog.revision = format!("{:x}", hash.finalize())[..16].to_string();
@@ -263,15 +261,17 @@ fn cross_check(parsed: &mut [Parsed]) {
         let id = parsed[i].def.job_id();
         if let Some(first) = seen.get(&id) {
             let prev = parsed[*first].at.clone();
-            parsed[i].problem(format!("job id {:?} is already defined at {}:{}:{}", parsed[i].def.id, prev.file, prev.line, prev.col));
+            parsed[i].problem(format!(
+                "job id {:?} is already defined at {}:{}:{}",
+                parsed[i].def.id, prev.file, prev.line, prev.col
+            ));
         } else {
             seen.insert(id, i);
         }
     }
     let known: BTreeSet<String> = seen.keys().cloned().collect();
     for p in parsed.iter_mut() {
-        let missing: Vec<String> =
-            p.def.triggered_job_ids().into_iter().filter(|t| !known.contains(t)).collect();
+        let missing: Vec<String> = p.def.triggered_job_ids().into_iter().filter(|t| !known.contains(t)).collect();
         if !missing.is_empty() {
             p.problem(format!("triggers unknown job(s): {}", missing.join(", ")));
         }

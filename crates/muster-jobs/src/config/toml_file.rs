@@ -38,8 +38,7 @@ struct File {
     trigger: Vec<Spanned<toml::Table>>,
 }
 
-const KEYS: &[&str] =
-    &["id", "realm", "schedule", "disabled", "triggering_policy", "triggers", "invocation_timeout"];
+const KEYS: &[&str] = &["id", "realm", "schedule", "disabled", "triggering_policy", "triggers", "invocation_timeout"];
 
 fn at(file: &str, src: &str, offset: usize, message: &str) -> Problem {
     let (line, col) = line_col(src, offset);
@@ -50,11 +49,8 @@ fn at(file: &str, src: &str, offset: usize, message: &str) -> Problem {
 /// (up to the next `[[` header), else the table's start.
 fn locate(file: &str, src: &str, span: &std::ops::Range<usize>, key: &str) -> Problem {
     let start = span.start.min(src.len());
-    let end = src[start..]
-        .match_indices("\n[[")
-        .map(|(i, _)| start + i + 1)
-        .find(|e| *e > start + 1)
-        .unwrap_or(src.len());
+    let end =
+        src[start..].match_indices("\n[[").map(|(i, _)| start + i + 1).find(|e| *e > start + 1).unwrap_or(src.len());
     let mut offset = start;
     for line in src[start..end].split_inclusive('\n') {
         let t = line.trim_start();
@@ -91,14 +87,18 @@ pub fn parse(file: &str, src: &str, managers: &Managers) -> Result<Vec<Parsed>, 
             for (k, v) in &table {
                 let s = || v.as_str().map(str::to_string);
                 match k.as_str() {
-                    "id" => fields.id = s().unwrap_or_else(|| {
-                        err(k, "id must be a string".into());
-                        String::new()
-                    }),
-                    "realm" => fields.realm = s().unwrap_or_else(|| {
-                        err(k, "realm must be a string".into());
-                        String::new()
-                    }),
+                    "id" => {
+                        fields.id = s().unwrap_or_else(|| {
+                            err(k, "id must be a string".into());
+                            String::new()
+                        })
+                    }
+                    "realm" => {
+                        fields.realm = s().unwrap_or_else(|| {
+                            err(k, "realm must be a string".into());
+                            String::new()
+                        })
+                    }
                     "schedule" => match s() {
                         Some(x) => fields.schedule = Some(x),
                         None => err(k, "schedule must be a string".into()),
@@ -122,11 +122,15 @@ pub fn parse(file: &str, src: &str, managers: &Managers) -> Result<Vec<Parsed>, 
                             for (pk, pv) in p {
                                 match (pk.as_str(), pv) {
                                     ("kind", toml::Value::String(s)) => fields.policy_kind = s.clone(),
-                                    ("max_concurrent_invocations", toml::Value::Integer(n)) => fields.max_concurrent = *n,
+                                    ("max_concurrent_invocations", toml::Value::Integer(n)) => {
+                                        fields.max_concurrent = *n
+                                    }
                                     ("max_batch_size", toml::Value::Integer(n)) => fields.max_batch = *n,
                                     ("log_base", toml::Value::Float(x)) => fields.log_base = *x,
                                     ("log_base", toml::Value::Integer(n)) => fields.log_base = *n as f64,
-                                    ("pending_timeout", toml::Value::String(s)) => fields.pending_timeout = Some(s.clone()),
+                                    ("pending_timeout", toml::Value::String(s)) => {
+                                        fields.pending_timeout = Some(s.clone())
+                                    }
                                     _ => err(k, format!("triggering_policy: bad or unknown key {pk:?}")),
                                 }
                             }
@@ -152,7 +156,7 @@ pub fn parse(file: &str, src: &str, managers: &Managers) -> Result<Vec<Parsed>, 
             }
             if tasks.len() > 1 {
                 let kinds: Vec<&str> = tasks.iter().map(|t| t.kind.as_str()).collect();
-                err(&kinds[1].to_string(), format!("a job has exactly one task table, found {}", kinds.join(" and ")));
+                err(kinds[1], format!("a job has exactly one task table, found {}", kinds.join(" and ")));
             }
             fields.task = tasks.into_iter().next();
             if fields.id.is_empty() {
@@ -205,7 +209,10 @@ triggers_count = 1
             assert!(j.problems.is_empty(), "{:?}", j.problems);
         }
         let n = &jobs[0].def;
-        assert_eq!((n.job_id().as_str(), n.realm.as_str(), n.schedule.as_str()), ("infra/nightly", "infra:ci", "0 3 * * *"));
+        assert_eq!(
+            (n.job_id().as_str(), n.realm.as_str(), n.schedule.as_str()),
+            ("infra/nightly", "infra:ci", "0 3 * * *")
+        );
         assert_eq!(n.policy.max_concurrent_invocations, 2);
         assert_eq!(n.invocation_timeout_secs, Some(7200));
         assert_eq!(n.task.kind, "http");
@@ -221,7 +228,10 @@ triggers_count = 1
         let jobs = parse("jobs.toml", src, &Managers::builtin()).expect("parses");
         let msgs: Vec<String> = jobs.iter().flat_map(|j| j.problems.iter().map(|p| p.to_string())).collect();
         assert!(msgs.iter().any(|m| m.starts_with("jobs.toml:3:1: bad schedule") && m.contains("minute")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.starts_with("jobs.toml:8:1: bad schedule") && m.contains("negative")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.starts_with("jobs.toml:8:1: bad schedule") && m.contains("negative")),
+            "{msgs:?}"
+        );
         assert!(msgs.iter().any(|m| m.starts_with("jobs.toml:9:1: unknown key \"colour\"")), "{msgs:?}");
         assert!(msgs.iter().any(|m| m.starts_with("jobs.toml:10:1: http:") && m.contains("ftp")), "{msgs:?}");
     }

@@ -60,7 +60,8 @@ fn params(p: &serde_json::Value) -> Result<Params, String> {
         let h = h.as_object().ok_or("http: `headers` must be a table of strings")?;
         for (k, v) in h {
             let v = v.as_str().ok_or_else(|| format!("http: header {k:?} must be a string"))?;
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("http: bad header name {k:?}"))?;
+            reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("http: bad header name {k:?}"))?;
             headers.insert(k.clone(), v.to_string());
         }
     }

@@ -223,9 +223,7 @@ impl<'a> Controller<'a> {
 pub fn duration_param(params: &serde_json::Value, key: &str, default: Duration) -> Result<Duration, String> {
     match params.get(key) {
         None | Some(serde_json::Value::Null) => Ok(default),
-        Some(serde_json::Value::String(s)) => {
-            crate::schedule::parse_go_duration(s).map_err(|e| format!("{key}: {e}"))
-        }
+        Some(serde_json::Value::String(s)) => crate::schedule::parse_go_duration(s).map_err(|e| format!("{key}: {e}")),
         Some(serde_json::Value::Number(n)) => n
             .as_f64()
             .map(|f| Duration::milliseconds((f * 1000.0) as i64))

@@ -82,7 +82,9 @@ fn pairs(v: &serde_json::Value, key: &str) -> Result<Vec<(String, String)>, Stri
         Some(serde_json::Value::Object(o)) => o
             .iter()
             .map(|(k, x)| {
-                x.as_str().map(|s| (k.clone(), s.to_string())).ok_or_else(|| format!("muster: `{key}.{k}` must be a string"))
+                x.as_str()
+                    .map(|s| (k.clone(), s.to_string()))
+                    .ok_or_else(|| format!("muster: `{key}.{k}` must be a string"))
             })
             .collect(),
         Some(_) => Err(format!("muster: `{key}` must be a table of strings")),
@@ -135,7 +137,11 @@ fn params(p: &serde_json::Value) -> Result<Params, String> {
     let req = NewTaskRequest {
         name: str_of("name")?,
         priority,
-        task_slices: vec![TaskSlice { properties: props, expiration_secs: secs(p, "expiration", 1800)?, wait_for_capacity: false }],
+        task_slices: vec![TaskSlice {
+            properties: props,
+            expiration_secs: secs(p, "expiration", 1800)?,
+            wait_for_capacity: false,
+        }],
         tags: strings(p, "tags")?,
         service_account: str_of("service_account")?,
         realm: str_of("realm")?,
@@ -156,7 +162,9 @@ fn outcome(r: &muster_core::TaskResult) -> Option<(Status, String)> {
             let code = r.exit_code.map(|c| format!(" with exit code {c}")).unwrap_or_default();
             Some((Status::Failed, format!("task {id} failed{code}")))
         }
-        TaskState::Canceled | TaskState::Killed => Some((Status::Aborted, format!("task {id} ended {}", r.state.name()))),
+        TaskState::Canceled | TaskState::Killed => {
+            Some((Status::Aborted, format!("task {id} ended {}", r.state.name())))
+        }
         other => Some((Status::Failed, format!("task {id} ended {}", other.name()))),
     }
 }

@@ -58,5 +58,9 @@ async fn http_jobs_succeed_fail_and_time_out_clearly() {
     assert!(boom.data.debug_log.contains("kaput"));
     let hang = w.invocations("hang").await.remove(0);
     assert_eq!(hang.status, Status::Failed);
-    assert!(hang.data.summary.contains("no answer") && hang.data.summary.contains("within 1s"), "{}", hang.data.summary);
+    assert!(
+        hang.data.summary.contains("no answer") && hang.data.summary.contains("within 1s"),
+        "{}",
+        hang.data.summary
+    );
 }

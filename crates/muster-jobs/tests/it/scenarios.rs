@@ -119,12 +119,8 @@ async fn greedy_batching_coalesces_and_respects_slots(w: World) {
 
     emit(&w, "three", &["1", "2", "3", "4", "5", "6", "7"]).await;
     w.step().await;
-    let mut batches: Vec<Vec<String>> = w
-        .invocations("three")
-        .await
-        .iter()
-        .map(|i| i.data.incoming.iter().map(|t| t.id.clone()).collect())
-        .collect();
+    let mut batches: Vec<Vec<String>> =
+        w.invocations("three").await.iter().map(|i| i.data.incoming.iter().map(|t| t.id.clone()).collect()).collect();
     batches.sort();
     assert_eq!(batches, vec![vec!["1", "2"], vec!["3", "4"], vec!["5", "6"]]);
     assert_eq!(w.engine.pending_triggers(&w.job("three")).await.expect("pending").len(), 1);

@@ -71,7 +71,11 @@ pub(crate) fn build_engine(
 }
 
 /// Runs the engine loop and the config reloader until `shutdown`.
-pub(crate) fn spawn(engine: Arc<Engine>, s: &JobsSettings, shutdown: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+pub(crate) fn spawn(
+    engine: Arc<Engine>,
+    s: &JobsSettings,
+    shutdown: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut v = vec![tokio::spawn(engine.clone().run(shutdown.clone()))];
     if let Some(dir) = &s.config_dir {
         v.push(tokio::spawn(muster_jobs::config::watch(engine, dir.clone(), s.reload_interval, shutdown)));
@@ -81,9 +85,9 @@ pub(crate) fn spawn(engine: Arc<Engine>, s: &JobsSettings, shutdown: Cancellatio
 
 /// The engine, or UNAVAILABLE.
 pub(crate) fn engine_of(app: &State) -> Result<&Arc<Engine>, muster_core::Error> {
-    app.jobs
-        .as_ref()
-        .ok_or_else(|| muster_core::Error::new(muster_core::ErrorKind::Unavailable, "jobs are not available on this server"))
+    app.jobs.as_ref().ok_or_else(|| {
+        muster_core::Error::new(muster_core::ErrorKind::Unavailable, "jobs are not available on this server")
+    })
 }
 
 fn engine(app: &State) -> Result<&Arc<Engine>, Status> {
@@ -105,7 +109,12 @@ fn job_id(r: Option<&pb::JobRef>) -> Result<String, Status> {
 
 /// The job if the caller may see it and holds `perm` on it: a job the caller
 /// may not see is NOT_FOUND, a missing permission PERMISSION_DENIED.
-pub(crate) async fn require_job(app: &State, who: &str, job_id: &str, perm: JobPerm) -> Result<Job, muster_core::Error> {
+pub(crate) async fn require_job(
+    app: &State,
+    who: &str,
+    job_id: &str,
+    perm: JobPerm,
+) -> Result<Job, muster_core::Error> {
     let job = engine_of(app)?.job(job_id).await?;
     let job = match job {
         Some(j) if j.state.enabled && app.job_access.allows(who, JobPerm::Get, &j.state.def.realm) => j,

@@ -28,7 +28,9 @@ pub(crate) async fn route(app: State, method: &str, i: Format, o: Format, b: &[u
         "AbortInvocation" => call(app, i, o, b, abort_invocation).await,
         "EmitTriggers" => call(app, i, o, b, emit_triggers).await,
         _ => {
-            let s = Status::unimplemented(format!("method {method:?} in service \"scheduler.Scheduler\" is not implemented"));
+            let s = Status::unimplemented(format!(
+                "method {method:?} in service \"scheduler.Scheduler\" is not implemented"
+            ));
             crate::client_api::error_reply(&s, None)
         }
     }
@@ -143,7 +145,10 @@ fn payload(t: &pb::Trigger) -> Result<Payload, Status> {
     Ok(match &t.payload {
         None => Payload::Api { properties: serde_json::Value::Null, tags: vec![] },
         Some(P::Cron(_)) | Some(P::Webui(_)) => {
-            return Err(Status::invalid_argument(format!("trigger {:?}: cron and webui triggers cannot be emitted", t.id)))
+            return Err(Status::invalid_argument(format!(
+                "trigger {:?}: cron and webui triggers cannot be emitted",
+                t.id
+            )))
         }
         Some(P::Noop(n)) => Payload::Noop { data: n.data.clone() },
         Some(P::Buildbucket(b)) => {
@@ -177,7 +182,8 @@ async fn emit_triggers(app: State, req: pb::EmitTriggersRequest) -> Result<Empty
     };
     let mut batches = Vec::new();
     for (i, b) in req.batches.iter().enumerate() {
-        let t = b.trigger.as_ref().ok_or_else(|| Status::invalid_argument(format!("batch {i}: trigger is required")))?;
+        let t =
+            b.trigger.as_ref().ok_or_else(|| Status::invalid_argument(format!("batch {i}: trigger is required")))?;
         if t.id.is_empty() {
             return Err(Status::invalid_argument(format!("batch {i}: trigger id is required")));
         }

@@ -62,14 +62,17 @@ async fn list(app: &State, project: Option<&str>) -> UiResult {
     let now = app.clock.now();
     let mut rows = String::new();
     for j in engine.jobs().await? {
-        if project.is_some_and(|p| p != j.state.def.project) || !app.job_access.allows(&who, JobPerm::Get, &j.state.def.realm) {
+        if project.is_some_and(|p| p != j.state.def.project)
+            || !app.job_access.allows(&who, JobPerm::Get, &j.state.def.realm)
+        {
             continue;
         }
         if !j.state.enabled && j.state.problem.is_none() {
             continue; // removed from the configuration
         }
         let last = j.state.recent.first().map(|r| format!("{} {}", status_badge(r.status), ago(r.finished, now)));
-        let problem = j.state.problem.as_deref().map(|p| format!("<div class=\"error\">{}</div>", esc(p))).unwrap_or_default();
+        let problem =
+            j.state.problem.as_deref().map(|p| format!("<div class=\"error\">{}</div>", esc(p))).unwrap_or_default();
         let _ = write!(
             rows,
             "<tr data-job=\"{id}\"><td><a href=\"{href}\">{id}</a>{problem}</td><td><code>{sched}</code></td>\
@@ -151,7 +154,8 @@ async fn job_page(S(app): S<State>, Path((project, job)): Path<(String, String)>
         if j.state.paused.is_some() {
             actions += &button("resume", &id, None, "Resume", "");
         } else {
-            actions += &button("pause", &id, None, "Pause", "<input type=\"text\" name=\"reason\" placeholder=\"reason\">");
+            actions +=
+                &button("pause", &id, None, "Pause", "<input type=\"text\" name=\"reason\" placeholder=\"reason\">");
         }
     }
     if app.job_access.allows(&who, JobPerm::Abort, realm) && !j.state.active.is_empty() {
@@ -190,7 +194,12 @@ async fn job_page(S(app): S<State>, Path((project, job)): Path<(String, String)>
         );
     }
     let more = next
-        .map(|c| format!("<div class=\"pager\"><a class=\"next\" href=\"{}?after={c}\">Older →</a></div>", esc(&job_href(&j))))
+        .map(|c| {
+            format!(
+                "<div class=\"pager\"><a class=\"next\" href=\"{}?after={c}\">Older →</a></div>",
+                esc(&job_href(&j))
+            )
+        })
         .unwrap_or_default();
     let body = format!(
         "<h1>Job {id}</h1><div class=\"actions\">{actions}</div>{paused}{problem}\

@@ -115,7 +115,8 @@ pub(crate) async fn apply(tx: &Transaction<'_>, w: &JobWrite) -> Result<bool, Fa
             Ok(n == 1)
         }
         JobWrite::SetAbortedBy { inv_id, by } => {
-            let st = exec("UPDATE job_invocation SET aborted_by = $2 WHERE inv_id = $1", "preparing abort mark").await?;
+            let st =
+                exec("UPDATE job_invocation SET aborted_by = $2 WHERE inv_id = $1", "preparing abort mark").await?;
             tx.execute(&st, &[inv_id, by]).await.map_err(db("marking invocation aborted"))?;
             Ok(true)
         }
@@ -268,9 +269,8 @@ impl JobStore for PostgresStore {
     }
 
     async fn list_invocations(&self, job_id: &str, after: Option<i64>, lim: usize) -> Result<Vec<InvocationRow>> {
-        let sql = format!(
-            "SELECT {INV_COLS} FROM job_invocation WHERE job_id = $1 AND inv_id > $2 ORDER BY inv_id LIMIT $3"
-        );
+        let sql =
+            format!("SELECT {INV_COLS} FROM job_invocation WHERE job_id = $1 AND inv_id > $2 ORDER BY inv_id LIMIT $3");
         self.rows(&sql, &[&job_id, &after.unwrap_or(i64::MIN), &limit(lim)], inv_of, "listing invocations").await
     }
 

@@ -185,8 +185,10 @@ fn all<T>(
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn list_jobs(&self) -> Result<Vec<JobRow>> {
-        self.read(|c| all(c, "SELECT job_id, project, version, data FROM job ORDER BY job_id", [], job_of, "listing jobs"))
-            .await
+        self.read(|c| {
+            all(c, "SELECT job_id, project, version, data FROM job ORDER BY job_id", [], job_of, "listing jobs")
+        })
+        .await
     }
 
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRow>> {

@@ -128,7 +128,8 @@ async fn a_scheduled_job_runs_on_a_real_bot_chains_and_obeys_the_cli() -> anyhow
     let aborted = wait_runs(&prpc, "long", "ABORTED", 1).await?;
     assert_eq!(aborted[0]["invocationRef"]["invocationId"].as_str(), Some(inv_id.as_str()));
     assert_eq!(invocations(&prpc, "e2e", "long").await?.len(), 1, "the repeated trigger id ran once");
-    let long_task = aborted[0]["viewUrl"].as_str().unwrap_or_default().rsplit('=').next().unwrap_or_default().to_string();
+    let long_task =
+        aborted[0]["viewUrl"].as_str().unwrap_or_default().rsplit('=').next().unwrap_or_default().to_string();
     let state = prpc.wait_final(&long_task, PATIENCE).await?;
     assert!(state["state"] == "KILLED" || state["state"] == "CANCELED", "{state}");
 
@@ -209,7 +210,13 @@ async fn kill_9_between_launch_and_commit_gives_exactly_one_task() -> anyhow::Re
     let prpc = Prpc::new(&srv.url);
     let done = wait_runs(&prpc, "once", "SUCCEEDED", 1).await?;
     assert_eq!(invocations(&prpc, "e2e", "once").await?.len(), 1);
-    let tasks = prpc.ok("Tasks", "ListTasks", &json!({"tags": ["scheduler_job_id:e2e/once"], "state": "QUERY_ALL", "start": "2020-01-01T00:00:00Z"})).await?;
+    let tasks = prpc
+        .ok(
+            "Tasks",
+            "ListTasks",
+            &json!({"tags": ["scheduler_job_id:e2e/once"], "state": "QUERY_ALL", "start": "2020-01-01T00:00:00Z"}),
+        )
+        .await?;
     let items = tasks["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), 1, "one task for one trigger: {tasks}");
     let view = done[0]["viewUrl"].as_str().unwrap_or_default();
@@ -236,7 +243,9 @@ async fn two_replicas_on_postgres_never_run_a_tick_twice() -> anyhow::Result<()>
     let b = start_server(&dir.path().join("b"), &args).await?;
     let prpc = Prpc::new(&a.url);
     let invs = wait_for("12 runs of the every-second job", Duration::from_secs(120), || async {
-        let r = prpc.call_full(SCHED, "GetInvocations", &json!({"jobRef": {"project": "e2e", "job": "every"}, "pageSize": 50})).await?;
+        let r = prpc
+            .call_full(SCHED, "GetInvocations", &json!({"jobRef": {"project": "e2e", "job": "every"}, "pageSize": 50}))
+            .await?;
         let invs = r.json["invocations"].as_array().cloned().unwrap_or_default();
         Ok((invs.iter().filter(|i| i["status"] == "SUCCEEDED").count() >= 12).then_some(invs))
     })
