@@ -62,7 +62,8 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "MUSTER_PYTHON_BOT_CONFIG")]
     pub python_bot_config: Option<PathBuf>,
     /// Configuration directory: bots.cfg (bot groups), ip_allowlist.cfg,
-    /// access.toml, scripts/*.py; reloaded when files change
+    /// access.toml, scripts/*.py, jobs.toml (scheduled jobs, see docs/jobs.md);
+    /// reloaded when files change
     /// [default: <data-dir>/config]. See docs/bot-groups.md.
     #[arg(long, env = "MUSTER_CONFIG_DIR")]
     pub config_dir: Option<PathBuf>,
@@ -104,11 +105,6 @@ pub(crate) struct ServerArgs {
     /// or `json` (one object per line) [default: text].
     #[arg(long, env = "MUSTER_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::LogFormat>,
-    /// Directory of definitions: `jobs.toml` and `luci-scheduler/<project>.cfg`
-    /// (scheduled jobs, see docs/jobs.md); re-read when they change
-    /// [default: <data-dir>/config].
-    #[arg(long, env = "MUSTER_CONFIG_DIR")]
-    pub config_dir: Option<PathBuf>,
     /// Seconds between checks of the config dir for changes [default: 10].
     #[arg(long, env = "MUSTER_JOBS_RELOAD_SECS", hide = true)]
     pub jobs_reload_secs: Option<u64>,
