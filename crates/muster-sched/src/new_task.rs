@@ -63,6 +63,9 @@ impl Scheduler {
         uuid_key: Option<String>,
         now: Time,
     ) -> Result<NewTaskOutcome> {
+        // One time for the request and its result: the request's creation
+        // time (`now` at the stored microsecond precision).
+        let now = request.created;
         let start = self.choose_start(&request, now).await?;
         let mut result = TaskResult::pending(request.id, now, &request.name, &request.tags, &request.user);
         self.stamp(&mut result, now);
