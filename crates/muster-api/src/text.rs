@@ -33,7 +33,8 @@ fn method_message(service: &str, method: &str, request: bool) -> Result<MessageD
 /// Malformed text is INVALID_ARGUMENT.
 pub fn request_to_binary(service: &str, method: &str, body: &[u8]) -> Result<Vec<u8>, Status> {
     let desc = method_message(service, method, true)?;
-    let text = std::str::from_utf8(body).map_err(|e| Status::invalid_argument(format!("could not decode body: {e}")))?;
+    let text =
+        std::str::from_utf8(body).map_err(|e| Status::invalid_argument(format!("could not decode body: {e}")))?;
     let msg = DynamicMessage::parse_text_format(desc, text)
         .map_err(|e| Status::invalid_argument(format!("could not decode body: {e}")))?;
     Ok(msg.encode_to_vec())
@@ -42,7 +43,8 @@ pub fn request_to_binary(service: &str, method: &str, body: &[u8]) -> Result<Vec
 /// A binary response of `service`/`method` as text format.
 pub fn response_to_text(service: &str, method: &str, body: &[u8]) -> Result<Vec<u8>, Status> {
     let desc = method_message(service, method, false)?;
-    let msg = DynamicMessage::decode(desc, body).map_err(|e| Status::internal(format!("could not encode response: {e}")))?;
+    let msg =
+        DynamicMessage::decode(desc, body).map_err(|e| Status::internal(format!("could not encode response: {e}")))?;
     Ok(msg.to_text_format().into_bytes())
 }
 
@@ -64,5 +66,6 @@ pub fn from_text<M: prost::Message + Default>(full_name: &str, text: &str) -> Re
         .ok_or_else(|| Status::internal(format!("unknown message {full_name}")))?;
     let dm = DynamicMessage::parse_text_format(desc, text)
         .map_err(|e| Status::invalid_argument(format!("could not decode {full_name}: {e}")))?;
-    M::decode(dm.encode_to_vec().as_slice()).map_err(|e| Status::invalid_argument(format!("could not decode {full_name}: {e}")))
+    M::decode(dm.encode_to_vec().as_slice())
+        .map_err(|e| Status::invalid_argument(format!("could not decode {full_name}: {e}")))
 }

@@ -107,7 +107,9 @@ pub enum Command {
 
 /// `muster swarming <verb> [flags] [args]`.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
-#[command(disable_help_flag = true, after_help = "Everything after `swarming` is parsed the way the upstream Go CLI parses it
+#[command(
+    disable_help_flag = true,
+    after_help = "Everything after `swarming` is parsed the way the upstream Go CLI parses it
 (-flag value, -flag=value, -wait=false; flags end at the first other word).
 Defaults, JSON files and exit codes (0 ok, 1 error, 2 bad flags) are
 upstream's. `muster swarming help` lists the verbs; `muster swarming help
@@ -115,7 +117,8 @@ collect` shows one.
 
 Examples:
   muster swarming trigger -S http://127.0.0.1:8080 -d pool=default -json-output t.json echo hi
-  muster swarming collect -S http://127.0.0.1:8080 -requests-json t.json -task-output-stdout console -timeout 10m")]
+  muster swarming collect -S http://127.0.0.1:8080 -requests-json t.json -task-output-stdout console -timeout 10m"
+)]
 pub struct SwarmingArgs {
     /// The upstream command line: verb, flags, arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]

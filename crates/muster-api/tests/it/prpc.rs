@@ -69,15 +69,18 @@ fn accept_negotiation_honours_weights_and_prefers_binary_on_ties() {
 
 #[test]
 fn text_format_round_trips_through_the_embedded_descriptors() {
-    let req = muster_api::pb::TaskIdWithPerfRequest { task_id: "6663cfc78b41fb10".into(), include_performance_stats: true };
+    let req =
+        muster_api::pb::TaskIdWithPerfRequest { task_id: "6663cfc78b41fb10".into(), include_performance_stats: true };
     let text = muster_api::text::to_text("swarming.v2.TaskIdWithPerfRequest", &req).expect("encodes");
     assert!(text.contains("task_id:\"6663cfc78b41fb10\"") || text.contains("task_id: \"6663cfc78b41fb10\""), "{text}");
     let back: muster_api::pb::TaskIdWithPerfRequest =
         muster_api::text::from_text("swarming.v2.TaskIdWithPerfRequest", &text).expect("decodes");
     assert_eq!(back, req);
-    let bin = muster_api::text::request_to_binary("swarming.v2.Tasks", "GetResult", text.as_bytes()).expect("transcodes");
+    let bin =
+        muster_api::text::request_to_binary("swarming.v2.Tasks", "GetResult", text.as_bytes()).expect("transcodes");
     assert_eq!(bin, prost::Message::encode_to_vec(&req));
-    let e = muster_api::text::request_to_binary("swarming.v2.Tasks", "GetResult", b"task_id: 12 12").expect_err("bad text");
+    let e =
+        muster_api::text::request_to_binary("swarming.v2.Tasks", "GetResult", b"task_id: 12 12").expect_err("bad text");
     assert_eq!(e.code, Code::InvalidArgument);
 }
 

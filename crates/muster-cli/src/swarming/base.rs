@@ -56,7 +56,11 @@ pub fn register_common(fs: &mut FlagSet, f: &Features) {
     );
     fs.bool("quiet", false, "Log at Warning verbosity level.");
     fs.bool("verbose", false, "Log at Debug verbosity level.");
-    fs.string("server", "", "URL or a hostname of a swarming server to call. If not set defaults to $SWARMING_SERVER. Required.");
+    fs.string(
+        "server",
+        "",
+        "URL or a hostname of a swarming server to call. If not set defaults to $SWARMING_SERVER. Required.",
+    );
     fs.alias("S", "server", "Alias for -server.");
     if f.uses_cas {
         fs.string("cas-addr", CAS_ADDR_PROD, "CAS service address.");
@@ -70,7 +74,11 @@ pub fn register_common(fs: &mut FlagSet, f: &Features) {
             oj.usage.unwrap_or("A path to write operation results to as JSON. If literal \"-\", then stdout."),
         );
         if let Some(a) = oj.alias {
-            fs.alias(a, "json-output", "Alias for -json-output for compatibility with older callers. Use -json-output instead.");
+            fs.alias(
+                a,
+                "json-output",
+                "Alias for -json-output for compatibility with older callers. Use -json-output instead.",
+            );
         }
     }
 }

@@ -37,8 +37,16 @@ fn register(fs: &mut FlagSet) {
     fs.bool("kill-running", false, "Kill the tasks even if it's running.");
     fs.int("limit", DEFAULT_LIMIT, "Maximum number of tasks to cancel.");
     fs.list("tag", flags::any_value, "Tag attached to the task. May be repeated.");
-    fs.list("start", rfc3339, "Only tasks later or equal to start will be cancelled. No effect if unset. e.g:2024-01-16T12:34:56Z");
-    fs.list("end", rfc3339, "Only tasks earlier or equal to end will be cancelled. No effect if unset. e.g:2024-01-16T13:24:56Z");
+    fs.list(
+        "start",
+        rfc3339,
+        "Only tasks later or equal to start will be cancelled. No effect if unset. e.g:2024-01-16T12:34:56Z",
+    );
+    fs.list(
+        "end",
+        rfc3339,
+        "Only tasks earlier or equal to end will be cancelled. No effect if unset. e.g:2024-01-16T13:24:56Z",
+    );
 }
 
 /// A parsed `cancel-tasks`.

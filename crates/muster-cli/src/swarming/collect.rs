@@ -100,7 +100,11 @@ fn register(fs: &mut FlagSet) {
     );
     fs.string("output-dir", "", "Where to download outputs to.");
     fs.string("requests-json", "", "Load the task IDs from a .json file as saved by \"trigger -json-output\".");
-    fs.int("output-fetch-concurrency", 8, "Limits how many concurrent result fetches are allowed (to avoid OOMs). 0 is unlimited.");
+    fs.int(
+        "output-fetch-concurrency",
+        8,
+        "Limits how many concurrent result fetches are allowed (to avoid OOMs). 0 is unlimited.",
+    );
 }
 
 /// Where console output goes.
@@ -415,7 +419,8 @@ impl Collect {
             }
             let cas = out_dir.is_some() && it.result.as_ref().is_some_and(|r| r.cas_output_root.is_some());
             if cas {
-                it.error = Some(format!("fetching isolated output of {}: CAS is not supported yet by muster", it.task_id));
+                it.error =
+                    Some(format!("fetching isolated output of {}: CAS is not supported yet by muster", it.task_id));
                 continue;
             }
             if self.modes.any() {

@@ -193,9 +193,7 @@ impl FlagSet {
                 (Kind::Bool, None) => "true".to_string(),
                 (Kind::Bool, Some(v)) => {
                     if parse_bool(&v).is_none() {
-                        return Err(ParseError::Bad(format!(
-                            "invalid boolean value {v:?} for -{name}: parse error"
-                        )));
+                        return Err(ParseError::Bad(format!("invalid boolean value {v:?} for -{name}: parse error")));
                     }
                     v
                 }
@@ -208,7 +206,8 @@ impl FlagSet {
                     None => return Err(ParseError::Bad(format!("flag needs an argument: -{name}"))),
                 },
             };
-            self.set(idx, &text).map_err(|e| ParseError::Bad(format!("invalid value {text:?} for flag -{name}: {e}")))?;
+            self.set(idx, &text)
+                .map_err(|e| ParseError::Bad(format!("invalid value {text:?} for flag -{name}: {e}")))?;
         }
         Ok(args[i..].to_vec())
     }
@@ -315,7 +314,8 @@ pub fn parse_int(s: &str) -> Option<i64> {
     } else {
         (10, lower.clone(), false)
     };
-    if digits.contains('_') && (!prefixed || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")) {
+    if digits.contains('_') && (!prefixed || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__"))
+    {
         return None;
     }
     let digits = digits.replace('_', "");

@@ -192,9 +192,9 @@ pub async fn run(
     err: &mut dyn Write,
     stdin: &mut dyn BufRead,
 ) -> i32 {
-    let prog = argv.first().map(|p| {
-        std::path::Path::new(p).file_name().map_or_else(|| p.clone(), |f| f.to_string_lossy().into_owned())
-    });
+    let prog = argv
+        .first()
+        .map(|p| std::path::Path::new(p).file_name().map_or_else(|| p.clone(), |f| f.to_string_lossy().into_owned()));
     let prog = prog.unwrap_or_else(|| "swarming".to_string());
     let args = argv.get(1..).unwrap_or_default();
     // Flags before the verb: only -h/-help exist.

@@ -25,7 +25,11 @@ fn register(fs: &mut FlagSet) {
     fs.string("work", "work", "Directory to map the task input files into and execute the task. Will be cleared!");
     fs.string("out", "out", "Directory that will hold the task results. Will be cleared!");
     fs.string("realm", "", "Realm to create invocation in if ResultDB is enabled.");
-    fs.string("results-host", "results.api.cr.dev", "Hostname of the ResultDB service to use. e.g. 'results.api.luci.app'.");
+    fs.string(
+        "results-host",
+        "results.api.cr.dev",
+        "Hostname of the ResultDB service to use. e.g. 'results.api.luci.app'.",
+    );
 }
 
 /// A parsed `reproduce`.

@@ -34,9 +34,11 @@ pub(super) fn parse(args: Vec<String>) -> RequestShow {
 
 impl RequestShow {
     pub(super) async fn execute(self, ctx: &mut Ctx<'_>, sink: &mut Sink) -> Result<(), String> {
-        let r = ctx.client.get_request(&self.task_id).await.map_err(|e| {
-            format!("failed to get task request. task ID = {}: {}", self.task_id, rpc_text(&e))
-        })?;
+        let r = ctx
+            .client
+            .get_request(&self.task_id)
+            .await
+            .map_err(|e| format!("failed to get task request. task ID = {}: {}", self.task_id, rpc_text(&e)))?;
         sink.proto(&r).map_err(|e| e.to_string())
     }
 }

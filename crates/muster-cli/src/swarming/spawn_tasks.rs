@@ -44,7 +44,9 @@ pub(super) fn parent_for(env: &Env, server: &str) -> (String, Option<String>) {
     }
     let parent = env.parent_for(server);
     if parent.is_empty() {
-        let w = format!("Request is using {server} instead of this task's server, not setting parent task ID in the request");
+        let w = format!(
+            "Request is using {server} instead of this task's server, not setting parent task ID in the request"
+        );
         return (parent, Some(w));
     }
     (parent, None)
@@ -65,7 +67,8 @@ pub(super) fn parse_input(text: &str) -> Result<Vec<pb::NewTaskRequest>, String>
     reqs.iter()
         .map(|r| {
             let bytes = serde_json::to_vec(r).map_err(|e| e.to_string())?;
-            prpc::decode::<pb::NewTaskRequest>(Format::Json, &bytes).map_err(|e| format!("decoding tasks file: {}", e.message))
+            prpc::decode::<pb::NewTaskRequest>(Format::Json, &bytes)
+                .map_err(|e| format!("decoding tasks file: {}", e.message))
         })
         .collect()
 }

@@ -34,7 +34,11 @@ pub(super) struct Terminate {
 }
 
 pub(super) fn parse(fs: &FlagSet, args: Vec<String>) -> Terminate {
-    Terminate { bot_id: args.into_iter().next().unwrap_or_default(), wait: fs.get_bool("wait"), reason: fs.get_str("reason") }
+    Terminate {
+        bot_id: args.into_iter().next().unwrap_or_default(),
+        wait: fs.get_bool("wait"),
+        reason: fs.get_str("reason"),
+    }
 }
 
 impl Terminate {

@@ -52,9 +52,9 @@ fn optional_dimension(so_far: &[String], v: &str) -> Result<(), String> {
 /// `key=value:secs` → (key, value, secs).
 fn parse_optional_dimension(s: &str) -> Result<(String, String, i64), String> {
     let (k, val_exp) = s.split_once('=').ok_or_else(|| format!("cannot find key in the optional dimension: {s:?}"))?;
-    let colon = val_exp
-        .rfind(':')
-        .ok_or_else(|| format!("cannot find \":\" between value and expiration in the optional dimension: {val_exp:?}"))?;
+    let colon = val_exp.rfind(':').ok_or_else(|| {
+        format!("cannot find \":\" between value and expiration in the optional dimension: {val_exp:?}")
+    })?;
     let exp = val_exp[colon + 1..]
         .parse::<i64>()
         .map_err(|_| format!("cannot parse the expiration in the optional dimension: {val_exp:?}"))?;
@@ -75,8 +75,16 @@ fn register(fs: &mut FlagSet) {
     fs.int("grace-period", 30, "Seconds to wait after sending SIGBREAK.");
     fs.list("cipd-package", flags::map_entry, "(repeatable) CIPD packages to install on the swarming bot. This takes a parameter of `[installdir:]pkgname=version`. Using an empty version will remove the package. The installdir is optional and defaults to '.'.");
     fs.list("named-cache", flags::map_entry, "This takes a parameter of `name=cachedir`.");
-    fs.list("output", flags::non_empty, "(repeatable) Specify an output file or directory that can be retrieved via collect.");
-    fs.list("optional-dimension", optional_dimension, "Format: <key>=<value>:<expiration>. See -expiration for the requirement.");
+    fs.list(
+        "output",
+        flags::non_empty,
+        "(repeatable) Specify an output file or directory that can be retrieved via collect.",
+    );
+    fs.list(
+        "optional-dimension",
+        optional_dimension,
+        "Format: <key>=<value>:<expiration>. See -expiration for the requirement.",
+    );
     fs.string("relative-cwd", "", "Use this flag instead of the isolated 'relative_cwd'.");
     fs.string("service-account", "", "Email of a service account to run the task as, or literal \"bot\" string to indicate that the task should use the same account the bot itself is using to authenticate to Swarming. Don't use task service accounts if not given (default).");
     fs.string("secret-bytes-path", "", "Specify the secret bytes file path.");
@@ -84,7 +92,11 @@ fn register(fs: &mut FlagSet) {
     fs.int("priority", 200, "The lower value, the more important the task.");
     fs.list("tag", flags::non_empty, "Tags to assign to the task. In the form of `key:value`.");
     fs.string("user", "", "User associated with the task. Defaults to $USER.");
-    fs.int("expiration", 6 * 60 * 60, "Seconds to allow the task to be pending for a bot to run before this task request expires.");
+    fs.int(
+        "expiration",
+        6 * 60 * 60,
+        "Seconds to allow the task to be pending for a bot to run before this task request expires.",
+    );
     fs.bool("enable-resultdb", false, "Enable ResultDB for this task.");
     fs.string("realm", "", "Realm name for this task.");
 }
@@ -197,7 +209,13 @@ fn parse_digest(s: &str) -> Result<pb::Digest, String> {
 
 /// The NewTaskRequest upstream builds from these flags, with this request
 /// UUID.
-fn request(v: &Values, command: &[String], parent_task_id: &str, server: &str, uuid: &str) -> Result<pb::NewTaskRequest, String> {
+fn request(
+    v: &Values,
+    command: &[String],
+    parent_task_id: &str,
+    server: &str,
+    uuid: &str,
+) -> Result<pb::NewTaskRequest, String> {
     let task_name = if v.task_name.is_empty() {
         let dims: Vec<String> = v.dimensions.iter().map(|(k, val)| format!("{k}={val}")).collect();
         format!("{}/{}", v.user, dims.join("_"))
@@ -277,7 +295,11 @@ fn request(v: &Values, command: &[String], parent_task_id: &str, server: &str, u
         slices.push(pb::TaskSlice { properties: Some(p), expiration_secs: *exp as i32, wait_for_capacity: false });
         base_expiration = (base_expiration - *exp as i32).max(60);
     }
-    slices.push(pb::TaskSlice { properties: Some(properties), expiration_secs: base_expiration, wait_for_capacity: false });
+    slices.push(pb::TaskSlice {
+        properties: Some(properties),
+        expiration_secs: base_expiration,
+        wait_for_capacity: false,
+    });
     Ok(pb::NewTaskRequest {
         name: task_name,
         parent_task_id: parent_task_id.to_string(),
@@ -298,8 +320,14 @@ impl Trigger {
         if let Some(w) = &self.warn {
             ctx.warn(w);
         }
-        let req = request(&self.fs_values, &self.command, &self.parent_task_id, &ctx.server, &crate::args::new_request_uuid())
-            .map_err(|e| format!("failed to process trigger options: {e}"))?;
+        let req = request(
+            &self.fs_values,
+            &self.command,
+            &self.parent_task_id,
+            &ctx.server,
+            &crate::args::new_request_uuid(),
+        )
+        .map_err(|e| format!("failed to process trigger options: {e}"))?;
         let result = ctx.client.new_task(&req).await.map_err(|e| rpc_text(&e))?;
         let server = ctx.client.server().to_string();
         let hint = if ctx.output_json.is_empty() {

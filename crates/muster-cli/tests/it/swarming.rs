@@ -260,7 +260,8 @@ async fn collect_defaults_print_nothing_and_write_the_summary_keyed_by_id() {
     let srv = Responder::start(batch_server()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("s.json");
-    let r = swarming(&srv.url, &["collect", "-task-summary-json", f.to_str().unwrap_or_default(), "abc0", "dead0"]).await;
+    let r =
+        swarming(&srv.url, &["collect", "-task-summary-json", f.to_str().unwrap_or_default(), "abc0", "dead0"]).await;
     assert_eq!(r.code, 0, "a missing task is not a failure of collect: {}", r.err);
     assert_eq!(r.out, "", "-task-output-stdout defaults to none");
     assert!(!srv.methods().contains(&"GetStdout".to_string()), "no output fetched");
@@ -307,7 +308,16 @@ async fn collect_task_summary_python_is_a_boolean_changing_the_format() {
     let f = dir.path().join("s.json");
     let r = swarming(
         &srv.url,
-        &["collect", "-task-summary-python", "-task-output-stdout", "json", "-json-output", f.to_str().unwrap_or_default(), "abc0", "dead0"],
+        &[
+            "collect",
+            "-task-summary-python",
+            "-task-output-stdout",
+            "json",
+            "-json-output",
+            f.to_str().unwrap_or_default(),
+            "abc0",
+            "dead0",
+        ],
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.err);
@@ -326,7 +336,11 @@ async fn collect_output_dir_makes_a_directory_per_task() {
     let out = dir.path().join("out");
     std::fs::create_dir_all(out.join("abc0")).expect("mkdir");
     std::fs::write(out.join("abc0").join("stale"), b"x").expect("write");
-    let r = swarming(&srv.url, &["collect", "-output-dir", out.to_str().unwrap_or_default(), "-task-output-stdout", "dir", "abc0"]).await;
+    let r = swarming(
+        &srv.url,
+        &["collect", "-output-dir", out.to_str().unwrap_or_default(), "-task-output-stdout", "dir", "abc0"],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(!out.join("abc0").join("stale").exists(), "cleared first");
     assert_eq!(std::fs::read(out.join("abc0.txt")).expect("stdout file"), b"hello <&>\n");
@@ -392,7 +406,8 @@ async fn cancel_tasks_without_tags_goes_to_the_server_up_to_limit_200() {
     let r = swarming(&srv.url, &["cancel-tasks", "-limit", "201"]).await;
     assert_eq!(r.code, 1);
     assert!(r.err.contains("cannot be larger than 200 when no tags is specified"), "{}", r.err);
-    let r = swarming(&srv.url, &["cancel-tasks", "-tag", "a:b", "-limit", "500", "-start", "2024-01-16T12:34:56Z"]).await;
+    let r =
+        swarming(&srv.url, &["cancel-tasks", "-tag", "a:b", "-limit", "500", "-start", "2024-01-16T12:34:56Z"]).await;
     assert_eq!(r.code, 0, "{}", r.err);
     let calls = srv.calls.lock().expect("lock");
     let last = pb::TasksCancelRequest::decode(calls[calls.len() - 1].2.as_slice()).expect("decodes");

@@ -121,7 +121,9 @@ async fn dispatch(
             let resp = match deadline {
                 Some(d) => match tokio::time::timeout(d, routed).await {
                     Ok(r) => r,
-                    Err(_) => error_reply(&Status::new(prpc::Code::DeadlineExceeded, "request deadline exceeded"), None),
+                    Err(_) => {
+                        error_reply(&Status::new(prpc::Code::DeadlineExceeded, "request deadline exceeded"), None)
+                    }
                 },
                 None => routed.await,
             };

@@ -8,7 +8,12 @@ use axum::response::{IntoResponse, Response};
 use muster_api::prpc::{Format, Status, HEADER_GRPC_CODE};
 
 /// The format handlers decode: text arrives as binary.
-pub(super) fn transcode_request(service: &str, method: &str, inf: Format, body: &[u8]) -> Result<(Format, Vec<u8>), Status> {
+pub(super) fn transcode_request(
+    service: &str,
+    method: &str,
+    inf: Format,
+    body: &[u8],
+) -> Result<(Format, Vec<u8>), Status> {
     match inf {
         Format::Text => Ok((Format::Binary, muster_api::text::request_to_binary(service, method, body)?)),
         other => Ok((other, body.to_vec())),

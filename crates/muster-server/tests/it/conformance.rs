@@ -107,7 +107,8 @@ async fn the_text_encoding_is_served_both_ways() -> anyhow::Result<()> {
     assert_eq!(r.headers()["x-prpc-grpc-code"], "0");
     assert_eq!(r.headers()["content-type"], "application/prpc; encoding=text");
     let text = r.text().await?;
-    let back: muster_api::pb::TaskResultResponse = muster_api::text::from_text("swarming.v2.TaskResultResponse", &text)?;
+    let back: muster_api::pb::TaskResultResponse =
+        muster_api::text::from_text("swarming.v2.TaskResultResponse", &text)?;
     assert_eq!(back.task_id, id, "{text}");
     let json_state = srv.prpc().ok("Tasks", "GetResult", &json!({"taskId": id})).await?["state"].clone();
     assert_eq!(json!(muster_api::pb::TaskState::try_from(back.state)?.as_str_name()), json_state);
@@ -122,12 +123,7 @@ async fn the_text_encoding_is_served_both_ways() -> anyhow::Result<()> {
     assert_eq!(r.headers()["x-prpc-grpc-code"], "0");
     assert!(r.text().await?.contains(&id));
     // Malformed text is INVALID_ARGUMENT.
-    let r = http
-        .post(&url)
-        .header("content-type", "application/prpc; encoding=text")
-        .body("task_id: {")
-        .send()
-        .await?;
+    let r = http.post(&url).header("content-type", "application/prpc; encoding=text").body("task_id: {").send().await?;
     assert_eq!((r.headers()["x-prpc-grpc-code"].to_str()?, r.status().as_u16()), ("3", 400));
     srv.stop().await;
     Ok(())

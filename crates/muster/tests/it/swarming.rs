@@ -126,7 +126,8 @@ async fn scripts_for_the_upstream_swarming_cli_run_unchanged() -> anyhow::Result
     let prpc = Prpc::new(&srv.url);
     let _b1 = BotProcess::start(&srv.url, &dir.path().join("b1"), "sw-bot-1", &[]).await?;
     let _b2 = BotProcess::start(&srv.url, &dir.path().join("b2"), "sw-bot-2", &[]).await?;
-    let mut b3 = BotProcess::start(&srv.url, &dir.path().join("b3"), "sw-bot-3", &["--dimension", "role=spare"]).await?;
+    let mut b3 =
+        BotProcess::start(&srv.url, &dir.path().join("b3"), "sw-bot-3", &["--dimension", "role=spare"]).await?;
     wait_bots(&prpc, 3).await?;
 
     // The link: `muster install-swarming-alias DIR`.
@@ -139,7 +140,21 @@ async fn scripts_for_the_upstream_swarming_cli_run_unchanged() -> anyhow::Result
 
     // --- trigger + collect: success, output in the JSON summary.
     let t1 = sw.path("t1.json");
-    let o = sw.run(&["trigger", "-d", "pool=default", "-tag", "purpose:sw", "-json-output", &t1, "--", "sh", "-c", "echo hello"]).await?;
+    let o = sw
+        .run(&[
+            "trigger",
+            "-d",
+            "pool=default",
+            "-tag",
+            "purpose:sw",
+            "-json-output",
+            &t1,
+            "--",
+            "sh",
+            "-c",
+            "echo hello",
+        ])
+        .await?;
     assert_eq!((o.code, o.stdout.as_str()), (0, ""), "{o}");
     let text = std::fs::read_to_string(&t1)?;
     assert!(text.starts_with("{\n \"tasks\": [\n  {\n"), "{text}");
@@ -165,14 +180,18 @@ async fn scripts_for_the_upstream_swarming_cli_run_unchanged() -> anyhow::Result
 
     // --- exit 3: the command right after the flags (no `--`), console output.
     let t3 = sw.path("t3.json");
-    let id3 = trigger(&sw, &t3, &["-d", "pool=default", "-idempotent=false", "sh", "-c", "echo failing; exit 3"]).await?;
+    let id3 =
+        trigger(&sw, &t3, &["-d", "pool=default", "-idempotent=false", "sh", "-c", "echo failing; exit 3"]).await?;
     let s3 = sw.path("s3.json");
     let o = sw.run(&["collect", "-task-output-stdout", "console", "-task-summary-json", &s3, &id3]).await?;
     assert_eq!(o.code, 0, "a task failure is not a collect failure: {o}");
     assert_eq!(o.stdout, format!("{id3}: COMPLETED, exit code 3\nfailing\n\n"), "{o}");
     let s = read_json(&s3)?;
     assert_eq!(s, json!({ &id3: {"results": result_of(&prpc, &id3).await?} }), "no output key without json mode");
-    assert_eq!((s[&id3]["results"]["exit_code"].as_str(), s[&id3]["results"]["failure"].as_bool()), (Some("3"), Some(true)));
+    assert_eq!(
+        (s[&id3]["results"]["exit_code"].as_str(), s[&id3]["results"]["failure"].as_bool()),
+        (Some("3"), Some(true))
+    );
 
     // --- NO_RESOURCE.
     let tn = sw.path("tn.json");
@@ -227,7 +246,9 @@ async fn scripts_for_the_upstream_swarming_cli_run_unchanged() -> anyhow::Result
     assert_eq!(spawned["tasks"].as_array().map(Vec::len), Some(3), "{spawned}");
     let spawned_file = sw.path("spawned.json");
     std::fs::write(&spawned_file, &o.stdout)?;
-    let o = sw.run(&["collect", "-requests-json", &spawned_file, "-json-output", "-", "-task-output-stdout", "json"]).await?;
+    let o = sw
+        .run(&["collect", "-requests-json", &spawned_file, "-json-output", "-", "-task-output-stdout", "json"])
+        .await?;
     assert_eq!(o.code, 0, "{o}");
     let v: Value = serde_json::from_str(&o.stdout)?;
     assert_eq!(v.as_object().map(|m| m.len()), Some(3), "{v}");
