@@ -199,21 +199,18 @@ pub async fn run(
     let args = argv.get(1..).unwrap_or_default();
     // Flags before the verb: only -h/-help exist.
     let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
+    if let Some(a) = args.first().filter(|a| a.starts_with('-') && a.as_str() != "-") {
         if a == "--" {
-            i += 1;
-            break;
+            i = 1;
+        } else {
+            let name = a.trim_start_matches('-');
+            if name == "h" || name == "help" {
+                let _ = write!(err, "{}", usage(&prog));
+                return 0;
+            }
+            let _ = write!(err, "flag provided but not defined: {a}\n{}", usage(&prog));
+            return EXIT_USAGE;
         }
-        let name = a.trim_start_matches('-');
-        if name == "h" || name == "help" {
-            let _ = write!(err, "{}", usage(&prog));
-            return 0;
-        }
-        let _ = write!(err, "flag provided but not defined: {a}\n{}", usage(&prog));
-        return EXIT_USAGE;
     }
     let args = &args[i..];
     let Some(verb_name) = args.first() else {
@@ -344,7 +341,7 @@ pub async fn run(
 
 /// A verb's inputs after parsing.
 enum Parsed {
-    Trigger(trigger::Trigger),
+    Trigger(Box<trigger::Trigger>),
     Collect(collect::Collect),
     Tasks(tasks::Tasks),
     Bots(bots::Bots),
@@ -360,7 +357,7 @@ enum Parsed {
 
 fn parse_inputs(name: &str, fs: &FlagSet, args: Vec<String>, env: &Env, server: &str) -> Result<Parsed, String> {
     Ok(match name {
-        "trigger" => Parsed::Trigger(trigger::parse(fs, args, env, server)?),
+        "trigger" => Parsed::Trigger(Box::new(trigger::parse(fs, args, env, server)?)),
         "collect" => Parsed::Collect(collect::parse(fs, args)?),
         "tasks" => Parsed::Tasks(tasks::parse(fs)?),
         "bots" => Parsed::Bots(bots::parse(fs)?),

@@ -59,7 +59,7 @@ pub(super) fn state_query(value: &str) -> Result<pb::StateQuery, String> {
 
 /// `-start` seconds as the request's timestamp (whole seconds, as upstream).
 pub(super) fn start_ts(start: f64) -> Option<pb::Timestamp> {
-    (start > 0.0).then(|| pb::Timestamp { seconds: start as i64, nanos: 0 })
+    (start > 0.0).then_some(pb::Timestamp { seconds: start as i64, nanos: 0 })
 }
 
 /// A parsed `tasks`.

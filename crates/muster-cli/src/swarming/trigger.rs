@@ -285,7 +285,6 @@ fn request(
         secret_bytes,
         cipd_input,
         caches: v.named_cache.iter().map(|(n, p)| pb::CacheEntry { name: n.clone(), path: p.clone() }).collect(),
-        ..Default::default()
     };
     let mut slices = Vec::new();
     let mut base_expiration = v.expiration as i32;
@@ -357,15 +356,4 @@ pub(super) struct TasksOutput {
 
 pub(super) fn pb_tasks_output(tasks: Vec<pb::TaskRequestMetadataResponse>) -> TasksOutput {
     TasksOutput { tasks }
-}
-
-#[cfg(test)]
-pub(super) fn request_for_test(
-    fs: &FlagSet,
-    args: Vec<String>,
-    env: &Env,
-    server: &str,
-) -> Result<pb::NewTaskRequest, String> {
-    let t = parse(fs, args, env, server)?;
-    request(&t.fs_values, &t.command, &t.parent_task_id, server, "uuid")
 }
