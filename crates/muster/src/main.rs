@@ -55,6 +55,10 @@ fn main() -> ExitCode {
     if std::env::args_os().len() == 1 && bot::own_trailer().is_some() {
         return exit(bot::main(bot::BotArgs::default()));
     }
+    // Started as `swarming` (a link) or `muster swarming ...`: the upstream CLI.
+    if let Some(code) = muster_cli::swarming::from_process_args() {
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     // Accept the upstream CLI's single-dash long flags (`-json-output`).
     let args = muster_cli::normalize_upstream_args(&Cli::command(), std::env::args_os().collect());
     let cli = Cli::parse_from(args);

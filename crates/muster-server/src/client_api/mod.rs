@@ -1,13 +1,16 @@
 //! The swarming.v2 pRPC API (docs/client-api.md): one file per RPC under
 //! `tasks/`, `bots/` and `swarming/`. This module negotiates the encoding
 //! (binary protobuf or JSON), decodes the request, calls the handler and
-//! encodes the reply or the error (`X-Prpc-Grpc-Code` always set).
+//! encodes the reply or the error (`X-Prpc-Grpc-Code` always set). Text
+//! bodies are transcoded to and from binary around the handlers (`text.rs`);
+//! `X-Prpc-Grpc-Timeout` bounds the call (malformed: INVALID_ARGUMENT).
 
 mod bots;
 pub(crate) mod common;
 mod muster;
 mod swarming;
 mod tasks;
+mod text;
 
 use crate::State;
 use axum::body::Bytes;
@@ -104,7 +107,29 @@ async fn dispatch(
     if let Err(pe) = prpc::check_method(&service, &method) {
         return error_reply(&pe.status, Some(pe.http_status));
     }
-    let mut resp = route(app, &service, &method, inf, outf, &body).await;
+    let deadline = match header(prpc::HEADER_TIMEOUT).map(prpc::parse_timeout).transpose() {
+        Ok(d) => d,
+        Err(pe) => {
+            let status = Status::new(pe.status.code, format!("prpc: bad request headers: {}", pe.status.message));
+            return error_reply(&status, Some(pe.http_status));
+        }
+    };
+    let mut resp = match text::transcode_request(&service, &method, inf, &body) {
+        Err(s) => error_reply(&s, None),
+        Ok((inf, body)) => {
+            let routed = route(app, &service, &method, inf, text::wire_format(outf), &body);
+            let resp = match deadline {
+                Some(d) => match tokio::time::timeout(d, routed).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        error_reply(&Status::new(prpc::Code::DeadlineExceeded, "request deadline exceeded"), None)
+                    }
+                },
+                None => routed.await,
+            };
+            text::transcode_response(&service, &method, outf, resp).await
+        }
+    };
     if let Some(origin) = header("origin") {
         set_headers(&mut resp, prpc::cors_headers(origin, false));
     }

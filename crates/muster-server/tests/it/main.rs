@@ -3,6 +3,7 @@
 
 mod bot_api;
 mod bot_groups;
+mod conformance;
 mod flow;
 mod health;
 mod ops;

@@ -19,3 +19,4 @@ mod output_cap;
 mod postgres;
 mod python_compat;
 mod replicas;
+mod swarming;
