@@ -108,6 +108,7 @@ impl ConfigHolder {
                 *self.current.write() = Arc::new(snap);
                 self.mark_valid();
                 tracing::info!(%digest, dir = %dir.display(), "configuration reloaded");
+                metrics::counter!("muster_config_reloads_total").increment(1);
                 Ok(Reloaded::Swapped { digest })
             }
             Err(errors) => {

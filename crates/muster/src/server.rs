@@ -374,6 +374,7 @@ pub(crate) async fn serve(
         token: r.bot_token.clone(),
     };
     config.bot_config = Some(bot_config.clone());
+    config.ready_checks.push(Arc::new(muster_server::health::ConfigReady(bot_config.clone())));
     tokio::spawn(bot_config.watch(shutdown.clone().cancelled_owned()));
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
