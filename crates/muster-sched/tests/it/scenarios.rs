@@ -334,7 +334,12 @@ async fn an_unstarted_assignment_is_redelivered_and_a_started_one_abandoned() ->
     assert_eq!(run_id(&env.poll("b1", "p", "u1", t(2)).await), Some(r.id));
     assert_eq!(run_id(&env.poll("b1", "p", "u2", t(3)).await), Some(r.id), "lost reply: same manifest");
     env.update(ping("b1", r.id), t(4)).await;
+    // Still reporting (within LIVE_TASK_WINDOW): another process runs it.
     let out = env.poll("b1", "p", "u3", t(5)).await;
+    assert!(is_sleep(&out));
+    assert_state(&env.result(r.id).await, TaskState::Running);
+    // Silent past the window: the task died.
+    let out = env.poll("b1", "p", "u4", t(4 + 61)).await;
     assert!(is_sleep(&out));
     assert_state(&env.result(r.id).await, TaskState::BotDied);
     Ok(())
@@ -453,9 +458,13 @@ async fn a_handshake_abandons_the_task_the_bot_was_running() -> TestResult {
     env.handshake("b1", "p", t(0)).await;
     let r = env.submit(task("x", "p", 100), t(1)).await;
     assert_eq!(run_id(&env.poll("b1", "p", "u1", t(2)).await), Some(r.id));
+    // A handshake while the task still reports does not kill it.
     env.handshake("b1", "p", t(3)).await;
+    assert_state(&env.result(r.id).await, TaskState::Running);
+    // Once it has been silent past LIVE_TASK_WINDOW, a handshake abandons it.
+    env.handshake("b1", "p", t(2 + 61)).await;
     assert_state(&env.result(r.id).await, TaskState::BotDied);
-    assert!(env.sched.get_bot("b1", t(3)).expect("bot").task_id.is_none());
+    assert!(env.sched.get_bot("b1", t(63)).expect("bot").task_id.is_none());
     Ok(())
 }
 
