@@ -12,7 +12,7 @@ const COMPRESS_ABOVE_BYTES: u16 = 1024;
 /// gzip for pages, scripts, styles, JSON and text (raw output included) when
 /// the client accepts it; never for executables and archives (bot code),
 /// images or event streams.
-pub(crate) fn compression() -> CompressionLayer<impl Predicate + Clone> {
+pub(crate) fn compression() -> CompressionLayer<impl Predicate> {
     let when = SizeAbove::new(COMPRESS_ABOVE_BYTES)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
