@@ -48,6 +48,8 @@ impl Server {
             .with_context(|| format!("opening {}", log_path.display()))?;
         let mut cmd = tokio::process::Command::new(&l.exe);
         cmd.arg("server").arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--data-dir").arg(&l.data_dir);
+        // Every simulated client shares one address: no per-caller NewTask rate.
+        cmd.arg("--new-task-rate").arg("0");
         if let Some(s) = l.long_poll_secs {
             cmd.arg("--long-poll-secs").arg(s.to_string());
         }

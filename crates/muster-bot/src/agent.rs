@@ -61,7 +61,7 @@ pub(crate) async fn run(opts: BotOptions, shutdown: CancellationToken) -> Result
     let bot_id = host::bot_id(opts.bot_id.as_deref());
     let token = opts.token.clone().filter(|t| !t.is_empty());
     // Validates every URL (NoServer, BadServer) before the directory is touched.
-    let remote = Remote::new(&servers, &bot_id, token, shutdown.clone())?;
+    let remote = Remote::new(&servers, &bot_id, token, shutdown.clone())?.with_ca_file(opts.ca_file.as_deref())?;
     for problem in dirs::clean(&dir) {
         tracing::warn!(problem, "cleaning the bot directory");
     }

@@ -59,6 +59,9 @@ pub struct BotOptions {
     pub min_free_disk_mb: u64,
     /// Packet cadence of the task runner.
     pub runner: RunnerConfig,
+    /// PEM file of CA certificates trusted for an https:// server, in
+    /// addition to the system's (e.g. a private CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl BotOptions {
@@ -85,6 +88,7 @@ impl BotOptions {
             self_update: true,
             min_free_disk_mb: 1024,
             runner: RunnerConfig::default(),
+            ca_file: None,
         }
     }
 }

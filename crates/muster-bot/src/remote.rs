@@ -99,11 +99,7 @@ impl Remote {
         shutdown: CancellationToken,
     ) -> Result<Self, crate::BotError> {
         let servers = validate_servers(servers)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| crate::BotError::Http(e.to_string()))?;
+        let http = http_client(None)?;
         let host = crate::host::hostname();
         Ok(Remote {
             http,
@@ -114,6 +110,15 @@ impl Remote {
             session: Mutex::new(None),
             shutdown,
         })
+    }
+
+    /// The same client, also trusting the CA certificates in the PEM file
+    /// `ca` (if any) when verifying an https:// server.
+    pub fn with_ca_file(mut self, ca: Option<&std::path::Path>) -> Result<Self, crate::BotError> {
+        if let Some(path) = ca {
+            self.http = http_client(Some(path))?;
+        }
+        Ok(self)
     }
 
     /// The current server URL (the one the next call goes to), no trailing slash.
@@ -352,4 +357,24 @@ pub fn loop_backoff(n: u32, factor: f64, cap: Duration) -> Duration {
     let base = factor.powi((n - 1).min(40) as i32).min(cap.as_secs_f64());
     let jitter = rand::rng().random_range(0.8..1.2);
     Duration::from_secs_f64(base * jitter)
+}
+
+/// The HTTP client of the bot; `ca`: a PEM file of extra trusted CAs.
+fn http_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, crate::BotError> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| crate::BotError::Http(format!("reading the CA file {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| crate::BotError::Http(format!("the CA file {} is not PEM: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(crate::BotError::Http(format!("no certificate in the CA file {}", path.display())));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().map_err(|e| crate::BotError::Http(e.to_string()))
 }

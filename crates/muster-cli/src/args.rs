@@ -30,6 +30,10 @@ pub struct CommonArgs {
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// PEM file of CA certificates to trust for an https:// server, besides
+    /// the system's (e.g. a private CA).
+    #[arg(long, env = "MUSTER_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl CommonArgs {
@@ -41,7 +45,7 @@ impl CommonArgs {
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| CliError::usage("no server: pass -S/--server URL or set SWARMING_SERVER"))?;
         let token = client::find_token(self.token.as_deref(), env.credentials_file.as_deref()).map_err(CliError::Io)?;
-        Client::new(server, token).map_err(CliError::Usage)
+        Client::new(server, token).and_then(|c| c.with_ca_file(self.ca_file.as_deref())).map_err(CliError::Usage)
     }
 }
 

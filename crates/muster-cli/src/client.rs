@@ -176,11 +176,7 @@ impl Client {
     /// (each normalized by [`normalize_server`]).
     pub fn new(server: &str, token: Option<String>) -> Result<Client, String> {
         let servers = normalize_servers(server)?;
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("creating the HTTP client: {e}"))?;
+        let http = http_client(None)?;
         Ok(Client {
             http,
             servers: Replicas::new(servers).ok_or("empty server URL")?,
@@ -189,6 +185,15 @@ impl Client {
             timeout: Duration::from_secs(90),
             reached: Default::default(),
         })
+    }
+
+    /// The same client, also trusting the CA certificates in the PEM file
+    /// `ca` (if any) when verifying an https:// server.
+    pub fn with_ca_file(mut self, ca: Option<&std::path::Path>) -> Result<Client, String> {
+        if let Some(path) = ca {
+            self.http = http_client(Some(path))?;
+        }
+        Ok(self)
     }
 
     /// The same client with another retry policy.
@@ -488,4 +493,21 @@ where
         items.truncate(l as usize);
     }
     Ok(items)
+}
+
+/// The HTTP client of the CLI; `ca`: a PEM file of extra trusted CAs.
+fn http_client(ca: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder().user_agent(USER_AGENT).connect_timeout(Duration::from_secs(10));
+    if let Some(path) = ca {
+        let pem = std::fs::read(path).map_err(|e| format!("reading the CA file {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("the CA file {} is not PEM: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("no certificate in the CA file {}", path.display()));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().map_err(|e| format!("creating the HTTP client: {e}"))
 }

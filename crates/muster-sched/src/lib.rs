@@ -229,6 +229,11 @@ impl Scheduler {
         self.state.lock().index.len()
     }
 
+    /// Whether task `id` is waiting in the in-memory index for a bot.
+    pub fn is_pending(&self, id: TaskId) -> bool {
+        self.state.lock().index.contains(id)
+    }
+
     /// Number of long-polls currently parked.
     pub fn parked_count(&self) -> usize {
         self.state.lock().parked.len()

@@ -71,6 +71,8 @@ pub struct ServerConfig {
     pub ready_checks: crate::health::ReadyChecks,
     /// Scheduled jobs: where their definitions live, reload and lease.
     pub jobs: crate::jobs::JobsSettings,
+    /// Listener, TLS, proxies, timeouts, limits, CORS (`docs/edge.md`).
+    pub edge: crate::edge::EdgeConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -89,6 +91,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("resync_interval", &self.resync_interval)
             .field("retention", &self.retention)
             .field("jobs", &self.jobs)
+            .field("edge", &self.edge)
             .finish()
     }
 }
@@ -114,6 +117,7 @@ impl ServerConfig {
             server_version: concat!("muster-", env!("CARGO_PKG_VERSION")).to_string(),
             ready_checks: Vec::new(),
             jobs: crate::jobs::JobsSettings::default(),
+            edge: Default::default(),
         }
     }
 }

@@ -14,6 +14,8 @@ pub enum StartError {
     BotCode(String),
     #[error("bot access: {0}")]
     BotAuth(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// HTTP status for an error kind: the kind's gRPC code through the one

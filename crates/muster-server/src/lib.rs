@@ -13,6 +13,7 @@ pub mod bot_api;
 pub mod bot_code;
 pub mod client_api;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod jobs;
@@ -61,6 +62,8 @@ pub(crate) struct AppState {
     /// Scheduled jobs (None when the store cannot keep them).
     pub jobs: Option<Arc<muster_jobs::Engine>>,
     pub job_access: Arc<dyn muster_jobs::access::JobAccess>,
+    /// Per-caller NewTask rate limit and pending-bytes quota.
+    pub quotas: Arc<edge::quota::Quotas>,
 }
 
 pub(crate) type State = Arc<AppState>;
@@ -88,6 +91,7 @@ fn app(deps: Deps) -> Result<(Router, Option<Arc<muster_jobs::Engine>>), error::
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,
         metrics: muster_observe::Metrics::global().map_err(|e| tracing::warn!(error = %e, "no /metrics")).ok(),
+        quotas: Arc::new(edge::quota::Quotas::new(&deps.config.edge)),
         store: deps.store,
         sched: deps.sched,
         clock: deps.clock,
@@ -103,6 +107,8 @@ fn app(deps: Deps) -> Result<(Router, Option<Arc<muster_jobs::Engine>>), error::
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(edge::headers::security_headers))
+        .layer(edge::headers::compression())
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .with_state(state.clone());
     Ok((app, jobs))
@@ -115,6 +121,12 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     let clock = deps.clock.clone();
     let settings = sweeper::Settings { every: deps.config.sweep_interval, retention: deps.config.retention };
     let resync_every = deps.config.resync_interval;
+    let edge_cfg = deps.config.edge.clone();
+    let certs = edge_cfg.tls.as_ref().map(edge::tls::CertStore::load).transpose().map_err(error::StartError::Tls)?;
+    let tls = match &certs {
+        Some(c) => Some(tokio_rustls::TlsAcceptor::from(c.server_config().map_err(error::StartError::Tls)?)),
+        None => None,
+    };
     let feed = deps.feed.take();
     let job_settings = deps.config.jobs.clone();
     let (app, jobs) = app(deps)?;
@@ -145,9 +157,8 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
         })
     };
     let sweeper = tokio::spawn(sweeper::run(sched, clock, settings, shutdown.clone()));
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    let reloader = certs.map(|c| tokio::spawn(c.watch(edge_cfg.tls_reload_interval, shutdown.clone())));
+    edge::listen::serve(listener, app, &edge_cfg, tls, shutdown.clone()).await;
     shutdown.cancel();
     let _ = closer.await;
     let _ = upkeep.await;
@@ -158,5 +169,8 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     if let Some(f) = follower {
         let _ = f.await;
     }
-    served.map_err(|e| error::StartError::Io(e.to_string()))
+    if let Some(r) = reloader {
+        let _ = r.await;
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ mod clock;
 mod pg;
 mod prpc;
 mod server;
+mod tls;
 mod wait;
 
 pub use bot::TestBot;
@@ -22,4 +23,5 @@ pub use clock::FakeClock;
 pub use pg::TempPostgres;
 pub use prpc::Prpc;
 pub use server::{ServerProcess, TestServer};
+pub use tls::TestCa;
 pub use wait::{wait_for, wait_until, within, PATIENCE};

@@ -49,6 +49,10 @@ pub(crate) struct BotArgs {
     /// Do not replace this executable when the server serves another version.
     #[arg(long)]
     pub no_self_update: bool,
+    /// PEM file of CA certificates to trust for an https:// server, besides
+    /// the system's (e.g. the private CA that signed the server's certificate).
+    #[arg(long, env = "MUSTER_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The trailer of the running executable, if it has one.
@@ -83,6 +87,7 @@ pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {
         None => args.token.clone().or_else(|| std::env::var("MUSTER_BOT_TOKEN").ok()),
     };
     opts.self_update = !args.no_self_update;
+    opts.ca_file = args.ca_file.clone();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let exit = rt.block_on(async move {
         let shutdown = crate::signals::shutdown_token();

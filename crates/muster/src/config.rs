@@ -42,6 +42,21 @@ pub(crate) struct FileConfig {
     pub retention_days: Option<u64>,
     /// Seconds between full resyncs of a replica with the database.
     pub resync_interval_secs: Option<u64>,
+    /// PEM certificate chain and key for HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// CIDRs of reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Browser origins allowed to call the API cross-origin.
+    pub cors_origins: Option<Vec<String>>,
+    /// Edge timeouts and limits (docs/edge.md).
+    pub header_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_streams_per_connection: Option<u32>,
+    pub new_task_rate: Option<f64>,
+    pub new_task_burst: Option<u32>,
+    pub pending_quota_mb: Option<u64>,
 }
 
 impl FileConfig {

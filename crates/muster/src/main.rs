@@ -6,6 +6,7 @@ mod bot;
 mod bot_token;
 mod config;
 mod dev;
+mod edge;
 mod jobs;
 mod lock;
 mod migrate;

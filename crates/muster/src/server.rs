@@ -22,7 +22,11 @@ use std::time::Duration;
 ///   muster server --listen 127.0.0.1:8080 --data-dir /var/lib/muster
 ///   muster server --listen 0.0.0.0:8080 --external-url http://muster.example:8080 --bot-token s3cret
 ///
-/// With port 0 the first line on stdout is `listening on http://ADDR`.
+/// With TLS (--tls-cert/--tls-key) it serves HTTPS; behind a reverse proxy,
+/// --trusted-proxy says whose X-Forwarded-For to believe (docs/edge.md).
+///
+/// With port 0 the first line on stdout is `listening on http://ADDR`
+/// (https:// with TLS).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ServerArgs {
     /// TOML config file (keys mirror these flags).
@@ -117,6 +121,8 @@ pub(crate) struct ServerArgs {
     /// launch and before recording it (crash tests).
     #[arg(long, hide = true)]
     pub jobs_failpoint: Option<String>,
+    #[command(flatten)]
+    pub edge: crate::edge::EdgeArgs,
 }
 
 /// Everything resolved from flags, env and file.
@@ -141,6 +147,7 @@ pub(crate) struct Resolved {
     pub resync_interval: Duration,
     pub wait_for_lock: bool,
     pub jobs: muster_server::jobs::JobsSettings,
+    pub edge: muster_server::edge::EdgeConfig,
 }
 
 impl ServerArgs {
@@ -160,8 +167,10 @@ impl ServerArgs {
                 .unwrap_or(defaults.launch_lease),
             failpoint: self.jobs_failpoint.clone(),
         };
+        let edge = self.edge.resolve(&f)?;
         Ok(Resolved {
             jobs,
+            edge,
             listen: self.listen.or(f.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
             database: self.database.or(f.database),
@@ -346,8 +355,10 @@ pub(crate) async fn serve(
     // between is missed.
     let feed = store.subscribe().await.context("following other replicas")?;
     let sched = Scheduler::start(store.clone(), sched_cfg, clock.now()).await.context("starting the scheduler")?;
-    let external_url = r.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let scheme = if r.edge.tls.is_some() { "https" } else { "http" };
+    let external_url = r.external_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let mut config = ServerConfig::new(&external_url, session_key(store.as_ref(), &r.data_dir).await?);
+    config.edge = r.edge.clone();
     config.retention = r.retention;
     config.resync_interval = r.resync_interval;
     config.jobs = r.jobs.clone();
@@ -376,7 +387,7 @@ pub(crate) async fn serve(
     config.bot_config = Some(bot_config.clone());
     config.ready_checks.push(Arc::new(muster_server::health::ConfigReady(bot_config.clone())));
     tokio::spawn(bot_config.watch(shutdown.clone().cancelled_owned()));
-    println!("listening on http://{addr}");
+    println!("listening on {scheme}://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, data_dir = %r.data_dir.display(), "muster server started");
     muster_server::run(listener, Deps { store, sched, clock, config, feed }, shutdown).await.context("serving")?;

@@ -2,6 +2,7 @@
 //! negotiation and errors (#prpc, #errors-and-codes), domain conversions (#stored-request, #result-view, #bots-and-events)
 //! and fuzzing of the decoders.
 
+mod bot_fuzz;
 mod convert;
 mod fuzz;
 mod prpc;

@@ -26,10 +26,10 @@ pub(crate) fn routes() -> Router<State> {
     Router::new().route("/prpc/{service}/{method}", post(dispatch).options(preflight))
 }
 
-async fn preflight(headers: HeaderMap) -> Response {
+async fn preflight(S(app): S<State>, headers: HeaderMap) -> Response {
     let mut resp = StatusCode::OK.into_response();
     if let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) {
-        set_headers(&mut resp, prpc::cors_headers(origin, true));
+        set_headers(&mut resp, crate::edge::headers::cors(&app.config.edge, origin, true));
     }
     resp
 }
@@ -96,6 +96,7 @@ where
 async fn dispatch(
     S(app): S<State>,
     Path((service, method)): Path<(String, String)>,
+    ext: axum::http::Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -114,10 +115,12 @@ async fn dispatch(
             return error_reply(&status, Some(pe.http_status));
         }
     };
+    let cors = header("origin").map(|origin| crate::edge::headers::cors(&app.config.edge, origin, false));
+    let caller = crate::edge::caller_key(&ext);
     let mut resp = match text::transcode_request(&service, &method, inf, &body) {
         Err(s) => error_reply(&s, None),
         Ok((inf, body)) => {
-            let routed = route(app, &service, &method, inf, text::wire_format(outf), &body);
+            let routed = route(app, &service, &method, inf, text::wire_format(outf), &body, &caller);
             let resp = match deadline {
                 Some(d) => match tokio::time::timeout(d, routed).await {
                     Ok(r) => r,
@@ -130,15 +133,16 @@ async fn dispatch(
             text::transcode_response(&service, &method, outf, resp).await
         }
     };
-    if let Some(origin) = header("origin") {
-        set_headers(&mut resp, prpc::cors_headers(origin, false));
-    }
+    set_headers(&mut resp, cors.unwrap_or_default());
     resp
 }
 
-async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b: &[u8]) -> Response {
+/// `caller` is who limits and quotas count the call against.
+async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b: &[u8], caller: &str) -> Response {
     match (service, method) {
-        ("swarming.v2.Tasks", "NewTask") => call_with_headers(app, i, o, b, tasks::new_task::handle).await,
+        ("swarming.v2.Tasks", "NewTask") => {
+            call_with_headers(app, i, o, b, |app, req| tasks::new_task::handle(app, req, caller, b.len() as u64)).await
+        }
         ("swarming.v2.Tasks", "GetResult") => call(app, i, o, b, tasks::get_result::handle).await,
         ("swarming.v2.Tasks", "BatchGetResult") => call(app, i, o, b, tasks::batch_get_result::handle).await,
         ("swarming.v2.Tasks", "GetRequest") => call(app, i, o, b, tasks::get_request::handle).await,

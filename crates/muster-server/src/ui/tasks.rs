@@ -7,6 +7,7 @@ use super::auth::{self, Perm};
 use super::page::{chips, dur, esc, layout, link, opt_ts, pager, state_badge, ts};
 use super::{page_limit, parse_filters, UiError, UiResult};
 use crate::State;
+use axum::body::Body;
 use axum::extract::{Query, State as S};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -290,12 +291,8 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     }
     // Output: rendered up to PAGE_OUTPUT_BYTES; ui.js follows from data-offset.
     let bytes = app.store.read_output(res.output_of, 0, PAGE_OUTPUT_BYTES).await?;
-    let cut = ansi::complete_utf8(&bytes);
-    let text = String::from_utf8_lossy(&bytes[..cut]);
     let mut st = AnsiState::default();
-    let (html, used) = ansi::render(&text, &mut st);
-    // `used` counts bytes of the lossy text; equal to raw bytes when valid UTF-8.
-    let offset = if text.len() == cut { used } else { cut };
+    let (html, offset) = ansi::render(&bytes, &mut st);
     let live = matches!(res.state, TaskState::Pending | TaskState::Running);
     let truncated = bytes.len() as u64 >= PAGE_OUTPUT_BYTES;
     let _ = write!(
@@ -416,12 +413,10 @@ pub(crate) async fn raw_output(S(app): S<State>, headers: HeaderMap, Query(p): Q
     auth::check(&headers, Perm::Read)?;
     let id = parse_id(&p.id)?;
     let res = app.store.get_result(id).await?.ok_or_else(|| UiError::not_found(format!("no task {}", p.id)))?;
-    let (offset, length) = match p.offset {
-        Some(o) => (o, POLL_OUTPUT_BYTES),
-        None => (0, OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS),
+    let mut resp = match p.offset {
+        Some(offset) => app.store.read_output(res.output_of, offset, POLL_OUTPUT_BYTES).await?.into_response(),
+        None => Body::from_stream(output_stream(app.store.clone(), res.output_of)).into_response(),
     };
-    let bytes = app.store.read_output(res.output_of, offset, length).await?;
-    let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
@@ -432,4 +427,32 @@ pub(crate) async fn raw_output(S(app): S<State>, headers: HeaderMap, Query(p): Q
         }
     }
     Ok(resp)
+}
+
+/// A whole task output, read from the store one slice at a time as the
+/// client takes it: memory per download stays one slice, however large the
+/// output and however slow the reader. Ends at the end of the output (or
+/// with an error, which aborts the response).
+fn output_stream(
+    store: std::sync::Arc<dyn muster_store::Store>,
+    task: muster_core::TaskId,
+) -> impl futures::Stream<Item = Result<Vec<u8>, muster_store::StoreError>> {
+    futures::stream::try_unfold(Some(0u64), move |next| {
+        let store = store.clone();
+        async move {
+            let Some(offset) = next else { return Ok(None) };
+            let limit = OUTPUT_CHUNK_SIZE * OUTPUT_MAX_CHUNKS;
+            let length = OUTPUT_CHUNK_SIZE.min(limit.saturating_sub(offset));
+            if length == 0 {
+                return Ok(None);
+            }
+            let bytes = store.read_output(task, offset, length).await?;
+            if bytes.is_empty() {
+                return Ok(None);
+            }
+            let more = bytes.len() as u64 == length;
+            let next = more.then_some(offset + bytes.len() as u64);
+            Ok(Some((bytes, next)))
+        }
+    })
 }

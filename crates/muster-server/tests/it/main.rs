@@ -4,6 +4,7 @@
 mod bot_api;
 mod bot_groups;
 mod conformance;
+mod edge;
 mod flow;
 mod health;
 mod ops;

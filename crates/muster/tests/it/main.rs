@@ -10,6 +10,7 @@ mod crash;
 mod dev;
 mod docs;
 mod e2e_bot;
+mod edge;
 mod expiry;
 mod idempotency;
 mod jobs;

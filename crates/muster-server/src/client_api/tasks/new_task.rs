@@ -9,13 +9,19 @@ use muster_api::{convert, pb};
 /// explanation `muster why` gives (one line, ASCII).
 pub(crate) const WHY_HEADER: &str = "x-muster-why";
 
+/// `limits_key` is who the per-caller rate limit and pending-bytes quota
+/// count this call against; `size` the encoded request's bytes.
 pub(crate) async fn handle(
     app: State,
     req: pb::NewTaskRequest,
+    limits_key: &str,
+    size: u64,
 ) -> Result<(pb::TaskRequestMetadataResponse, Vec<(&'static str, String)>), Status> {
     let now = app.clock.now();
+    let admitted = app.quotas.admit(limits_key, size, now, |id| app.sched.is_pending(id))?;
     let new = convert::new_task_request_from_pb(req);
     let out = app.sched.new_task(new, &caller(), now).await?;
+    admitted.commit(out.result.as_ref().filter(|r| r.state == muster_core::TaskState::Pending).map(|r| r.id));
     if let Some(r) = &out.result {
         tracing::Span::current().record("task_id", r.id.summary_id());
     }
