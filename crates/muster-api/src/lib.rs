@@ -25,4 +25,5 @@ pub mod json;
 pub mod pb;
 pub mod prpc;
 pub mod replicas;
+pub mod tokens;
 pub mod trailer;

@@ -40,6 +40,7 @@ pub mod progress;
 pub mod reproduce;
 pub mod run;
 pub mod tasks;
+pub mod tokens;
 
 pub use args::{CommonArgs, Env, TaskArgs};
 pub use client::Client;
@@ -89,6 +90,10 @@ pub enum Command {
     Why(ops::WhyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Create, list or revoke API tokens.
+    Token(tokens::TokenArgs),
+    /// Save an API token for this user (paste it when asked).
+    Login(tokens::LoginArgs),
 }
 
 /// `muster completions`.
@@ -169,6 +174,8 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
         Command::Undrain(a) => ops::undrain(&a.common.client(env)?, env, a, out).await,
         Command::Drains(a) => ops::drains(&a.common.client(env)?, env, a, out).await,
         Command::Why(a) => ops::why(&a.common.client(env)?, env, a, out).await,
+        Command::Token(a) => tokens::token(env, a, out).await,
+        Command::Login(a) => tokens::login(env, a, out).await,
     }?;
     out.flush().map_err(|e| CliError::io("writing output", e))?;
     Ok(code)
@@ -181,6 +188,9 @@ fn merge_common(inner: &mut CommonArgs, outer: &CommonArgs) {
     }
     if inner.token.is_none() {
         inner.token = outer.token.clone();
+    }
+    if inner.token_file.is_none() {
+        inner.token_file = outer.token_file.clone();
     }
     inner.json |= outer.json;
 }

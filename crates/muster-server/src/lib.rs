@@ -8,6 +8,7 @@
 //!
 //! Entry point: [`run`]`(listener, deps, shutdown)`.
 
+pub mod access;
 pub mod auth;
 pub mod bot_api;
 pub mod bot_code;
@@ -55,6 +56,8 @@ pub(crate) struct AppState {
     pub python_bot: Option<python_bot::PythonBotCode>,
     /// The process-wide metrics (None if another recorder was installed).
     pub metrics: Option<Arc<muster_observe::Metrics>>,
+    /// Authenticates client (pRPC and UI) requests.
+    pub authn: muster_access::Authenticator,
 }
 
 pub(crate) type State = Arc<AppState>;
@@ -69,15 +72,21 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,
         metrics: muster_observe::Metrics::global().map_err(|e| tracing::warn!(error = %e, "no /metrics")).ok(),
+        authn: muster_access::Authenticator::new(deps.store.clone()),
         store: deps.store,
         sched: deps.sched,
         clock: deps.clock,
         config: deps.config,
     });
-    let app = Router::new()
-        .merge(bot_api::routes())
+    // Every client route (any /prpc/ service, every UI page and form) is
+    // authenticated once; bot routes authenticate bots themselves.
+    let clients = Router::new()
         .merge(client_api::routes())
         .merge(ui::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::middleware));
+    let app = Router::new()
+        .merge(bot_api::routes())
+        .merge(clients)
         .merge(health::routes())
         .merge(telemetry::routes())
         .fallback(error::not_found)
@@ -96,6 +105,7 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     let settings = sweeper::Settings { every: deps.config.sweep_interval, retention: deps.config.retention };
     let resync_every = deps.config.resync_interval;
     let feed = deps.feed.take();
+    let config_watch = tokio::spawn(deps.config.access.clone().watch(shutdown.clone().cancelled_owned()));
     let app = router(deps)?;
     let follower = feed
         .map(|feed| tokio::spawn(replica::follow(sched.clone(), clock.clone(), feed, resync_every, shutdown.clone())));
@@ -130,6 +140,7 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     let _ = closer.await;
     let _ = upkeep.await;
     let _ = sweeper.await;
+    let _ = config_watch.await;
     if let Some(f) = follower {
         let _ = f.await;
     }

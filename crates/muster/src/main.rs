@@ -2,6 +2,7 @@
 //! Thin: flags and config → the library crates.
 
 mod backup;
+mod access;
 mod bot;
 mod config;
 mod dev;
@@ -42,6 +43,10 @@ enum Command {
     Bench(muster_bench::BenchArgs),
     /// Print the version and this executable's bot digest.
     Version,
+    /// Check a configuration directory (for CI presubmits; exit 1 on error).
+    Config(access::ConfigArgs),
+    /// Set up access control: `admin init --identity user:you@example.com`.
+    Admin(access::AdminArgs),
     #[command(flatten)]
     Client(muster_cli::Command),
 }
@@ -67,6 +72,8 @@ fn main() -> ExitCode {
         Command::Migrate(a) => exit(migrate::main(a)),
         Command::Backup(a) => exit(backup::backup(a)),
         Command::Restore(a) => exit(backup::restore(a)),
+        Command::Config(a) => access::config_main(a),
+        Command::Admin(a) => exit(access::admin_main(a)),
         Command::Client(muster_cli::Command::Completions(a)) => {
             muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -99,6 +99,14 @@ pub(crate) struct ServerArgs {
     /// or `json` (one object per line) [default: text].
     #[arg(long, env = "MUSTER_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::LogFormat>,
+    /// Access configuration directory: access.toml, pools.cfg, realms.cfg,
+    /// settings.cfg, ip_allowlist.cfg, bots.cfg (all optional; reloaded on
+    /// change and on SIGHUP) [default: <data-dir>/config].
+    #[arg(long, env = "MUSTER_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// `muster dev`: anonymous callers are administrators.
+    #[arg(skip)]
+    pub dev: bool,
 }
 
 /// Everything resolved from flags, env and file.
@@ -121,12 +129,17 @@ pub(crate) struct Resolved {
     pub retention: Option<Duration>,
     pub resync_interval: Duration,
     pub wait_for_lock: bool,
+    pub config_dir: PathBuf,
+    pub dev: bool,
 }
 
 impl ServerArgs {
     pub(crate) fn resolve(self) -> anyhow::Result<Resolved> {
         let f = FileConfig::load(self.config.as_ref())?;
+        let data_dir = self.data_dir.clone().or(f.data_dir.clone()).unwrap_or_else(|| PathBuf::from("muster-data"));
         Ok(Resolved {
+            config_dir: self.config_dir.clone().unwrap_or_else(|| data_dir.join("config")),
+            dev: self.dev,
             listen: self.listen.or(f.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
             database: self.database.or(f.database),
@@ -287,6 +300,7 @@ pub(crate) async fn serve(
     config.python_bot_dir = r.python_bot_dir.clone();
     config.python_bot_config = r.python_bot_config.clone();
     config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
+    config.access = Arc::new(crate::access::load_config(&r.config_dir, r.dev, loopback)?);
     config.bot_auth = BotAuth {
         ip_allowlist: if !r.bot_allow.is_empty() {
             r.bot_allow.clone()

@@ -89,8 +89,7 @@ pub(crate) fn store_err(e: muster_store::StoreError) -> Status {
     Status::from(muster_core::Error::from(e))
 }
 
-/// The identity of a pRPC caller. muster has no client authentication yet:
-/// every caller is anonymous and may do everything.
-pub(crate) fn caller() -> muster_sched::Caller {
-    muster_sched::Caller { identity: "anonymous:anonymous".to_string(), high_priority_allowed: true }
+/// The access context (snapshot + authenticated caller) of this RPC.
+pub(crate) fn access() -> std::sync::Arc<crate::access::RequestAccess> {
+    crate::access::current()
 }

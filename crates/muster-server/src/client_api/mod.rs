@@ -8,6 +8,7 @@ mod common;
 mod muster;
 mod swarming;
 mod tasks;
+mod tokens;
 
 use crate::State;
 use axum::body::Bytes;
@@ -37,6 +38,11 @@ fn set_headers<K: AsRef<str>>(resp: &mut Response, headers: impl IntoIterator<It
             resp.headers_mut().insert(k, v);
         }
     }
+}
+
+/// A pRPC error reply (also used for requests refused before dispatch).
+pub(crate) fn status_reply(status: &Status) -> Response {
+    error_reply(status, None)
 }
 
 fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
@@ -139,6 +145,9 @@ async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b:
         ("muster.v1.Fleet", "Undrain") => call(app, i, o, b, muster::undrain::handle).await,
         ("muster.v1.Fleet", "ListDrains") => call(app, i, o, b, muster::list_drains::handle).await,
         ("muster.v1.Scheduler", "WhyPending") => call(app, i, o, b, muster::why_pending::handle).await,
+        ("muster.v1.Tokens", "Create") => call(app, i, o, b, tokens::create).await,
+        ("muster.v1.Tokens", "List") => call(app, i, o, b, tokens::list).await,
+        ("muster.v1.Tokens", "Revoke") => call(app, i, o, b, tokens::revoke).await,
         _ => error_reply(
             &Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")),
             None,

@@ -245,4 +245,13 @@ impl Store for SqliteStore {
     async fn load_drains(&self) -> Result<Vec<muster_core::Drain>> {
         self.read(drain::load).await
     }
+
+    async fn get_api_token(&self, id: &str) -> Result<Option<crate::ApiToken>> {
+        let id = id.to_string();
+        self.read(move |c| read::get_api_token(c, &id)).await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<crate::ApiToken>> {
+        self.read(read::list_api_tokens).await
+    }
 }

@@ -2,6 +2,7 @@
 //! processes fetched from /bot_code, real commands.
 
 mod bot_auth;
+mod access;
 mod cli;
 mod common;
 mod config;
