@@ -16,7 +16,7 @@ use std::io::{BufRead, Write};
 #[command(after_help = "Examples:
   muster token create -S https://muster.example.com --identity service:ci-linux --expires 30d
   muster token list -S https://muster.example.com --all
-  muster token revoke -S https://muster.example.com Qm9vZ0J5ZXRoZUJvb2s")]
+  muster token revoke -S https://muster.example.com -- -Qm9vZ0J5ZXRoZUJvb2s   # `--` before ids starting with -")]
 pub struct TokenArgs {
     #[command(subcommand)]
     pub action: TokenAction,

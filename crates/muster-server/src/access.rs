@@ -207,3 +207,20 @@ pub(crate) fn authorize_new_task(ctx: &RequestAccess, req: &mut NewTaskRequest) 
         high_priority_allowed: checker.pool_perm(&pool, perms::POOLS_CREATE_HIGH_PRIORITY_TASK),
     })
 }
+
+/// Draining is terminating-lite: `pools.terminateBot` on the bot, in the
+/// pool, or in every pool a dimension filter names (none: server level).
+pub(crate) fn check_drain(app: &State, ctx: &RequestAccess, target: &muster_core::DrainTarget) -> Result<(), Error> {
+    use muster_core::DrainTarget as T;
+    let c = ctx.checker();
+    match target {
+        T::Bot(id) => c.check_bot(id, &bot_pools(app, id), perms::POOLS_TERMINATE_BOT),
+        T::Pool(p) => c.check_pool(p, perms::POOLS_TERMINATE_BOT),
+        T::Dimensions(d) => {
+            let mut pools: Vec<String> = d.get("pool").flat_map(|v| v.split('|')).map(str::to_string).collect();
+            pools.sort();
+            pools.dedup();
+            c.check_listing(&pools, perms::POOLS_TERMINATE_BOT)
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! The `muster` binary: server, bot, client and dev in one executable.
 //! Thin: flags and config → the library crates.
 
-mod backup;
 mod access;
+mod backup;
 mod bot;
 mod config;
 mod dev;

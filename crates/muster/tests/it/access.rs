@@ -76,7 +76,7 @@ async fn admin_init_then_tokens_through_the_binary() {
     let listing = String::from_utf8_lossy(&all.stdout).to_string();
     assert!(listing.contains("service:ci") && listing.contains("user:me@example.com"), "{listing}");
 
-    let revoked = run(s(&["token", "revoke", "-S", &url, &id]), Some(&admin_token));
+    let revoked = run(s(&["token", "revoke", "-S", &url, "--", &id]), Some(&admin_token));
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     let after = run(s(&["token", "list", "-S", &url]), Some(&ci_token));
     assert_eq!(after.status.code(), Some(5), "a revoked token is refused");

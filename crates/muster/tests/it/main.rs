@@ -1,8 +1,8 @@
 //! End-to-end tests with real processes: `muster server`, `muster bot`
 //! processes fetched from /bot_code, real commands.
 
-mod bot_auth;
 mod access;
+mod bot_auth;
 mod cli;
 mod common;
 mod config;
