@@ -132,25 +132,17 @@ pub(crate) fn layout(title: &str, current: &str, body: &str) -> Html<String> {
 fn insert_csrf(body: &str) -> String {
     let field = super::csrf::field();
     let mut out = String::with_capacity(body.len() + 256);
-    for (i, part) in body.split("<form method=\"post\"").enumerate() {
-        if i == 0 {
-            out.push_str(part);
-            continue;
+    let mut rest = body;
+    while let Some(i) = rest.find("<form") {
+        let Some(close) = rest[i..].find('>') else { break };
+        let tag_end = i + close + 1;
+        out.push_str(&rest[..tag_end]);
+        if rest[i..tag_end].contains("method=\"post\"") {
+            out.push_str(&field);
         }
-        // `part` starts with the rest of the opening tag: ` action="…" …>`.
-        match part.find('>') {
-            Some(end) => {
-                out.push_str("<form method=\"post\"");
-                out.push_str(&part[..=end]);
-                out.push_str(&field);
-                out.push_str(&part[end + 1..]);
-            }
-            None => {
-                out.push_str("<form method=\"post\"");
-                out.push_str(part);
-            }
-        }
+        rest = &rest[tag_end..];
     }
+    out.push_str(rest);
     out
 }
 
