@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["swarming/v2/swarming.proto", "google/rpc/status.proto", "muster/v1/ops.proto"];
+const PROTOS: &[&str] =
+    &["swarming/v2/swarming.proto", "google/rpc/status.proto", "muster/v1/ops.proto", "scheduler/scheduler.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -30,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ".swarming.v2",
         ".google.rpc",
         ".muster.v1",
+        ".scheduler",
     ])?;
     Ok(())
 }

@@ -252,6 +252,15 @@ pub fn task_properties_to_pb(p: &TaskProperties, view: PropertiesView) -> pb::Ta
             )
         }
     };
+    // Unset containment (type NOT_SPECIFIED, nothing else) is absent, as
+    // upstream echoes it; env and env prefixes are maps there: sorted by key.
+    let containment = (containment != pb::Containment::default()).then_some(containment);
+    let mut env = p.env.clone();
+    let mut env_prefixes = p.env_prefixes.clone();
+    if view == PropertiesView::Echo {
+        env.sort_by(|a, b| a.0.cmp(&b.0));
+        env_prefixes.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     pb::TaskProperties {
         caches: p.caches.iter().map(|c| pb::CacheEntry { name: c.name.clone(), path: c.path.clone() }).collect(),
         cipd_input: p.cipd_input.as_ref().map(|c| pb::CipdInput {
@@ -262,12 +271,8 @@ pub fn task_properties_to_pb(p: &TaskProperties, view: PropertiesView) -> pb::Ta
         command: p.command.clone(),
         relative_cwd: p.relative_cwd.clone(),
         dimensions: string_pairs(&dimensions),
-        env: string_pairs(&p.env),
-        env_prefixes: p
-            .env_prefixes
-            .iter()
-            .map(|(k, v)| pb::StringListPair { key: k.clone(), value: v.clone() })
-            .collect(),
+        env: string_pairs(&env),
+        env_prefixes: env_prefixes.into_iter().map(|(key, value)| pb::StringListPair { key, value }).collect(),
         execution_timeout_secs: p.execution_timeout_secs,
         grace_period_secs: p.grace_period_secs,
         idempotent: p.idempotent,
@@ -275,7 +280,7 @@ pub fn task_properties_to_pb(p: &TaskProperties, view: PropertiesView) -> pb::Ta
         io_timeout_secs: p.io_timeout_secs,
         outputs: p.outputs.clone(),
         secret_bytes,
-        containment: Some(containment),
+        containment,
     }
 }
 

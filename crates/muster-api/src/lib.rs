@@ -26,4 +26,5 @@ pub mod pb;
 pub mod prpc;
 pub mod replicas;
 pub mod tokens;
+pub mod text;
 pub mod trailer;

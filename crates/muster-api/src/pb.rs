@@ -39,6 +39,12 @@ pub mod muster {
 
 pub use swarming::v2::*;
 
+/// `scheduler`: the LUCI Scheduler API (jobs), `proto/scheduler/scheduler.proto`.
+pub mod scheduler {
+    include!(concat!(env!("OUT_DIR"), "/scheduler.rs"));
+    include!(concat!(env!("OUT_DIR"), "/scheduler.serde.rs"));
+}
+
 /// The encoded `FileDescriptorSet` of swarming.v2 (and its imports), for
 /// reflection/discovery endpoints.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swarming_descriptor.bin"));

@@ -35,6 +35,8 @@ pub const MAX_ERROR_BODY: usize = 4096;
 pub const MEDIA_BINARY: &str = "application/prpc; encoding=binary";
 /// Media type for JSON.
 pub const MEDIA_JSON: &str = "application/json";
+/// Media type of text-format bodies.
+pub const MEDIA_TEXT: &str = "application/prpc; encoding=text";
 
 /// The three services of swarming.v2 and their methods (docs/client-api.md#services).
 pub const SERVICES: &[(&str, &[&str])] = &[
@@ -71,6 +73,19 @@ pub const SERVICES: &[(&str, &[&str])] = &[
     ),
     ("muster.v1.Fleet", &["Drain", "Undrain", "ListDrains"]),
     ("muster.v1.Scheduler", &["WhyPending"]),
+    (
+        "scheduler.Scheduler",
+        &[
+            "GetJobs",
+            "GetInvocations",
+            "GetInvocation",
+            "PauseJob",
+            "ResumeJob",
+            "AbortJob",
+            "AbortInvocation",
+            "EmitTriggers",
+        ],
+    ),
 ];
 
 // ---------------------------------------------------------------------------
@@ -277,6 +292,8 @@ pub enum Format {
     Binary,
     /// Proto3 JSON (responses carry the `)]}'` prefix).
     Json,
+    /// Protobuf text format (transcoded by [`crate::text`]).
+    Text,
 }
 
 impl Format {
@@ -285,6 +302,7 @@ impl Format {
         match self {
             Format::Binary => MEDIA_BINARY,
             Format::Json => MEDIA_JSON,
+            Format::Text => MEDIA_TEXT,
         }
     }
 }
@@ -372,7 +390,7 @@ pub fn request_format(content_type: Option<&str>) -> Result<Format, ProtocolErro
     match classify(&ty, &params) {
         Media::Binary => Ok(Format::Binary),
         Media::Json => Ok(Format::Json),
-        Media::Text => Err(bad("the text encoding is not supported".to_string())),
+        Media::Text => Ok(Format::Text),
         Media::BadPrpc(why) => Err(bad(why)),
         Media::Other => Err(bad("unknown media type".to_string())),
     }
@@ -412,7 +430,8 @@ pub fn response_format(accept: Option<&str>) -> Result<Format, ProtocolError> {
         let (fmt, pref) = match classify(&ty, &params) {
             Media::Binary => (Format::Binary, 0),
             Media::Json => (Format::Json, 1),
-            Media::Text | Media::BadPrpc(_) | Media::Other => continue,
+            Media::Text => (Format::Text, 2),
+            Media::BadPrpc(_) | Media::Other => continue,
         };
         let better = match best {
             None => true,
@@ -485,6 +504,7 @@ fn strip_nulls(v: &mut serde_json::Value) {
 pub fn decode<M: Message>(format: Format, body: &[u8]) -> Result<M, Status> {
     match format {
         Format::Binary => M::decode(body).map_err(|e| Status::invalid_argument(format!("could not decode body: {e}"))),
+        Format::Text => Err(Status::internal("text bodies are transcoded to binary first (muster_api::text)")),
         Format::Json => {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(M::default());
@@ -502,6 +522,7 @@ pub fn decode<M: Message>(format: Format, body: &[u8]) -> Result<M, Status> {
 pub fn encode<M: Message>(format: Format, msg: &M) -> Result<(&'static str, Vec<u8>), Status> {
     match format {
         Format::Binary => Ok((MEDIA_BINARY, msg.encode_to_vec())),
+        Format::Text => Err(Status::internal("text responses are transcoded from binary (muster_api::text)")),
         Format::Json => {
             let mut body = JSON_PREFIX.to_vec();
             serde_json::to_writer(&mut body, msg)
@@ -516,6 +537,7 @@ pub fn encode<M: Message>(format: Format, msg: &M) -> Result<(&'static str, Vec<
 pub fn encode_request<M: Message>(format: Format, msg: &M) -> Result<Vec<u8>, Status> {
     match format {
         Format::Binary => Ok(msg.encode_to_vec()),
+        Format::Text => Err(Status::internal("text requests are not sent by this client")),
         Format::Json => serde_json::to_vec(msg).map_err(|e| Status::internal(format!("could not encode request: {e}"))),
     }
 }

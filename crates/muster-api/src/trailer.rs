@@ -16,12 +16,13 @@ pub const MAGIC: &[u8; 8] = b"MUSTRCFG";
 pub struct BotConfig {
     /// Server URL, no trailing slash.
     pub server: String,
-    /// Server-enforced dimensions (pool is a security boundary).
+    /// Dimensions the bot adds to its own (informational: the server
+    /// enforces its groups' dimensions whatever the bot reports).
     pub dimensions: std::collections::BTreeMap<String, Vec<String>>,
     /// Optional hook executable content (a script), run with JSON on stdin.
     pub hook_script: Option<String>,
-    /// Shared bot token sent as `Authorization: Bearer`, if the group uses one.
-    pub token: Option<String>,
+    // No credential: the file is served to anyone. A `token` key written by
+    // an older server is ignored when read.
 }
 
 /// Appends `cfg` as a trailer to `exe` (which must not already have one).

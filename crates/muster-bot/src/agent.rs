@@ -59,7 +59,7 @@ pub(crate) async fn run(opts: BotOptions, shutdown: CancellationToken) -> Result
         opts.servers.clone()
     };
     let bot_id = host::bot_id(opts.bot_id.as_deref());
-    let token = opts.token.clone().or(trailer.token.clone()).filter(|t| !t.is_empty());
+    let token = opts.token.clone().filter(|t| !t.is_empty());
     // Validates every URL (NoServer, BadServer) before the directory is touched.
     let remote = Remote::new(&servers, &bot_id, token, shutdown.clone())?;
     for problem in dirs::clean(&dir) {
@@ -174,6 +174,9 @@ impl Agent {
             };
             match res {
                 Ok(resp) => {
+                    if let Some(script) = resp.bot_config.as_deref().filter(|s| !s.is_empty()) {
+                        self.install_group_hook(&resp.bot_config_name, script);
+                    }
                     for (k, v) in resp.bot_group_cfg.dimensions {
                         self.server_dims.insert(k, v);
                     }
@@ -192,6 +195,24 @@ impl Agent {
                     self.pause(loop_backoff(failures + 1, 2.0, BACKOFF_CAP)).await;
                 }
             }
+        }
+    }
+
+    /// Uses the hook script of the bot's group (bots.cfg
+    /// `bot_config_script`, sent at handshake) unless `--hook` was given.
+    fn install_group_hook(&mut self, name: &str, script: &str) {
+        if self.opts.hook.is_some() {
+            return;
+        }
+        let p = self.dir.join(dirs::HOOK_FILE);
+        let written = std::fs::write(&p, script)
+            .and_then(|_| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)));
+        match written {
+            Ok(()) => {
+                tracing::info!(name, "using the bot group's hook script");
+                self.hook = Some(Hook::new(p, self.opts.hook_timeout));
+            }
+            Err(e) => tracing::warn!(error = %e, name, "writing the bot group's hook script"),
         }
     }
 

@@ -49,7 +49,8 @@ pub struct BotOptions {
     pub hook: Option<PathBuf>,
     /// Time a hook call may take before it is killed.
     pub hook_timeout: Duration,
-    /// Bearer token for the bot API; else the trailer's token.
+    /// Credential sent as `Authorization: Bearer` (a group token or a
+    /// machine token `msm_…`). Never taken from the served executable.
     pub token: Option<String>,
     /// Obey `update` commands. When false, `update` is treated as a sleep and
     /// reported once as a `bot_error`.

@@ -28,6 +28,10 @@
 //! `run` exits with the task's exit code, or 124 TIMED_OUT, 91 EXPIRED,
 //! 92 NO_RESOURCE, 93 BOT_DIED, 94 CANCELED, 95 KILLED, 96 CLIENT_ERROR,
 //! 130 interrupted. `reproduce` exits with the local command's exit code.
+//!
+//! [`swarming`] is another personality of the same verbs: exactly the
+//! upstream Go CLI (its flag syntax, defaults, outputs and exit codes 0/1/2),
+//! for scripts written against it.
 
 pub mod args;
 pub mod bots;
@@ -35,10 +39,12 @@ pub mod client;
 pub mod collect;
 pub mod error;
 pub mod format;
+pub mod jobs;
 pub mod ops;
 pub mod progress;
 pub mod reproduce;
 pub mod run;
+pub mod swarming;
 pub mod tasks;
 pub mod tokens;
 
@@ -88,12 +94,51 @@ pub enum Command {
     Drains(ops::DrainsArgs),
     /// Explain why a task is pending.
     Why(ops::WhyArgs),
+    /// Scheduled jobs: list, show, trigger, pause, resume, abort, runs, check.
+    Jobs(jobs::JobsArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Create, list or revoke API tokens.
     Token(tokens::TokenArgs),
     /// Save an API token for this user (paste it when asked).
     Login(tokens::LoginArgs),
+    /// Act exactly as the upstream `swarming` CLI (Go-style flags, its
+    /// defaults, outputs and exit codes): `muster swarming help`.
+    Swarming(SwarmingArgs),
+    /// Make DIR/swarming a link to this executable: run as `swarming`, it
+    /// is the upstream-compatible CLI.
+    InstallSwarmingAlias(InstallAliasArgs),
+}
+
+/// `muster swarming <verb> [flags] [args]`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[command(
+    disable_help_flag = true,
+    after_help = "Everything after `swarming` is parsed the way the upstream Go CLI parses it
+(-flag value, -flag=value, -wait=false; flags end at the first other word).
+Defaults, JSON files and exit codes (0 ok, 1 error, 2 bad flags) are
+upstream's. `muster swarming help` lists the verbs; `muster swarming help
+collect` shows one.
+
+Examples:
+  muster swarming trigger -S http://127.0.0.1:8080 -d pool=default -json-output t.json echo hi
+  muster swarming collect -S http://127.0.0.1:8080 -requests-json t.json -task-output-stdout console -timeout 10m"
+)]
+pub struct SwarmingArgs {
+    /// The upstream command line: verb, flags, arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+/// `muster install-swarming-alias DIR`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[command(after_help = "Examples:
+  muster install-swarming-alias ~/.local/bin
+  swarming collect -S https://muster.example.com -timeout 10m 6663cfc78b41fb10")]
+pub struct InstallAliasArgs {
+    /// The directory to put the `swarming` link in (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
 }
 
 /// `muster completions`.
@@ -146,6 +191,20 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
             completions(a.shell, &mut client_command(), out);
             return Ok(0);
         }
+        Command::Swarming(a) => {
+            let mut argv = vec!["swarming".to_string()];
+            argv.extend(a.args.iter().cloned());
+            let token = std::env::var("MUSTER_TOKEN").ok();
+            let mut stderr = std::io::stderr();
+            let mut stdin = std::io::stdin().lock();
+            return Ok(swarming::run(&argv, env, token.as_deref(), out, &mut stderr, &mut stdin).await);
+        }
+        Command::InstallSwarmingAlias(a) => {
+            let exe = std::env::current_exe().map_err(|e| CliError::io("finding this executable", e))?;
+            let link = swarming::install_alias(&a.dir, &exe).map_err(CliError::Io)?;
+            format::line(out, &format!("{} -> {}: run `swarming help`", link.display(), exe.display()))?;
+            Ok(0)
+        }
         Command::Trigger(a) => tasks::trigger(&a.common.client(env)?, env, a, out).await,
         Command::Collect(a) => collect::collect(&a.common.client(env)?, env, a, out).await,
         Command::Run(a) => run::run(&a.common.client(env)?, env, a, out).await,
@@ -176,6 +235,10 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
         Command::Why(a) => ops::why(&a.common.client(env)?, env, a, out).await,
         Command::Token(a) => tokens::token(env, a, out).await,
         Command::Login(a) => tokens::login(env, a, out).await,
+        Command::Jobs(a) => match a.action.common() {
+            Some(c) => jobs::jobs(&c.client(env)?, env, a, out).await,
+            None => Err(CliError::usage("`muster jobs check` runs in the muster binary")),
+        },
     }?;
     out.flush().map_err(|e| CliError::io("writing output", e))?;
     Ok(code)

@@ -62,8 +62,9 @@ pub struct UndrainArgs {
 
 /// `muster drains`.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
-#[command(after_help = "Example:
-  muster drains")]
+#[command(after_help = "Examples:
+  muster drains
+  muster drains -S http://127.0.0.1:8080")]
 pub struct DrainsArgs {
     #[command(flatten)]
     pub common: crate::CommonArgs,

@@ -9,6 +9,7 @@
 //! The files and their meaning: `docs/access-control.md`.
 
 pub mod access_toml;
+pub mod bots;
 pub mod error;
 pub mod reload;
 pub mod roles;

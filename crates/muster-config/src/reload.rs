@@ -108,6 +108,7 @@ impl ConfigHolder {
                 *self.current.write() = Arc::new(snap);
                 self.mark_valid();
                 tracing::info!(%digest, dir = %dir.display(), "configuration reloaded");
+                metrics::counter!("muster_config_reloads_total").increment(1);
                 Ok(Reloaded::Swapped { digest })
             }
             Err(errors) => {
@@ -180,6 +181,11 @@ fn stamp(dir: &Path) -> Stamp {
         }
     };
     if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            visit(e.path());
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(dir.join(crate::bots::SCRIPTS_DIR)) {
         for e in rd.flatten() {
             visit(e.path());
         }

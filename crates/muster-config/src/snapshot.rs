@@ -91,8 +91,11 @@ pub struct Snapshot {
     pub server_groups: ServerGroups,
     pub pools_cfg: pb::PoolsCfg,
     pub pools: BTreeMap<String, PoolEntry>,
-    /// `bots.cfg` as parsed (syntax only here), if present.
+    /// `bots.cfg` as parsed, if present.
     pub bots: Option<pb::BotsCfg>,
+    /// The bot groups of bots.cfg and `[[bot_auth]]`, validated; None when
+    /// neither exists (the server's bot flags then make the default group).
+    pub bot_groups: Option<std::sync::Arc<muster_botauth::BotGroups>>,
     /// Named IP allowlists from `ip_allowlist.cfg` and `access.toml`, includes resolved.
     pub ip_allowlists: BTreeMap<String, Vec<IpNet>>,
     pub groups: BTreeMap<String, FlatGroup>,
@@ -189,6 +192,14 @@ impl Files {
                 .iter()
                 .map(|n| (n.to_string(), dir.join(n)))
                 .collect();
+        if let Ok(rd) = std::fs::read_dir(dir.join(crate::bots::SCRIPTS_DIR)) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().to_string();
+                if n.ends_with(".py") {
+                    names.push((format!("{}/{n}", crate::bots::SCRIPTS_DIR), e.path()));
+                }
+            }
+        }
         if let Ok(rd) = std::fs::read_dir(dir.join(REALMS_DIR)) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().to_string();
@@ -698,6 +709,23 @@ pub fn build(files: &Files, options: LoadOptions) -> Result<Snapshot, Errors> {
         let text = get(file).unwrap_or("");
         compile_project(project, file, text, cfg, &known_group, &mut realms, &mut errors, &mut warnings);
     }
+    let scripts: BTreeMap<String, String> = files
+        .0
+        .iter()
+        .filter_map(|(n, t)| {
+            n.strip_prefix(&format!("{}/", crate::bots::SCRIPTS_DIR)).map(|s| (s.to_string(), t.clone()))
+        })
+        .collect();
+    let bot_groups = crate::bots::build(
+        bots.as_ref(),
+        get(BOTS_CFG).unwrap_or(""),
+        &access,
+        get(ACCESS_TOML).unwrap_or(""),
+        &ip_allowlists,
+        &scripts,
+        &mut errors,
+        &mut warnings,
+    );
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -711,6 +739,7 @@ pub fn build(files: &Files, options: LoadOptions) -> Result<Snapshot, Errors> {
         pools_cfg,
         pools,
         bots,
+        bot_groups,
         ip_allowlists,
         groups,
         realms,

@@ -115,3 +115,19 @@ impl BotEvent {
         }
     }
 }
+
+/// A per-machine bot credential `msm_<id>_<secret>` bound to one host. Only
+/// the SHA-256 of the secret is kept; the token itself is shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotToken {
+    pub id: String,
+    /// The host (bot id host part, or its FQDN) the token is valid for.
+    pub host: String,
+    /// Lowercase hex SHA-256 of the secret part.
+    pub secret_sha256: String,
+    pub created: Time,
+    /// Who created it (free text: the operator's name or identity).
+    pub created_by: String,
+    /// When it was revoked; a revoked token never passes again.
+    pub revoked: Option<Time>,
+}

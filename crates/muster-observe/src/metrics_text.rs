@@ -122,8 +122,9 @@ fn install() -> Result<Arc<Metrics>, String> {
         .map_err(err)?;
     describe();
     // Registered now so dashboards and alerts see them at 0 from the start.
-    // Incremented by the config reload (muster-config, when it lands) and by
-    // the notification sender (its queue length), respectively.
+    // Incremented by a successful config reload (muster-config's
+    // `ConfigHolder::reload`); the backlog is to be set by the notification
+    // sender (its queue length) once notifications are delivered.
     counter!("muster_config_reloads_total").absolute(0);
     gauge!("muster_notification_backlog").set(0.0);
     gauge!("muster_long_polls_parked").set(0.0);

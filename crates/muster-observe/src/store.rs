@@ -212,10 +212,19 @@ impl Store for ObservedStore {
     async fn list_api_tokens(&self) -> Result<Vec<muster_store::ApiToken>> {
         self.inner.list_api_tokens().await
     }
+    async fn get_bot_token(&self, id: &str) -> Result<Option<muster_core::bot::BotToken>> {
+        self.inner.get_bot_token(id).await
+    }
+    async fn list_bot_tokens(&self) -> Result<Vec<muster_core::bot::BotToken>> {
+        self.inner.list_bot_tokens().await
+    }
     async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<Feed>>> {
         self.inner.subscribe().await
     }
     async fn lead(&self) -> Result<bool> {
         self.inner.lead().await
+    }
+    fn jobs(&self) -> Option<&dyn muster_store::jobs::JobStore> {
+        self.inner.jobs()
     }
 }

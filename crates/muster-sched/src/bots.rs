@@ -27,7 +27,12 @@ fn view(e: &BotEntry, now: Time, st: &State) -> BotInfo {
 }
 
 impl Scheduler {
-    /// A (re)starting bot: registers it; a task still assigned to it died.
+    /// A (re)starting bot: registers it under its new session. A task still
+    /// assigned to the bot id died with the old process — unless that task
+    /// reported within [`LIVE_TASK_WINDOW`](crate::LIVE_TASK_WINDOW): then
+    /// another process of the same bot id is still running it (a duplicate
+    /// or an impostor sharing the group's credential) and it is left to
+    /// finish (or to go silent and die by its own deadline).
     pub async fn handshake(&self, hello: BotHello, now: Time) -> Result<BotInfo> {
         if self.arrived_from_elsewhere(&hello.bot_id) {
             self.adopt_running(&hello.bot_id, now).await?;
@@ -35,7 +40,7 @@ impl Scheduler {
         let previous = {
             let mut st = self.state.lock();
             st.apply_hello(&hello, now, self.death_timeout());
-            st.bots.get(&hello.bot_id).and_then(|e| e.info.task_id)
+            st.bots.get(&hello.bot_id).and_then(|e| e.info.task_id).filter(|t| !st.task_live(*t, now))
         };
         if let Some(task) = previous {
             self.abandon(task, &hello.bot_id, Abandon::BotDied, "bot reconnected", now).await?;
@@ -95,6 +100,12 @@ impl Scheduler {
             .commit(Txn::new().with(Write::DeleteBot(bot_id.to_string())).with(Write::AppendEvent(Box::new(ev))))
             .await?;
         Ok(true)
+    }
+
+    /// The session id of the bot's latest handshake known here (None: the
+    /// bot is unknown to this server).
+    pub fn bot_session(&self, bot_id: &str) -> Option<String> {
+        self.state.lock().bots.get(bot_id).map(|e| e.info.session_id.clone())
     }
 
     pub fn get_bot(&self, bot_id: &str, now: Time) -> Option<BotInfo> {

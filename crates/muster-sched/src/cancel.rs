@@ -142,7 +142,7 @@ impl Scheduler {
         request.tags.push("swarming.pool.template:no_pool".to_string());
         request.tags.sort();
         request.tags.dedup();
-        let out = self.create_task(request, None, now).await?;
+        let out = self.create_task(request, None).await?;
         Ok(out.request.id)
     }
 }

@@ -40,6 +40,11 @@ pub use gauges::{BotGauge, FleetGauges, PendingGauge};
 pub use muster_core::why::{BotCounts, SliceWhy, WhyPending};
 pub use sync::ResyncReport;
 
+/// A running task that reported (or was claimed) this recently is being
+/// run by some process: a new handshake or poll under the same bot id does
+/// not declare it dead (bots report at least every 10 s while running).
+pub const LIVE_TASK_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
+
 use muster_core::dims::DimFilter;
 use muster_core::result::PerformanceStats;
 use muster_core::task::{CasReference, CipdPackage, CipdPins};

@@ -42,7 +42,7 @@ impl Scheduler {
                 return Ok(out);
             }
         }
-        self.create_task(request, uuid_key, now).await
+        self.create_task(request, uuid_key).await
     }
 
     async fn existing_by_uuid(&self, key: &str) -> Result<Option<NewTaskOutcome>> {
@@ -61,8 +61,10 @@ impl Scheduler {
         &self,
         mut request: TaskRequest,
         uuid_key: Option<String>,
-        now: Time,
     ) -> Result<NewTaskOutcome> {
+        // One time for the request and its result: the request's creation
+        // time (the request's `now` at the stored microsecond precision).
+        let now = request.created;
         let start = self.choose_start(&request, now).await?;
         let mut result = TaskResult::pending(request.id, now, &request.name, &request.tags, &request.user);
         self.stamp(&mut result, now);

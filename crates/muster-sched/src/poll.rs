@@ -6,7 +6,9 @@
 //! Unacknowledged assignment: if a bot polls with a NEW request_uuid while a
 //! task it was given has not seen a single task_update, the same manifest is
 //! handed back (the reply was lost; the task never started). If the bot did
-//! send updates for it, the task is abandoned (BOT_DIED) and the poll goes on.
+//! send updates for it, the task is abandoned (BOT_DIED) and the poll goes on
+//! — unless it reported within `LIVE_TASK_WINDOW`: then another process of
+//! the same bot id still runs it, and the poll is answered `sleep`.
 
 use crate::index::PendingEntry;
 use crate::rebuild::running_entry;
@@ -31,6 +33,8 @@ enum Assigned {
     None,
     Redeliver(TaskId),
     Abandon(TaskId),
+    /// Another process of this bot id is still running its task.
+    Busy,
 }
 
 /// Unregisters a parked poll when the poll future goes away (e.g. the HTTP
@@ -75,7 +79,13 @@ impl Scheduler {
                 if let Some(task) = e.info.task_id {
                     let same_uuid = e.last_poll.as_ref().is_some_and(|(u, t)| u == request_uuid && *t == task);
                     let acked = st.running.get(&task).is_none_or(|r| r.acked);
-                    assigned = if same_uuid || !acked { Assigned::Redeliver(task) } else { Assigned::Abandon(task) };
+                    assigned = if same_uuid || !acked {
+                        Assigned::Redeliver(task)
+                    } else if st.task_live(task, now) {
+                        Assigned::Busy
+                    } else {
+                        Assigned::Abandon(task)
+                    };
                 }
             }
             let unavailable = st
@@ -94,6 +104,7 @@ impl Scheduler {
             Assigned::Abandon(task) => {
                 self.abandon(task, &bot_id, Abandon::BotDied, "bot polled for a new task", now).await?;
             }
+            Assigned::Busy => return Ok(self.sleep()),
         }
         if unavailable {
             return Ok(PollOutcome::Sleep { duration: self.cfg.idle_sleep, quarantined: true });

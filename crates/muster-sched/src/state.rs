@@ -129,6 +129,15 @@ impl State {
         created
     }
 
+    /// Whether a running task reported (or was claimed) within
+    /// [`crate::LIVE_TASK_WINDOW`]: some process is still running it.
+    pub fn task_live(&self, task: TaskId, now: Time) -> bool {
+        self.running.get(&task).is_some_and(|r| {
+            let last_heard = r.dead_after - chrono::Duration::seconds(r.tolerance_secs);
+            last_heard + crate::LIVE_TASK_WINDOW > now
+        })
+    }
+
     /// Marks a bot as seen (task_update is a liveness signal too).
     pub fn touch_bot(&mut self, bot_id: &str, now: Time, death_timeout: chrono::Duration) {
         if let Some(e) = self.bots.get_mut(bot_id) {

@@ -1,7 +1,9 @@
 //! The bot code served to muster bots (docs/bot-protocol.md#bot-code).
 //!
 //! The served file is a muster executable with a config trailer appended
-//! (muster_api::trailer): server URL, server-enforced dimensions, hook. Its
+//! (muster_api::trailer): server URL, `--bot-dimension` values, the default
+//! hook — nothing secret (the file is served to anyone; bots get their
+//! credential separately, and their group's dimensions at handshake). Its
 //! version is the SHA-256 of exactly those bytes. The server's own build is
 //! served for its own platform; builds for other platforms come from a
 //! directory of files named `muster-<os>-<arch>` (e.g. `muster-linux-aarch64`,
@@ -43,9 +45,9 @@ impl BotCode {
     pub fn load(cfg: &ServerConfig) -> Result<BotCode, StartError> {
         let bot_cfg = BotConfig {
             server: cfg.external_url.clone(),
+            // The flags' forced dimensions (not secret; the server enforces them anyway).
             dimensions: cfg.bot_dimensions.clone(),
             hook_script: cfg.bot_hook_script.clone(),
-            token: cfg.bot_auth.token.clone(),
         };
         let own_path = match &cfg.bot_exe {
             Some(p) => p.clone(),

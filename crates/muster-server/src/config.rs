@@ -49,6 +49,12 @@ pub struct ServerConfig {
     /// Operator hooks injected as `config/bot_config.py` in that zip.
     pub python_bot_config: Option<PathBuf>,
     pub bot_auth: BotAuth,
+    /// Bot groups from bots.cfg / access.toml. None: one default group made
+    /// from `bot_auth`, `bot_dimensions` (the flags).
+    pub bot_groups: Option<std::sync::Arc<muster_botauth::BotGroups>>,
+    /// The config directory (hot-reloaded): its bots.cfg / `[[bot_auth]]`
+    /// groups, when it has any, win over `bot_groups` and the flags.
+    pub bot_config: Option<std::sync::Arc<muster_config::ConfigHolder>>,
     /// HMAC key for bot session tokens (shared by replicas through the database).
     pub session_secret: Vec<u8>,
     /// How long a bot session token is valid (refreshed on every call).
@@ -66,6 +72,8 @@ pub struct ServerConfig {
     /// The access configuration (config directory snapshot, hot-reloaded).
     /// Default: nothing configured — loopback callers are administrators.
     pub access: std::sync::Arc<muster_config::ConfigHolder>,
+    /// Scheduled jobs: where their definitions live, reload and lease.
+    pub jobs: crate::jobs::JobsSettings,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -77,12 +85,14 @@ impl std::fmt::Debug for ServerConfig {
             .field("python_bot_dir", &self.python_bot_dir)
             .field("python_bot_config", &self.python_bot_config)
             .field("bot_auth", &self.bot_auth)
+            .field("bot_groups", &self.bot_groups.as_ref().map(|g| g.groups().len()))
             .field("session_secret", &"<redacted>")
             .field("session_expiry", &self.session_expiry)
             .field("sweep_interval", &self.sweep_interval)
             .field("resync_interval", &self.resync_interval)
             .field("retention", &self.retention)
             .field("access_digest", &self.access.get().digest)
+            .field("jobs", &self.jobs)
             .finish()
     }
 }
@@ -98,6 +108,8 @@ impl ServerConfig {
             python_bot_dir: None,
             python_bot_config: None,
             bot_auth: BotAuth::default(),
+            bot_groups: None,
+            bot_config: None,
             session_secret,
             session_expiry: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(1),
@@ -108,6 +120,7 @@ impl ServerConfig {
             access: std::sync::Arc::new(muster_config::ConfigHolder::fixed(muster_config::Snapshot::empty(
                 muster_config::snapshot::LoadOptions::default(),
             ))),
+            jobs: crate::jobs::JobsSettings::default(),
         }
     }
 }

@@ -12,6 +12,8 @@ pub enum StartError {
     Io(String),
     #[error("bot code: {0}")]
     BotCode(String),
+    #[error("bot access: {0}")]
+    BotAuth(String),
 }
 
 /// HTTP status for an error kind: the kind's gRPC code through the one

@@ -65,3 +65,24 @@ async fn readyz(S(app): S<State>) -> Response {
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({"ready": ready, "checks": Value::Object(checks)}))).into_response()
 }
+
+/// Readiness of the configuration directory: only a valid snapshot is ever
+/// swapped in, so a failed reload leaves the server serving the previous
+/// one. That is reported (with the errors) but does not fail `/readyz`:
+/// one bad push must not take every replica out of a load balancer.
+pub struct ConfigReady(pub Arc<muster_config::ConfigHolder>);
+
+impl ReadyCheck for ConfigReady {
+    fn name(&self) -> &str {
+        "config"
+    }
+    fn check(&self) -> Result<String, String> {
+        let digest = self.0.get().digest.clone();
+        match self.0.last_errors().filter(|_| !self.0.is_valid()) {
+            None => Ok(format!("valid (digest {digest})")),
+            Some(e) => {
+                Ok(format!("serving the last valid configuration (digest {digest}); the last reload failed: {e}"))
+            }
+        }
+    }
+}

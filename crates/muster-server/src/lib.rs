@@ -16,6 +16,7 @@ pub mod client_api;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod jobs;
 pub mod python_bot;
 pub mod replica;
 mod sweeper;
@@ -51,6 +52,8 @@ pub(crate) struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
     pub sessions: auth::session::SessionKey,
+    /// Bot groups and credential checks (every bot call).
+    pub bot_access: auth::bots::BotAccess,
     pub bot_code: bot_code::BotCode,
     /// `swarming_bot.zip` for upstream Python bots, if configured.
     pub python_bot: Option<python_bot::PythonBotCode>,
@@ -58,6 +61,9 @@ pub(crate) struct AppState {
     pub metrics: Option<Arc<muster_observe::Metrics>>,
     /// Authenticates client (pRPC and UI) requests.
     pub authn: muster_access::Authenticator,
+    /// Scheduled jobs (None when the store cannot keep them).
+    pub jobs: Option<Arc<muster_jobs::Engine>>,
+    pub job_access: Arc<dyn muster_jobs::access::JobAccess>,
 }
 
 pub(crate) type State = Arc<AppState>;
@@ -67,7 +73,20 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Builds the router (exposed for tests that want to drive it directly).
 pub fn router(deps: Deps) -> Result<Router, error::StartError> {
+    Ok(app(deps)?.0)
+}
+
+/// The router and the jobs engine its handlers use.
+fn app(deps: Deps) -> Result<(Router, Option<Arc<muster_jobs::Engine>>), error::StartError> {
+    let jobs = jobs::build_engine(&deps.store, &deps.sched, &deps.clock, &deps.config.jobs);
+    let groups = match &deps.config.bot_groups {
+        Some(g) => g.clone(),
+        None => Arc::new(auth::bots::groups_from_flags(&deps.config).map_err(error::StartError::BotAuth)?),
+    };
     let state = Arc::new(AppState {
+        bot_access: auth::bots::BotAccess::new(groups, deps.config.bot_config.clone()),
+        jobs: jobs.clone(),
+        job_access: Arc::new(muster_jobs::access::AllowAll),
         sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,
@@ -89,12 +108,13 @@ pub fn router(deps: Deps) -> Result<Router, error::StartError> {
         .merge(clients)
         .merge(health::routes())
         .merge(telemetry::routes())
+        .merge(jobs::ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .with_state(state.clone());
-    Ok(app)
+    Ok((app, jobs))
 }
 
 /// Serves until `shutdown` is cancelled, running the sweeper alongside and,
@@ -106,7 +126,9 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     let resync_every = deps.config.resync_interval;
     let feed = deps.feed.take();
     let config_watch = tokio::spawn(deps.config.access.clone().watch(shutdown.clone().cancelled_owned()));
-    let app = router(deps)?;
+    let job_settings = deps.config.jobs.clone();
+    let (app, jobs) = app(deps)?;
+    let job_loops = jobs.map(|e| jobs::spawn(e, &job_settings, shutdown.clone())).unwrap_or_default();
     let follower = feed
         .map(|feed| tokio::spawn(replica::follow(sched.clone(), clock.clone(), feed, resync_every, shutdown.clone())));
     // On shutdown, parked polls answer at once so bots move on quickly;
@@ -141,6 +163,9 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     let _ = upkeep.await;
     let _ = sweeper.await;
     let _ = config_watch.await;
+    for l in job_loops {
+        let _ = l.await;
+    }
     if let Some(f) = follower {
         let _ = f.await;
     }

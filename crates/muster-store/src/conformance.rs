@@ -6,6 +6,8 @@
 //! ids, so stories can share one store in any order; [`evict`] uses 2041 and
 //! touches nothing of the others. Failures panic (this is test code).
 
+pub mod jobs;
+
 use crate::{CommitOutcome, EventQuery, Store, TaskQuery, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use chrono::{TimeZone, Utc};
 use muster_core::bot::{BotEvent, BotInfo};
@@ -32,8 +34,10 @@ pub async fn run_all(store: &dyn Store) {
     meta_values_are_written_once(store).await;
     drains_put_replace_delete_load(store).await;
     api_tokens_insert_once_revoke_and_touch(store).await;
+    bot_tokens_are_stored_listed_and_revoked_once(store).await;
     batch_reads_return_what_exists(store).await;
     evict(store).await;
+    jobs::run_all(store).await;
 }
 
 /// `get_bots` / `get_requests` return the records that exist, skip the rest
@@ -142,6 +146,50 @@ pub async fn api_tokens_insert_once_revoke_and_touch(store: &dyn Store) {
     assert_eq!(all[1].last_used_at, Some(t44(11, 3, 0)));
     assert_eq!(all[1].revoked_at, None);
     assert!(all.iter().all(|t| t.created_at >= created));
+}
+
+/// Machine tokens: put is idempotent by id, revoke keeps the first time and
+/// ignores unknown ids, listing is by host then id.
+pub async fn bot_tokens_are_stored_listed_and_revoked_once(store: &dyn Store) {
+    use muster_core::bot::BotToken;
+    let created = t44(11, 2, 0);
+    let token = |id: &str, host: &str| BotToken {
+        id: id.to_string(),
+        host: host.to_string(),
+        secret_sha256: format!("{:064}", 7),
+        created,
+        created_by: "conformance".to_string(),
+        revoked: None,
+    };
+    assert_eq!(store.get_bot_token("c0ffee01").await.expect("get token"), None);
+    for t in [token("c0ffee02", "zz-host-b"), token("c0ffee01", "zz-host-a"), token("c0ffee03", "zz-host-a")] {
+        assert_eq!(commit(store, Txn::new().with(Write::PutBotToken(Box::new(t)))).await, CommitOutcome::Committed);
+    }
+    let mut again = token("c0ffee01", "zz-host-other");
+    again.secret_sha256 = "ff".repeat(32);
+    assert_eq!(commit(store, Txn::new().with(Write::PutBotToken(Box::new(again)))).await, CommitOutcome::Committed);
+    assert_eq!(store.get_bot_token("c0ffee01").await.expect("get token"), Some(token("c0ffee01", "zz-host-a")));
+    let revoke =
+        |id: &str, sec: u32| Txn::new().with(Write::RevokeBotToken { id: id.to_string(), at: t44(11, 3, sec) });
+    assert_eq!(commit(store, revoke("c0ffee03", 1)).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, revoke("c0ffee03", 2)).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, revoke("c0ffee99", 2)).await, CommitOutcome::Committed);
+    let listed: Vec<(String, Option<Time>)> = store
+        .list_bot_tokens()
+        .await
+        .expect("list tokens")
+        .into_iter()
+        .filter(|t| t.host.starts_with("zz-host-"))
+        .map(|t| (t.id, t.revoked))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("c0ffee01".to_string(), None),
+            ("c0ffee03".to_string(), Some(t44(11, 3, 1))),
+            ("c0ffee02".to_string(), None),
+        ]
+    );
 }
 
 /// `<year>-<month>-<day> 00:00:<sec>` UTC.

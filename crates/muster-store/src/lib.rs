@@ -11,11 +11,13 @@
 //! are unaffected. Nothing is acknowledged before it is durable.
 
 pub mod conformance;
+pub mod jobs;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use muster_core::bot::BotToken;
 use muster_core::dims::DimFilter;
 use muster_core::state::{SortQuery, StateQuery};
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
@@ -78,6 +80,14 @@ pub enum Write {
     PutDrain(Box<muster_core::Drain>),
     /// Remove a drain by its target key (no-op when absent).
     DeleteDrain(String),
+    /// Store a machine token unless its id exists (then a no-op: ids are
+    /// random, a retry is the same token).
+    PutBotToken(Box<BotToken>),
+    /// Mark a machine token revoked at `at`; a no-op if unknown or already
+    /// revoked.
+    RevokeBotToken { id: String, at: Time },
+    /// Scheduled-job state (see [`jobs::JobWrite`]).
+    Jobs(Box<jobs::JobWrite>),
     /// Insert an API token. Conflict if the id exists.
     PutApiToken(Box<ApiToken>),
     /// Mark a token revoked at `at` unless it already is (idempotent).
@@ -151,6 +161,9 @@ impl Txn {
                 | Write::PutApiToken(_)
                 | Write::RevokeApiToken { .. }
                 | Write::TouchApiToken { .. } => {}
+                | Write::PutBotToken(_)
+                | Write::RevokeBotToken { .. }
+                | Write::Jobs(_) => {}
             }
         }
         c.tasks.sort_unstable();
@@ -288,6 +301,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every drain ([`Write::PutDrain`]), ordered by target key.
     async fn load_drains(&self) -> Result<Vec<muster_core::Drain>>;
+    /// A machine token by id (revoked ones included).
+    async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>>;
+    /// Every machine token, by host then id.
+    async fn list_bot_tokens(&self) -> Result<Vec<BotToken>>;
 
     /// Changes committed by OTHER server processes on this database, for
     /// keeping an in-memory index in sync. `None` when the database cannot be
@@ -302,5 +319,10 @@ pub trait Store: Send + Sync + 'static {
     /// Always true for a store only one process uses.
     async fn lead(&self) -> Result<bool> {
         Ok(true)
+    }
+
+    /// Reads of scheduled-job state, where the backend has them.
+    fn jobs(&self) -> Option<&dyn jobs::JobStore> {
+        None
     }
 }

@@ -10,6 +10,8 @@ pub struct TestBot {
     pub state: Value,
     pub version: String,
     pub session: Option<String>,
+    /// Sent as `Authorization: Bearer` when set (group or machine token).
+    pub bearer: Option<String>,
     http: reqwest::Client,
 }
 
@@ -29,21 +31,22 @@ impl TestBot {
             state: json!({"running_time": 1, "sleep_streak": 0}),
             version: String::new(),
             session: None,
+            bearer: None,
             http: reqwest::Client::new(),
         }
     }
 
     /// POSTs `body` to `/swarming/api/v1/bot/<path>`; returns (status, JSON).
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let resp = self
+        let mut req = self
             .http
             .post(format!("{}/swarming/api/v1/bot/{path}", self.url))
             .header("content-type", "application/json; charset=utf-8")
-            .header("x-luci-swarming-bot-id", &self.id)
-            .json(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
+            .header("x-luci-swarming-bot-id", &self.id);
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = req.json(body).send().await.with_context(|| format!("POST {path}"))?;
         let status = resp.status().as_u16();
         let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let bytes = resp.bytes().await?;

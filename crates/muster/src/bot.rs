@@ -12,9 +12,12 @@ use std::path::{Path, PathBuf};
 ///   muster bot --server http://127.0.0.1:8080 --dir /var/lib/muster-bot
 ///   muster bot --server http://replica-a:8080,http://replica-b:8080
 ///   curl -o muster-bot http://SERVER/bot_code && chmod +x muster-bot && ./muster-bot
+///   MUSTER_BOT_TOKEN_FILE=/etc/muster/bot.token ./muster-bot
 ///
 /// An executable downloaded from a server's /bot_code knows its server and
-/// needs no flags.
+/// needs no flags. It carries no credential: unless the server accepts the
+/// machine's address, give the bot its group token or machine token with
+/// --token-file (or $MUSTER_BOT_TOKEN_FILE, $MUSTER_BOT_TOKEN).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct BotArgs {
     /// Server URL [default: from the executable's config trailer]. Repeat the
@@ -35,9 +38,14 @@ pub(crate) struct BotArgs {
     /// Hook executable called with JSON on stdin (get_dimensions, get_state, ...).
     #[arg(long)]
     pub hook: Option<PathBuf>,
-    /// Token sent as `Authorization: Bearer` [default: from the trailer].
+    /// Credential sent as `Authorization: Bearer`: the bot group's token or a
+    /// machine token (`muster bot-token create --host NAME`). Prefer
+    /// --token-file or the env var: a flag shows in `ps`.
     #[arg(long, env = "MUSTER_BOT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// File holding the credential (first line; e.g. mode 0600, owned by the bot's user).
+    #[arg(long, env = "MUSTER_BOT_TOKEN_FILE", value_name = "PATH", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// Do not replace this executable when the server serves another version.
     #[arg(long)]
     pub no_self_update: bool,
@@ -68,7 +76,12 @@ pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {
     opts.bot_id = args.id.clone();
     opts.extra_dimensions = extra;
     opts.hook = args.hook.clone();
-    opts.token = args.token.clone().or(trailer.token.clone());
+    // A bare start of a fetched executable parses no flags: read the env too.
+    let token_file = args.token_file.clone().or_else(|| std::env::var_os("MUSTER_BOT_TOKEN_FILE").map(PathBuf::from));
+    opts.token = match &token_file {
+        Some(path) => Some(read_token_file(path)?),
+        None => args.token.clone().or_else(|| std::env::var("MUSTER_BOT_TOKEN").ok()),
+    };
     opts.self_update = !args.no_self_update;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let exit = rt.block_on(async move {
@@ -88,6 +101,17 @@ pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// The credential in `path`: its first line, trimmed.
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading the bot token file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        anyhow::bail!("the bot token file {} is empty", path.display());
+    }
+    Ok(token)
 }
 
 /// Replaces this process with `exe`, keeping the arguments. Returns only on failure.

@@ -4,8 +4,10 @@
 mod access;
 mod backup;
 mod bot;
+mod bot_token;
 mod config;
 mod dev;
+mod jobs;
 mod lock;
 mod migrate;
 mod server;
@@ -33,6 +35,8 @@ enum Command {
     Bot(bot::BotArgs),
     /// Server + local bots on this machine, zero configuration.
     Dev(dev::DevArgs),
+    /// Create, list and revoke per-machine bot tokens.
+    BotToken(bot_token::BotTokenArgs),
     /// Copy a whole database into another one (e.g. SQLite to PostgreSQL).
     Migrate(migrate::MigrateArgs),
     /// Copy the SQLite database to a file while the server runs.
@@ -56,6 +60,10 @@ fn main() -> ExitCode {
     if std::env::args_os().len() == 1 && bot::own_trailer().is_some() {
         return exit(bot::main(bot::BotArgs::default()));
     }
+    // Started as `swarming` (a link) or `muster swarming ...`: the upstream CLI.
+    if let Some(code) = muster_cli::swarming::from_process_args() {
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     // Accept the upstream CLI's single-dash long flags (`-json-output`).
     let args = muster_cli::normalize_upstream_args(&Cli::command(), std::env::args_os().collect());
     let cli = Cli::parse_from(args);
@@ -74,10 +82,14 @@ fn main() -> ExitCode {
         Command::Restore(a) => exit(backup::restore(a)),
         Command::Config(a) => access::config_main(a),
         Command::Admin(a) => exit(access::admin_main(a)),
+        Command::BotToken(a) => exit(bot_token::main(a)),
         Command::Client(muster_cli::Command::Completions(a)) => {
             muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());
             ExitCode::SUCCESS
         }
+        Command::Client(muster_cli::Command::Jobs(muster_cli::jobs::JobsArgs {
+            action: muster_cli::jobs::JobsAction::Check(a),
+        })) => exit(jobs::check(&a.dir)),
         Command::Client(c) => match muster_cli::run_blocking(c) {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {

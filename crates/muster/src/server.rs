@@ -61,6 +61,12 @@ pub(crate) struct ServerArgs {
     /// [default: the one in --python-bot-dir].
     #[arg(long, env = "MUSTER_PYTHON_BOT_CONFIG")]
     pub python_bot_config: Option<PathBuf>,
+    /// Configuration directory: bots.cfg (bot groups), ip_allowlist.cfg,
+    /// access.toml, scripts/*.py, jobs.toml (scheduled jobs, see docs/jobs.md);
+    /// reloaded when files change
+    /// [default: <data-dir>/config]. See docs/bot-groups.md.
+    #[arg(long, env = "MUSTER_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
     /// Server-enforced bot dimension key=value (repeatable; in the environment
     /// comma-separated); overrides what bots report.
     #[arg(long = "bot-dimension", value_name = "KEY=VALUE", env = "MUSTER_BOT_DIMENSION", value_delimiter = ',')]
@@ -99,14 +105,21 @@ pub(crate) struct ServerArgs {
     /// or `json` (one object per line) [default: text].
     #[arg(long, env = "MUSTER_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::LogFormat>,
-    /// Access configuration directory: access.toml, pools.cfg, realms.cfg,
-    /// settings.cfg, ip_allowlist.cfg, bots.cfg (all optional; reloaded on
-    /// change and on SIGHUP) [default: <data-dir>/config].
-    #[arg(long, env = "MUSTER_CONFIG_DIR")]
-    pub config_dir: Option<PathBuf>,
     /// `muster dev`: anonymous callers are administrators.
     #[arg(skip)]
     pub dev: bool,
+    /// Seconds between checks of the config dir for changes [default: 10].
+    #[arg(long, env = "MUSTER_JOBS_RELOAD_SECS", hide = true)]
+    pub jobs_reload_secs: Option<u64>,
+    /// Seconds a replica's claim on launching a job invocation lasts; after a
+    /// crash the launch is retried (with the same idempotency key) when it
+    /// expires [default: 30].
+    #[arg(long, env = "MUSTER_JOBS_LAUNCH_LEASE_SECS", hide = true)]
+    pub jobs_launch_lease_secs: Option<u64>,
+    /// Test hook: `exit-after-launch` makes the server exit right after a job
+    /// launch and before recording it (crash tests).
+    #[arg(long, hide = true)]
+    pub jobs_failpoint: Option<String>,
 }
 
 /// Everything resolved from flags, env and file.
@@ -120,6 +133,7 @@ pub(crate) struct Resolved {
     pub bot_hook: Option<PathBuf>,
     pub python_bot_dir: Option<PathBuf>,
     pub python_bot_config: Option<PathBuf>,
+    pub config_dir: Option<PathBuf>,
     pub bot_dimensions: Vec<String>,
     pub bot_token: Option<String>,
     pub bot_allow: Vec<String>,
@@ -129,16 +143,29 @@ pub(crate) struct Resolved {
     pub retention: Option<Duration>,
     pub resync_interval: Duration,
     pub wait_for_lock: bool,
-    pub config_dir: PathBuf,
     pub dev: bool,
+    pub jobs: muster_server::jobs::JobsSettings,
 }
 
 impl ServerArgs {
     pub(crate) fn resolve(self) -> anyhow::Result<Resolved> {
         let f = FileConfig::load(self.config.as_ref())?;
         let data_dir = self.data_dir.clone().or(f.data_dir.clone()).unwrap_or_else(|| PathBuf::from("muster-data"));
+        let defaults = muster_server::jobs::JobsSettings::default();
+        let jobs = muster_server::jobs::JobsSettings {
+            config_dir: Some(self.config_dir.clone().unwrap_or_else(|| data_dir.join("config"))),
+            reload_interval: self
+                .jobs_reload_secs
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(defaults.reload_interval),
+            launch_lease: self
+                .jobs_launch_lease_secs
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(defaults.launch_lease),
+            failpoint: self.jobs_failpoint.clone(),
+        };
         Ok(Resolved {
-            config_dir: self.config_dir.clone().unwrap_or_else(|| data_dir.join("config")),
+            jobs,
             dev: self.dev,
             listen: self.listen.or(f.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
@@ -149,6 +176,7 @@ impl ServerArgs {
             bot_hook: self.bot_hook.or(f.bot_hook),
             python_bot_dir: self.python_bot_dir.or(f.python_bot_dir),
             python_bot_config: self.python_bot_config.or(f.python_bot_config),
+            config_dir: self.config_dir,
             bot_dimensions: if self.bot_dimensions.is_empty() {
                 f.bot_dimensions.unwrap_or_default()
             } else {
@@ -171,6 +199,42 @@ impl ServerArgs {
             wait_for_lock: self.wait_for_lock,
         })
     }
+}
+
+/// Loads the configuration directory (it must be valid to start). With bot
+/// groups there (bots.cfg or `[[bot_auth]]`), the bot flags would be a second
+/// source for the same thing: refused.
+fn load_config_dir(r: &Resolved) -> anyhow::Result<Arc<muster_config::ConfigHolder>> {
+    let dir = r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config"));
+    let holder = muster_config::ConfigHolder::load(&dir, muster_config::snapshot::LoadOptions::default())
+        .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))?;
+    let snap = holder.get();
+    for w in &snap.warnings {
+        tracing::warn!(warning = %w, "configuration");
+    }
+    if snap.bot_groups.is_some() {
+        let mut flags = Vec::new();
+        if r.bot_token.is_some() {
+            flags.push("--bot-token");
+        }
+        if !r.bot_allow.is_empty() {
+            flags.push("--bot-allow");
+        }
+        if !r.bot_dimensions.is_empty() {
+            flags.push("--bot-dimension");
+        }
+        if r.insecure_allow_any_bot {
+            flags.push("--insecure-allow-any-bot");
+        }
+        if !flags.is_empty() {
+            anyhow::bail!(
+                "{} define bot groups, so {} cannot be used too: move them into bots.cfg (see docs/bot-groups.md)",
+                dir.display(),
+                flags.join(", ")
+            );
+        }
+    }
+    Ok(Arc::new(holder))
 }
 
 /// Opens the configured database (SQLite in the data dir by default).
@@ -268,7 +332,10 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let loopback = addr.ip().is_loopback();
-    if !loopback && r.bot_token.is_none() && r.bot_allow.is_empty() && !r.insecure_allow_any_bot {
+    let bot_config = load_config_dir(&r)?;
+    let groups_from_config = bot_config.get().bot_groups.is_some();
+    if !loopback && !groups_from_config && r.bot_token.is_none() && r.bot_allow.is_empty() && !r.insecure_allow_any_bot
+    {
         anyhow::bail!(
             "refusing to serve bots on public address {addr} without authentication: \
              pass --bot-token, --bot-allow CIDR, or --insecure-allow-any-bot"
@@ -288,6 +355,7 @@ pub(crate) async fn serve(
     let mut config = ServerConfig::new(&external_url, session_key(store.as_ref(), &r.data_dir).await?);
     config.retention = r.retention;
     config.resync_interval = r.resync_interval;
+    config.jobs = r.jobs.clone();
     config.bot_exe = r.bot_exe.clone();
     config.bot_platform_dir = r.bot_platform_dir.clone();
     if let Some(hook) = &r.bot_hook {
@@ -300,7 +368,7 @@ pub(crate) async fn serve(
     config.python_bot_dir = r.python_bot_dir.clone();
     config.python_bot_config = r.python_bot_config.clone();
     config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
-    config.access = Arc::new(crate::access::load_config(&r.config_dir, r.dev, loopback)?);
+    config.access = Arc::new(crate::access::load_config(&r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config")), r.dev, loopback)?);
     config.bot_auth = BotAuth {
         ip_allowlist: if !r.bot_allow.is_empty() {
             r.bot_allow.clone()
@@ -311,6 +379,9 @@ pub(crate) async fn serve(
         },
         token: r.bot_token.clone(),
     };
+    config.bot_config = Some(bot_config.clone());
+    config.ready_checks.push(Arc::new(muster_server::health::ConfigReady(bot_config.clone())));
+    tokio::spawn(bot_config.watch(shutdown.clone().cancelled_owned()));
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, data_dir = %r.data_dir.display(), "muster server started");

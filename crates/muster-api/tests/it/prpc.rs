@@ -20,6 +20,7 @@ fn request_content_type_selects_the_body_format() {
         (Some("Application/JSON"), Format::Json),
         (Some("application/prpc; encoding=json"), Format::Json),
         (Some("application/prpc;encoding=\"json\""), Format::Json),
+        (Some("application/prpc; encoding=text"), Format::Text),
     ];
     for (ct, want) in ok {
         assert_eq!(prpc::request_format(ct).map_err(|e| e.status), Ok(want), "{ct:?}");
@@ -28,7 +29,6 @@ fn request_content_type_selects_the_body_format() {
         "text/plain",
         "application/x-www-form-urlencoded",
         "application/prpc; encoding=yaml",
-        "application/prpc; encoding=text",
         "application/prpc; encoding=json; foo=bar",
     ];
     for ct in bad {
@@ -52,17 +52,36 @@ fn accept_negotiation_honours_weights_and_prefers_binary_on_ties() {
         (Some("application/json;q=0.9, application/prpc; encoding=binary;q=0.5"), Format::Json),
         (Some("application/json, */*;q=0.1"), Format::Json),
         (Some("text/html, application/json"), Format::Json),
-        (Some("application/prpc; encoding=text, application/json;q=0.2"), Format::Json),
+        (Some("application/prpc; encoding=text, application/json;q=0.2"), Format::Text),
+        (Some("application/prpc; encoding=text"), Format::Text),
+        (Some("application/prpc; encoding=text, application/json"), Format::Json),
         (Some("garbage;;, application/json"), Format::Json),
         (Some("application/json;q=0, application/grpc;q=0.3"), Format::Binary),
     ];
     for (accept, want) in cases {
         assert_eq!(prpc::response_format(accept).map_err(|e| e.status), Ok(want), "{accept:?}");
     }
-    for accept in ["text/html", "application/prpc; encoding=text", "application/json;q=0", "image/png, text/css"] {
+    for accept in ["text/html", "application/json;q=0", "image/png, text/css"] {
         let e = prpc::response_format(Some(accept)).expect_err(accept);
         assert_eq!((e.status.code, e.http_status), (Code::InvalidArgument, 406), "{accept}");
     }
+}
+
+#[test]
+fn text_format_round_trips_through_the_embedded_descriptors() {
+    let req =
+        muster_api::pb::TaskIdWithPerfRequest { task_id: "6663cfc78b41fb10".into(), include_performance_stats: true };
+    let text = muster_api::text::to_text("swarming.v2.TaskIdWithPerfRequest", &req).expect("encodes");
+    assert!(text.contains("task_id:\"6663cfc78b41fb10\"") || text.contains("task_id: \"6663cfc78b41fb10\""), "{text}");
+    let back: muster_api::pb::TaskIdWithPerfRequest =
+        muster_api::text::from_text("swarming.v2.TaskIdWithPerfRequest", &text).expect("decodes");
+    assert_eq!(back, req);
+    let bin =
+        muster_api::text::request_to_binary("swarming.v2.Tasks", "GetResult", text.as_bytes()).expect("transcodes");
+    assert_eq!(bin, prost::Message::encode_to_vec(&req));
+    let e =
+        muster_api::text::request_to_binary("swarming.v2.Tasks", "GetResult", b"task_id: 12 12").expect_err("bad text");
+    assert_eq!(e.code, Code::InvalidArgument);
 }
 
 #[test]

@@ -237,7 +237,7 @@ fn the_descriptor_set_declares_the_three_services_with_spec_methods() {
     let file = fds.file.iter().find(|f| f.package() == "swarming.v2").expect("swarming.v2 file");
     let services: Vec<(&str, usize)> = file.service.iter().map(|s| (s.name(), s.method.len())).collect();
     assert_eq!(services, [("Swarming", 3), ("Bots", 8), ("Tasks", 11)]);
-    for (svc, methods) in prpc::SERVICES {
+    for (svc, methods) in prpc::SERVICES.iter().filter(|(s, _)| s.starts_with("swarming.v2.")) {
         let name = svc.trim_start_matches("swarming.v2.");
         let desc = file.service.iter().find(|s| s.name() == name).expect("service in descriptor");
         let names: Vec<&str> = desc.method.iter().map(|m| m.name()).collect();

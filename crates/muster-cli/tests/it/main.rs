@@ -7,3 +7,4 @@ mod format;
 mod golden;
 mod parse;
 mod rpc;
+mod swarming;

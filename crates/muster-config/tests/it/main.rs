@@ -1,6 +1,7 @@
 //! muster-config: upstream-format files load unchanged, bad files are
 //! refused with their position, and reload keeps the last good set.
 
+mod bots;
 mod load;
 mod reload;
 mod text;

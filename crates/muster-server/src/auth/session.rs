@@ -57,6 +57,28 @@ impl SessionKey {
         }
     }
 
+    /// A key for another purpose (`label`), derived from this one: what it
+    /// signs cannot pass as a session token, nor the reverse.
+    pub fn derive(&self, label: &str) -> SessionKey {
+        SessionKey { key: self.tag(format!("muster derived key\n{label}").as_bytes()) }
+    }
+
+    /// The HMAC-SHA256 of `payload`.
+    pub fn sign(&self, payload: &[u8]) -> Vec<u8> {
+        self.tag(payload)
+    }
+
+    /// Whether `tag` is the HMAC of `payload` (compared in constant time).
+    pub fn verify_sig(&self, payload: &[u8], tag: &[u8]) -> bool {
+        match HmacSha256::new_from_slice(&self.key) {
+            Ok(mut m) => {
+                m.update(payload);
+                m.verify_slice(tag).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Issues a token valid until `expiry` (unix seconds).
     pub fn issue(&self, bot_id: &str, session_id: &str, expiry: i64) -> String {
         let payload = format!("{bot_id}\n{session_id}\n{expiry}");

@@ -1,6 +1,6 @@
 //! `POST /swarming/api/v1/bot/event` (docs/bot-protocol.md#events).
 
-use super::{bot_id_of, decode, hello, require_session};
+use super::{authorize, bot_id_of, currency, decode, hello, require_session, Currency};
 use crate::error::JsonError;
 use crate::State;
 use axum::body::Bytes;
@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, State as S};
 use axum::http::HeaderMap;
 use axum::Json;
 use muster_api::bot::{EventRequest, BOT_EVENTS};
-use muster_core::Error;
+use muster_core::{Error, ErrorKind};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
@@ -18,15 +18,18 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, JsonError> {
-    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
     let req: EventRequest = decode(&body)?;
-    let now = app.clock.now();
     let bot_id = bot_id_of(&req.dimensions, &headers).ok_or_else(|| Error::invalid("dimensions.id is required"))?;
+    let caller = authorize(&app, &bot_id, peer.ip(), &headers).await?;
+    let now = app.clock.now();
     if !BOT_EVENTS.contains(&req.event.as_str()) {
         return Err(Error::invalid(format!("unsupported event {:?}; expected one of {BOT_EVENTS:?}", req.event)).into());
     }
     let session = require_session(&app, req.session.as_deref(), &bot_id, now)?;
-    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session.session_id, peer.ip());
+    if currency(&app, &bot_id, &session.session_id).await? == Currency::Superseded {
+        return Err(Error::new(ErrorKind::Unauthenticated, "session replaced by a newer handshake of this bot").into());
+    }
+    let h = hello(&caller, &req.dimensions, &req.state, &req.version, "");
     app.sched.bot_event(h, &req.event, &req.message, now).await?;
     Ok(Json(json!({})))
 }

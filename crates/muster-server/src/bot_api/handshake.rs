@@ -1,6 +1,11 @@
 //! `POST /swarming/api/v1/bot/handshake` (docs/bot-protocol.md#handshake).
+//!
+//! The bot's credentials must pass its group's auth (401 otherwise, nothing
+//! stored). The new session becomes the bot's current one: calls with an
+//! older session of the same bot id are refused, and the process holding it
+//! is told to stop at its next poll (docs/bot-groups.md).
 
-use super::{bot_id_of, decode, hello, is_python_bot, refresh};
+use super::{authorize, bot_id_of, decode, hello, is_python_bot, refresh};
 use crate::error::JsonError;
 use crate::State;
 use axum::body::Bytes;
@@ -21,28 +26,33 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<HandshakeResponse>, JsonError> {
-    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
     let req: HandshakeRequest = decode(&body)?;
-    let now = app.clock.now();
     let bot_id = bot_id_of(&req.dimensions, &headers).ok_or_else(|| Error::invalid("dimensions.id is required"))?;
+    let caller = authorize(&app, &bot_id, peer.ip(), &headers).await?;
+    let now = app.clock.now();
     let session_id = match req.session_id.as_deref() {
         Some(s) if valid_session_id(s) => s.to_string(),
         _ => format!("autogen-{}-{:04x}", now.timestamp_millis(), rand::random::<u16>()),
     };
-    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session_id, peer.ip());
+    let h = hello(&caller, &req.dimensions, &req.state, &req.version, &session_id);
     app.sched.handshake(h, now).await?;
     // The version this bot should run: the zip for Python bots, else ours.
     let bot_version = match &app.python_bot {
         Some(py) if is_python_bot(&headers) => py.current(now).await.version.clone(),
         _ => app.bot_code.version.clone(),
     };
+    let group = caller.group();
+    let (bot_config_name, bot_config) = match &group.hook_script {
+        Some((name, body)) => (name.clone(), Some(body.clone())),
+        None => ("bot_config.py".to_string(), None),
+    };
     Ok(Json(HandshakeResponse {
         session: Some(refresh(&app, &bot_id, &session_id, now)),
         server_version: app.config.server_version.clone(),
         bot_version,
-        bot_config: None,
-        bot_config_name: "bot_config.py".to_string(),
+        bot_config,
+        bot_config_name,
         bot_config_rev: app.config.server_version.clone(),
-        bot_group_cfg: BotGroupCfg { dimensions: app.config.bot_dimensions.clone() },
+        bot_group_cfg: BotGroupCfg { dimensions: group.dimensions.clone() },
     }))
 }

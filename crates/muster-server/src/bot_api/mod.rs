@@ -19,11 +19,13 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
+use muster_botauth::{Authorized, BotGroups};
 use muster_core::{Error, ErrorKind, Time};
 use muster_sched::BotHello;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub(crate) fn routes() -> Router<State> {
     const P: &str = "/swarming/api/v1/bot";
@@ -98,17 +100,62 @@ fn flag_text(v: Option<&Value>, default_msg: &str) -> String {
     }
 }
 
-/// Builds what the scheduler needs from a bot's dimensions and state.
-/// Invalid dimensions do not reject the call: they quarantine the bot.
-pub(crate) fn hello(
+/// A bot that passed its group's auth for this call.
+pub(crate) struct BotCaller {
+    pub bot_id: String,
+    pub groups: Arc<BotGroups>,
+    pub auth: Authorized,
+    pub peer: IpAddr,
+}
+
+impl BotCaller {
+    pub fn group(&self) -> &muster_botauth::BotGroup {
+        self.groups.group(self.auth.group)
+    }
+}
+
+/// Checks `bot_id`'s credentials against its group (every bot call).
+/// Refused: 401, nothing stored.
+pub(crate) async fn authorize(
     app: &AppState,
     bot_id: &str,
-    dims: &Value,
-    state: &Value,
-    version: &str,
-    session_id: &str,
     peer: IpAddr,
-) -> BotHello {
+    headers: &HeaderMap,
+) -> Result<BotCaller, JsonError> {
+    let (groups, auth) = app.bot_access.authorize(app.store.as_ref(), bot_id, peer, headers).await?;
+    Ok(BotCaller { bot_id: bot_id.to_string(), groups, auth, peer })
+}
+
+/// Whether a session is the bot's latest one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Currency {
+    Current,
+    /// A newer handshake of the same bot id replaced it: the process holding
+    /// it may finish its running task, then is told to stop.
+    Superseded,
+}
+
+/// Compares a session with the bot's latest handshake. Memory may lag a
+/// peer replica, so a mismatch is confirmed against the store.
+pub(crate) async fn currency(app: &AppState, bot_id: &str, session_id: &str) -> Result<Currency, JsonError> {
+    match app.sched.bot_session(bot_id) {
+        None => return Ok(Currency::Current),
+        Some(s) if s.is_empty() || s == session_id => return Ok(Currency::Current),
+        Some(_) => {}
+    }
+    Ok(match app.store.get_bot(bot_id).await? {
+        Some(b) if !b.session_id.is_empty() && b.session_id != session_id => Currency::Superseded,
+        _ => Currency::Current,
+    })
+}
+
+/// Builds what the scheduler needs from a bot's dimensions and state: the
+/// group's dimensions replace the reported ones for every trusted key and
+/// every key the group sets. Invalid dimensions do not reject the call:
+/// they quarantine the bot. `session_id` is empty except at handshake (only
+/// a handshake changes the bot's current session).
+pub(crate) fn hello(caller: &BotCaller, dims: &Value, state: &Value, version: &str, session_id: &str) -> BotHello {
+    let bot_id = caller.bot_id.as_str();
     let mut quarantined = String::new();
     let reported = match muster_api::bot::parse_dimensions(dims) {
         Ok(d) => d,
@@ -117,8 +164,8 @@ pub(crate) fn hello(
             muster_core::BotDimensions::default()
         }
     };
-    let server_dims = muster_core::BotDimensions::from_map(app.config.bot_dimensions.clone());
-    let mut dimensions = reported.merged_with(&server_dims);
+    let merged = caller.groups.merge_dimensions(caller.auth.group, &reported.0);
+    let mut dimensions = muster_core::BotDimensions::from_map(merged);
     dimensions.0.insert("id".to_string(), vec![bot_id.to_string()]);
     if quarantined.is_empty() {
         if let Err(e) = muster_core::validate::validate_bot_dimensions(&dimensions) {
@@ -139,8 +186,8 @@ pub(crate) fn hello(
         state_json,
         version: version.to_string(),
         session_id: session_id.to_string(),
-        external_ip: peer.to_string(),
-        authenticated_as: format!("bot:{bot_id}"),
+        external_ip: caller.peer.to_string(),
+        authenticated_as: caller.auth.identity.clone(),
         quarantined_msg: quarantined,
         maintenance_msg,
     }

@@ -1,7 +1,8 @@
 //! `POST /swarming/api/v1/bot/poll` (docs/bot-protocol.md#poll, #poll-commands).
 //!
-//! Decision order: session (missing/expired → `bot_restart`, another bot's →
-//! 403), version (→ `update`), then the scheduler: `run`, `terminate` or
+//! Decision order: credentials (401), session (missing/expired →
+//! `bot_restart`, another bot's → 403, replaced by a newer handshake of the
+//! same bot → `terminate`), version (→ `update`), then the scheduler: `run`, `terminate` or
 //! `sleep` (quarantine and maintenance included).
 //!
 //! Version check: muster bots (User-Agent `muster-bot/…`) are compared with
@@ -11,7 +12,7 @@
 //! update (the Python bot always sends its digest; an empty one means a bot
 //! that cannot self-update). Other callers are never told to update.
 
-use super::{bot_id_of, decode, hello, is_muster_bot, is_python_bot, manifest, refresh};
+use super::{authorize, bot_id_of, currency, decode, hello, is_muster_bot, is_python_bot, manifest, refresh, Currency};
 use crate::auth::session::SessionError;
 use crate::error::JsonError;
 use crate::State;
@@ -30,10 +31,10 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PollResponse>, JsonError> {
-    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
     let req: PollRequest = decode(&body)?;
-    let now = app.clock.now();
     let bot_id = bot_id_of(&req.dimensions, &headers).ok_or_else(|| Error::invalid("dimensions.id is required"))?;
+    let caller = authorize(&app, &bot_id, peer.ip(), &headers).await?;
+    let now = app.clock.now();
     let session = match app.sessions.verify(req.session.as_deref(), Some(&bot_id), now) {
         Ok(s) => s,
         Err(SessionError::WrongBot) => {
@@ -47,10 +48,20 @@ pub(crate) async fn handle(
             }))
         }
     };
+    if currency(&app, &bot_id, &session.session_id).await? == Currency::Superseded {
+        // Another process handshook as this bot since: this one must stop
+        // (not restart, which would displace the other in turn).
+        return Ok(Json(PollResponse {
+            cmd: cmd::TERMINATE.to_string(),
+            task_id: Some(String::new()),
+            message: Some("another process handshook as this bot; stopping".to_string()),
+            ..Default::default()
+        }));
+    }
     if is_muster_bot(&headers) && !req.version.is_empty() {
         let platform = req.state.get("platform").and_then(|v| v.as_str());
         if let Some(version) = app.bot_code.update_for(platform, &req.version) {
-            request_update(&app, &bot_id, &req, &session.session_id, peer, &version, now).await;
+            request_update(&app, &caller, &req, &version, now).await;
             return Ok(Json(PollResponse {
                 cmd: cmd::UPDATE.to_string(),
                 version: Some(version),
@@ -61,7 +72,7 @@ pub(crate) async fn handle(
     if let Some(py) = app.python_bot.as_ref().filter(|_| is_python_bot(&headers) && !req.version.is_empty()) {
         let current = py.current(now).await;
         if req.version != current.version {
-            request_update(&app, &bot_id, &req, &session.session_id, peer, &current.version, now).await;
+            request_update(&app, &caller, &req, &current.version, now).await;
             return Ok(Json(PollResponse {
                 cmd: cmd::UPDATE.to_string(),
                 version: Some(current.version.clone()),
@@ -70,7 +81,7 @@ pub(crate) async fn handle(
         }
     }
     let request_uuid = req.request_uuid.clone().unwrap_or_default();
-    let h = hello(&app, &bot_id, &req.dimensions, &req.state, &req.version, &session.session_id, peer.ip());
+    let h = hello(&caller, &req.dimensions, &req.state, &req.version, "");
     let authenticated_as = h.authenticated_as.clone();
     // The poll may stay parked for a long time: free the request before waiting
     // (20,000 parked bots each holding a body and headers add up).
@@ -125,14 +136,13 @@ fn record_dispatch(
 /// is told to update). A failure to record does not stop the update.
 async fn request_update(
     app: &crate::AppState,
-    bot_id: &str,
+    caller: &super::BotCaller,
     req: &PollRequest,
-    session_id: &str,
-    peer: SocketAddr,
     version: &str,
     now: muster_core::Time,
 ) {
-    let h = hello(app, bot_id, &req.dimensions, &req.state, &req.version, session_id, peer.ip());
+    let bot_id = caller.bot_id.as_str();
+    let h = hello(caller, &req.dimensions, &req.state, &req.version, "");
     if let Err(e) = app.sched.bot_event(h, "request_update", &format!("update to {version}"), now).await {
         tracing::warn!(bot_id, error = %e.message, "recording request_update");
     }

@@ -2,7 +2,7 @@
 //! Replies `{}`: the Python bot accepts only `{}` or a dict with `resp`.
 
 use super::task_update::{cipd_pkg, task_id_of};
-use super::{decode, require_session};
+use super::{authorize, decode, require_session};
 use crate::error::JsonError;
 use crate::State;
 use axum::body::Bytes;
@@ -43,12 +43,14 @@ async fn report(
     path_id: Option<String>,
     body: Bytes,
 ) -> Result<Json<Value>, JsonError> {
-    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
     let req: TaskErrorRequest = decode(&body)?;
     let now = app.clock.now();
     if req.id.is_empty() {
         return Err(Error::invalid("id is required").into());
     }
+    // An older session of this bot may still finish the task it runs: the
+    // scheduler accepts updates only for the task assigned to this bot.
+    authorize(&app, &req.id, peer.ip(), &headers).await?;
     require_session(&app, req.session.as_deref(), &req.id, now)?;
     let task_id = task_id_of(path_id.as_deref(), &req.task_id)?;
     let ce = req.client_error.unwrap_or_default();

@@ -1,6 +1,6 @@
 //! `POST /swarming/api/v1/bot/task_update[/<run id>]` (docs/bot-protocol.md#task-updates).
 
-use super::{decode, refresh, require_session};
+use super::{authorize, decode, refresh, require_session};
 use crate::error::JsonError;
 use crate::State;
 use axum::body::Bytes;
@@ -109,12 +109,14 @@ async fn update(
     path_id: Option<String>,
     body: Bytes,
 ) -> Result<Json<TaskUpdateResponse>, JsonError> {
-    crate::auth::bots::check(&app.config.bot_auth, peer.ip(), &headers)?;
     let req: TaskUpdateRequest = decode(&body)?;
     let now = app.clock.now();
     if req.id.is_empty() {
         return Err(Error::invalid("id is required").into());
     }
+    // An older session of this bot may still finish the task it runs: the
+    // scheduler accepts updates only for the task assigned to this bot.
+    authorize(&app, &req.id, peer.ip(), &headers).await?;
     let session = require_session(&app, req.session.as_deref(), &req.id, now)?;
     let task_id = task_id_of(path_id.as_deref(), &req.task_id)?;
     let op = to_op(&req.id, task_id, &req)?;

@@ -1,5 +1,6 @@
 //! Argument rules shared by the RPCs (docs/client-api.md#paging-and-filters).
 
+use crate::auth::session::SessionKey;
 use muster_api::convert;
 use muster_api::prpc::Status;
 use muster_core::{TaskId, Time};
@@ -38,24 +39,52 @@ impl CursorKind {
     }
 }
 
-/// Wraps a store/scheduler position into an opaque cursor.
-pub(crate) fn cursor_out(kind: CursorKind, inner: Option<String>) -> String {
+/// Length of a cursor's signature (a truncated HMAC-SHA256).
+const CURSOR_SIG_LEN: usize = 16;
+
+/// The key cursors are signed with, derived from the deployment's session
+/// key (shared by every replica, so a cursor works on any of them).
+fn cursor_key(key: &SessionKey) -> SessionKey {
+    key.derive("pagination cursor")
+}
+
+/// Wraps a store/scheduler position into an opaque, signed cursor:
+/// base64url(kind tag ":" position, then a 16-byte HMAC of both). Only this
+/// deployment can make one, so the store never sees a forged position.
+pub(crate) fn cursor_out(key: &SessionKey, kind: CursorKind, inner: Option<String>) -> String {
     use base64::Engine as _;
     match inner {
-        Some(c) => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{c}", kind.tag())),
+        Some(c) => {
+            let mut raw = format!("{}:{c}", kind.tag()).into_bytes();
+            let sig = cursor_key(key).sign(&raw);
+            raw.extend_from_slice(&sig[..CURSOR_SIG_LEN.min(sig.len())]);
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        }
         None => String::new(),
     }
 }
 
-/// Unwraps a cursor of `kind`; empty → None; anything else → INVALID_ARGUMENT.
-pub(crate) fn cursor_in(kind: CursorKind, c: &str) -> Result<Option<String>, Status> {
+/// Unwraps a cursor of `kind`; empty → None; anything else (not ours, of
+/// another RPC, tampered with) → INVALID_ARGUMENT.
+pub(crate) fn cursor_in(key: &SessionKey, kind: CursorKind, c: &str) -> Result<Option<String>, Status> {
     use base64::Engine as _;
     if c.is_empty() {
         return Ok(None);
     }
     let bad = || Status::invalid_argument("bad pagination cursor");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    if raw.len() <= CURSOR_SIG_LEN {
+        return Err(bad());
+    }
+    let (payload, sig) = raw.split_at(raw.len() - CURSOR_SIG_LEN);
+    let full = cursor_key(key).sign(payload);
+    // Constant-time comparison of the truncated tag.
+    let same = full.len() >= CURSOR_SIG_LEN
+        && full[..CURSOR_SIG_LEN].iter().zip(sig).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return Err(bad());
+    }
+    let s = std::str::from_utf8(payload).map_err(|_| bad())?;
     let (tag, inner) = s.split_once(':').ok_or_else(bad)?;
     if tag != kind.tag() {
         return Err(bad());

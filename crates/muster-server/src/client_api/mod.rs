@@ -1,14 +1,17 @@
 //! The swarming.v2 pRPC API (docs/client-api.md): one file per RPC under
 //! `tasks/`, `bots/` and `swarming/`. This module negotiates the encoding
 //! (binary protobuf or JSON), decodes the request, calls the handler and
-//! encodes the reply or the error (`X-Prpc-Grpc-Code` always set).
+//! encodes the reply or the error (`X-Prpc-Grpc-Code` always set). Text
+//! bodies are transcoded to and from binary around the handlers (`text.rs`);
+//! `X-Prpc-Grpc-Timeout` bounds the call (malformed: INVALID_ARGUMENT).
 
 mod bots;
-mod common;
+pub(crate) mod common;
 mod muster;
 mod swarming;
 mod tasks;
 mod tokens;
+mod text;
 
 use crate::State;
 use axum::body::Bytes;
@@ -45,7 +48,7 @@ pub(crate) fn status_reply(status: &Status) -> Response {
     error_reply(status, None)
 }
 
-fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
+pub(crate) fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
     if status.code.http_status() >= 500 {
         tracing::error!(code = %status.code, message = %status.message, "rpc failed");
     }
@@ -59,7 +62,7 @@ fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
     resp
 }
 
-async fn call<Req, Resp, F, Fut>(app: State, inf: Format, outf: Format, body: &[u8], f: F) -> Response
+pub(crate) async fn call<Req, Resp, F, Fut>(app: State, inf: Format, outf: Format, body: &[u8], f: F) -> Response
 where
     Req: Message,
     Resp: Message,
@@ -110,7 +113,29 @@ async fn dispatch(
     if let Err(pe) = prpc::check_method(&service, &method) {
         return error_reply(&pe.status, Some(pe.http_status));
     }
-    let mut resp = route(app, &service, &method, inf, outf, &body).await;
+    let deadline = match header(prpc::HEADER_TIMEOUT).map(prpc::parse_timeout).transpose() {
+        Ok(d) => d,
+        Err(pe) => {
+            let status = Status::new(pe.status.code, format!("prpc: bad request headers: {}", pe.status.message));
+            return error_reply(&status, Some(pe.http_status));
+        }
+    };
+    let mut resp = match text::transcode_request(&service, &method, inf, &body) {
+        Err(s) => error_reply(&s, None),
+        Ok((inf, body)) => {
+            let routed = route(app, &service, &method, inf, text::wire_format(outf), &body);
+            let resp = match deadline {
+                Some(d) => match tokio::time::timeout(d, routed).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        error_reply(&Status::new(prpc::Code::DeadlineExceeded, "request deadline exceeded"), None)
+                    }
+                },
+                None => routed.await,
+            };
+            text::transcode_response(&service, &method, outf, resp).await
+        }
+    };
     if let Some(origin) = header("origin") {
         set_headers(&mut resp, prpc::cors_headers(origin, false));
     }
@@ -148,6 +173,7 @@ async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b:
         ("muster.v1.Tokens", "Create") => call(app, i, o, b, tokens::create).await,
         ("muster.v1.Tokens", "List") => call(app, i, o, b, tokens::list).await,
         ("muster.v1.Tokens", "Revoke") => call(app, i, o, b, tokens::revoke).await,
+        ("scheduler.Scheduler", m) => crate::jobs::prpc::route(app, m, i, o, b).await,
         _ => error_reply(
             &Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")),
             None,

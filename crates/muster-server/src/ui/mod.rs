@@ -29,7 +29,7 @@ mod dashboard;
 mod drains;
 mod fleet;
 mod newtask;
-mod page;
+pub(crate) mod page;
 mod tasks;
 mod why;
 

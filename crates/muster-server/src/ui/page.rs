@@ -108,7 +108,9 @@ pub(crate) fn bot_badge(status: &str) -> String {
 /// Wraps a page body in the shared layout.
 pub(crate) fn layout(title: &str, current: &str, body: &str) -> Html<String> {
     let mut nav = String::new();
-    for (href, label) in [("/", "Dashboard"), ("/botlist", "Bots"), ("/tasklist", "Tasks"), ("/newtask", "New task")] {
+    for (href, label) in
+        [("/", "Dashboard"), ("/botlist", "Bots"), ("/tasklist", "Tasks"), ("/newtask", "New task"), ("/jobs", "Jobs")]
+    {
         let class = if href == current { " class=\"current\"" } else { "" };
         let _ = write!(nav, "<a href=\"{href}\"{class}>{label}</a>");
     }

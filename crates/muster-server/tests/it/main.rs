@@ -3,6 +3,8 @@
 
 mod access;
 mod bot_api;
+mod bot_groups;
+mod conformance;
 mod flow;
 mod health;
 mod ops;

@@ -11,9 +11,13 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 async fn server(retention: Option<Duration>) -> anyhow::Result<(TestServer, Arc<FakeClock>)> {
     let clock = Arc::new(FakeClock::new());
-    let srv = TestServer::start_configured(clock.clone(), muster_sched::SchedConfig::default(), |c| {
-        c.retention = retention;
-    })
+    let srv = TestServer::start_configured(
+        clock.clone(),
+        muster_sched::SchedConfig { long_poll: Duration::from_secs(1), ..Default::default() },
+        |c| {
+            c.retention = retention;
+        },
+    )
     .await?;
     Ok((srv, clock))
 }
@@ -21,10 +25,14 @@ async fn server(retention: Option<Duration>) -> anyhow::Result<(TestServer, Arc<
 /// A task run to completion by a protocol-level bot, with some output.
 async fn finished_task(srv: &TestServer, name: &str) -> anyhow::Result<String> {
     let prpc = srv.prpc();
-    let id = prpc.new_task(name, "default", &["true"]).await?;
+    // The bot first: a task no live bot could run ends NO_RESOURCE at once.
     let mut bot = TestBot::new(&srv.url, &format!("{name}-bot"), "default", &[]);
     bot.handshake().await?;
-    let m = bot.poll_until_run(5).await?;
+    let id = prpc.new_task(name, "default", &["true"]).await?;
+    let m = match bot.poll_until_run(5).await {
+        Ok(m) => m,
+        Err(e) => anyhow::bail!("{e}; task: {}; poll: {}", prpc.result(&id).await?, bot.poll().await?),
+    };
     let run_id = m["task_id"].as_str().unwrap_or_default().to_string();
     bot.output(&run_id, 0, b"kept until retention\n").await?;
     bot.complete(&run_id, 0, 0.5).await?;
@@ -67,7 +75,7 @@ async fn the_sweeper_deletes_finished_tasks_past_retention_and_keeps_the_rest() 
             .ok(
                 "Tasks",
                 "NewTask",
-                &json!({"name": "waiting", "priority": 100, "taskSlices": [{"expirationSecs": 864000,
+                &json!({"name": "waiting", "priority": 100, "taskSlices": [{"expirationSecs": 604800,
                     "waitForCapacity": true, "properties": {"command": ["true"],
                     "dimensions": [{"key": "pool", "value": "nobody"}], "executionTimeoutSecs": 60}}]}),
             )

@@ -9,6 +9,7 @@
 //! conformance suite is the judge.
 
 mod drain;
+mod jobs;
 mod notify;
 mod read;
 mod schema;
@@ -17,6 +18,7 @@ mod write;
 use crate::{CommitOutcome, EventQuery, Feed, Page, Result, Store, StoreError, TaskQuery, Txn};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use muster_core::bot::BotToken;
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 use tokio_postgres::NoTls;
 
@@ -199,11 +201,23 @@ impl Store for PostgresStore {
         read::list_api_tokens(&*self.client().await?).await
     }
 
+    async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
+        read::get_bot_token(&*self.client().await?, id).await
+    }
+
+    async fn list_bot_tokens(&self) -> Result<Vec<BotToken>> {
+        read::list_bot_tokens(&*self.client().await?).await
+    }
+
     async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<Feed>>> {
         Ok(Some(notify::listen(self.config.clone(), self.origin).await?))
     }
 
     async fn lead(&self) -> Result<bool> {
         self.lease.hold().await
+    }
+
+    fn jobs(&self) -> Option<&dyn crate::jobs::JobStore> {
+        Some(self)
     }
 }

@@ -8,8 +8,9 @@
 use super::{blob, pg_err};
 use crate::{EventQuery, Page, Result, StoreError, TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use deadpool_postgres::ClientWrapper;
+use muster_core::bot::BotToken;
 use muster_core::state::{SortQuery, TaskState};
-use muster_core::time::to_micros;
+use muster_core::time::{from_micros, to_micros};
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -319,6 +320,36 @@ pub(crate) async fn get_meta(c: &Client, name: &str) -> Result<Option<Vec<u8>>> 
     let st = c.prepare_cached("SELECT value FROM meta WHERE name = $1").await.map_err(pg_err("preparing meta read"))?;
     let row = c.query_opt(&st, &[&name]).await.map_err(pg_err("reading meta"))?;
     row.map(|r| col::<Vec<u8>>(&r, 0, "reading meta")).transpose()
+}
+
+const BOT_TOKEN_COLUMNS: &str = "id, host, secret_sha256, created, created_by, revoked";
+
+fn bot_token_row(r: &tokio_postgres::Row) -> Result<BotToken> {
+    Ok(BotToken {
+        id: col(r, 0, "reading bot token")?,
+        host: col(r, 1, "reading bot token")?,
+        secret_sha256: col(r, 2, "reading bot token")?,
+        created: from_micros(col(r, 3, "reading bot token")?),
+        created_by: col(r, 4, "reading bot token")?,
+        revoked: col::<Option<i64>>(r, 5, "reading bot token")?.map(from_micros),
+    })
+}
+
+pub(crate) async fn get_bot_token(c: &Client, id: &str) -> Result<Option<BotToken>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {BOT_TOKEN_COLUMNS} FROM bot_token WHERE id = $1"))
+        .await
+        .map_err(pg_err("preparing bot token read"))?;
+    let row = c.query_opt(&st, &[&id]).await.map_err(pg_err("reading bot token"))?;
+    row.as_ref().map(bot_token_row).transpose()
+}
+
+pub(crate) async fn list_bot_tokens(c: &Client) -> Result<Vec<BotToken>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {BOT_TOKEN_COLUMNS} FROM bot_token ORDER BY host, id"))
+        .await
+        .map_err(pg_err("preparing bot tokens read"))?;
+    c.query(&st, &[]).await.map_err(pg_err("reading bot tokens"))?.iter().map(bot_token_row).collect()
 }
 
 pub(crate) async fn get_bots(c: &Client, ids: &[String]) -> Result<Vec<BotInfo>> {

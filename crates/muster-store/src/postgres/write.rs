@@ -44,7 +44,7 @@ impl Fail {
 }
 
 /// Maps a driver error, marking deadlocks and serialization failures.
-fn db(ctx: &'static str) -> impl Fn(tokio_postgres::Error) -> Fail {
+pub(crate) fn db(ctx: &'static str) -> impl Fn(tokio_postgres::Error) -> Fail {
     move |e| {
         let msg = format!("{ctx}: {e}");
         match e.code() {
@@ -233,6 +233,29 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
             tx.execute(&st, &[id, &to_micros(*at)]).await.map_err(db("touching api token"))?;
             Ok(true)
         }
+        Write::PutBotToken(t) => {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO bot_token (id, host, secret_sha256, created, created_by, revoked) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                )
+                .await
+                .map_err(db("preparing bot token insert"))?;
+            let revoked = t.revoked.map(to_micros);
+            tx.execute(&st, &[&t.id, &t.host, &t.secret_sha256, &to_micros(t.created), &t.created_by, &revoked])
+                .await
+                .map_err(db("putting bot token"))?;
+            Ok(true)
+        }
+        Write::RevokeBotToken { id, at } => {
+            let st = tx
+                .prepare_cached("UPDATE bot_token SET revoked = $2 WHERE id = $1 AND revoked IS NULL")
+                .await
+                .map_err(db("preparing bot token revoke"))?;
+            tx.execute(&st, &[id, &to_micros(*at)]).await.map_err(db("revoking bot token"))?;
+            Ok(true)
+        }
+        Write::Jobs(j) => super::jobs::apply(tx, j).await,
     }
 }
 

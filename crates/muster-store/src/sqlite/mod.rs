@@ -8,6 +8,7 @@
 mod backup;
 pub(crate) mod blob;
 pub(crate) mod drain;
+mod jobs;
 mod read;
 mod schema;
 mod writer;
@@ -17,6 +18,7 @@ mod tests;
 
 use crate::{CommitOutcome, EventQuery, Page, Result, Store, StoreError, TaskQuery, Txn};
 use async_trait::async_trait;
+use muster_core::bot::BotToken;
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
@@ -253,5 +255,18 @@ impl Store for SqliteStore {
 
     async fn list_api_tokens(&self) -> Result<Vec<crate::ApiToken>> {
         self.read(read::list_api_tokens).await
+    }
+
+    async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
+        let id = id.to_string();
+        self.read(move |c| read::get_bot_token(c, &id)).await
+    }
+
+    async fn list_bot_tokens(&self) -> Result<Vec<BotToken>> {
+        self.read(read::list_bot_tokens).await
+    }
+
+    fn jobs(&self) -> Option<&dyn crate::jobs::JobStore> {
+        Some(self)
     }
 }

@@ -6,8 +6,9 @@
 
 use super::{blob, sql_err};
 use crate::{EventQuery, Page, Result, StoreError, TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
+use muster_core::bot::BotToken;
 use muster_core::state::{SortQuery, TaskState};
-use muster_core::time::to_micros;
+use muster_core::time::{from_micros, to_micros};
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -272,6 +273,33 @@ pub(crate) fn get_meta(c: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
     c.prepare_cached("SELECT value FROM meta WHERE name = ?1")
         .and_then(|mut s| s.query_row(params![name], |r| r.get(0)).optional())
         .map_err(sql_err("reading meta"))
+}
+
+fn bot_token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BotToken> {
+    Ok(BotToken {
+        id: r.get(0)?,
+        host: r.get(1)?,
+        secret_sha256: r.get(2)?,
+        created: from_micros(r.get(3)?),
+        created_by: r.get(4)?,
+        revoked: r.get::<_, Option<i64>>(5)?.map(from_micros),
+    })
+}
+
+const BOT_TOKEN_COLUMNS: &str = "id, host, secret_sha256, created, created_by, revoked";
+
+pub(crate) fn get_bot_token(c: &Connection, id: &str) -> Result<Option<BotToken>> {
+    c.prepare_cached(&format!("SELECT {BOT_TOKEN_COLUMNS} FROM bot_token WHERE id = ?1"))
+        .and_then(|mut s| s.query_row(params![id], bot_token_row).optional())
+        .map_err(sql_err("reading bot token"))
+}
+
+pub(crate) fn list_bot_tokens(c: &Connection) -> Result<Vec<BotToken>> {
+    let mut st = c
+        .prepare_cached(&format!("SELECT {BOT_TOKEN_COLUMNS} FROM bot_token ORDER BY host, id"))
+        .map_err(sql_err("preparing bot tokens read"))?;
+    let rows = st.query_map([], bot_token_row).map_err(sql_err("reading bot tokens"))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err("reading bot tokens"))
 }
 
 pub(crate) fn load_bots(c: &Connection) -> Result<Vec<BotInfo>> {

@@ -306,6 +306,31 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
                 .map_err(sql_err("touching api token"))?;
             Ok(true)
         }
+        Write::PutBotToken(t) => {
+            conn.prepare_cached(
+                "INSERT INTO bot_token (id, host, secret_sha256, created, created_by, revoked) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    t.id,
+                    t.host,
+                    t.secret_sha256,
+                    to_micros(t.created),
+                    t.created_by,
+                    t.revoked.map(to_micros)
+                ])
+            })
+            .map_err(sql_err("putting bot token"))?;
+            Ok(true)
+        }
+        Write::RevokeBotToken { id, at } => {
+            conn.prepare_cached("UPDATE bot_token SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL")
+                .and_then(|mut s| s.execute(params![id, to_micros(*at)]))
+                .map_err(sql_err("revoking bot token"))?;
+            Ok(true)
+        }
+        Write::Jobs(j) => super::jobs::apply(conn, j),
     }
 }
 

@@ -110,7 +110,10 @@ async fn acknowledged_claims_and_output_in_flight_survive_kill_9() -> anyhow::Re
     let srv = start_server(dir.path(), &[]).await?;
     let prpc = Prpc::new(&srv.url);
     for i in 0..60 {
-        submit(&prpc, &task(&format!("busy-{i}"), &["true"], json!({}))).await?;
+        // Waiting for capacity: the bots connect after the tasks exist.
+        let mut t = task(&format!("busy-{i}"), &["true"], json!({}));
+        t["taskSlices"][0]["waitForCapacity"] = json!(true);
+        submit(&prpc, &t).await?;
     }
     let acks = Arc::new(AtomicUsize::new(0));
     let bots: Vec<_> =

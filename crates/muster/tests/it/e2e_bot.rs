@@ -26,7 +26,7 @@ async fn a_task_past_its_execution_timeout_ends_timed_out_with_its_output() -> a
     let dir = tempfile::tempdir()?;
     let (srv, prpc, _bot) = server_and_fetched_bot(dir.path(), "e2e-hard").await?;
     let hard =
-        submit(&prpc, &task("hard", &["sh", "-c", "echo start; sleep 100"], json!({"executionTimeoutSecs": 10})))
+        submit(&prpc, &task("hard", &["sh", "-c", "echo start; sleep 100"], json!({"executionTimeoutSecs": 30})))
             .await?;
     let r = prpc.wait_final(&hard, LIMIT).await?;
     assert_eq!(r["state"], "TIMED_OUT", "{r}");
@@ -43,7 +43,7 @@ async fn a_task_ignoring_sigterm_is_ended_by_sigkill_after_its_grace_period() ->
         &task(
             "stubborn",
             &["sh", "-c", "trap '' TERM; echo armed; while true; do sleep 1; done"],
-            json!({"executionTimeoutSecs": 10, "ioTimeoutSecs": 0, "gracePeriodSecs": 2}),
+            json!({"executionTimeoutSecs": 30, "ioTimeoutSecs": 0, "gracePeriodSecs": 2}),
         ),
     )
     .await?;
@@ -58,7 +58,7 @@ async fn a_task_silent_past_its_io_timeout_ends_timed_out() -> anyhow::Result<()
     let dir = tempfile::tempdir()?;
     let (srv, prpc, _bot) = server_and_fetched_bot(dir.path(), "e2e-silent").await?;
     let silent =
-        submit(&prpc, &task("silent", &["sh", "-c", "echo once; sleep 100"], json!({"ioTimeoutSecs": 10}))).await?;
+        submit(&prpc, &task("silent", &["sh", "-c", "echo once; sleep 100"], json!({"ioTimeoutSecs": 30}))).await?;
     let r = prpc.wait_final(&silent, LIMIT).await?;
     assert_eq!(r["state"], "TIMED_OUT", "{r}");
     assert!(stdout_text(&prpc, &silent).await?.contains("once"));

@@ -3,6 +3,7 @@
 
 mod access;
 mod bot_auth;
+mod bot_groups;
 mod cli;
 mod common;
 mod config;
@@ -12,9 +13,11 @@ mod docs;
 mod e2e_bot;
 mod expiry;
 mod idempotency;
+mod jobs;
 mod lease;
 mod ops;
 mod output_cap;
 mod postgres;
 mod python_compat;
 mod replicas;
+mod swarming;

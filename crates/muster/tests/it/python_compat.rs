@@ -96,7 +96,24 @@ fn bot_config(src: &Path, dir: &Path, marker: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The Python bot authenticates by address only: a bots.cfg default group
+/// whose `ip_whitelist` names a loopback allowlist, with pool `default`.
+fn write_bot_groups(data: &Path) -> anyhow::Result<()> {
+    let dir = data.join("config");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("bots.cfg"),
+        "trusted_dimensions: \"pool\"\nbot_group {\n  auth { ip_whitelist: \"local\" }\n  dimensions: \"pool:default\"\n}\n",
+    )?;
+    std::fs::write(
+        dir.join("ip_allowlist.cfg"),
+        "ip_allowlists {\n  name: \"local\"\n  subnets: \"127.0.0.0/8\"\n  subnets: \"::1/128\"\n}\n",
+    )?;
+    Ok(())
+}
+
 async fn start_server(data: &Path, port: u16, src: &Path, cfg: &Path) -> anyhow::Result<ServerProcess> {
+    write_bot_groups(data)?;
     let src = src.to_str().context("non-UTF-8 bot dir")?;
     let cfg = cfg.to_str().context("non-UTF-8 path")?;
     ServerProcess::start(&exe(), data, port, &["--python-bot-dir", src, "--python-bot-config", cfg]).await

@@ -17,11 +17,11 @@ pub(crate) async fn handle(app: State, req: pb::BotEventsRequest) -> Result<pb::
         start,
         end,
         limit: limit(req.limit)?,
-        cursor: cursor_in(CursorKind::ListBotEvents, &req.cursor)?,
+        cursor: cursor_in(&app.sessions, CursorKind::ListBotEvents, &req.cursor)?,
     };
     let page = app.store.list_bot_events(&q).await.map_err(store_err)?;
     Ok(pb::BotEventsResponse {
-        cursor: cursor_out(CursorKind::ListBotEvents, page.cursor),
+        cursor: cursor_out(&app.sessions, CursorKind::ListBotEvents, page.cursor),
         items: page.items.iter().map(convert::bot_event_response).collect(),
         now: Some(convert::timestamp(now)),
     })

@@ -44,12 +44,12 @@ pub(crate) async fn handle(app: State, req: pb::BotTasksRequest) -> Result<pb::T
         end,
         bot_id: Some(id.to_string()),
         limit: limit(req.limit)?,
-        cursor: cursor_in(CursorKind::ListBotTasks, &req.cursor)?,
+        cursor: cursor_in(&app.sessions, CursorKind::ListBotTasks, &req.cursor)?,
         ..Default::default()
     };
     let page = app.store.list_results(&q).await.map_err(store_err)?;
     Ok(pb::TaskListResponse {
-        cursor: cursor_out(CursorKind::ListBotTasks, page.cursor),
+        cursor: cursor_out(&app.sessions, CursorKind::ListBotTasks, page.cursor),
         items: page
             .items
             .iter()

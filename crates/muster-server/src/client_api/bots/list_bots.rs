@@ -20,11 +20,11 @@ pub(crate) async fn handle(app: State, req: pb::BotsRequest) -> Result<pb::BotIn
         is_dead: convert::nullable_bool_from_pb(req.is_dead)?,
         is_busy: convert::nullable_bool_from_pb(req.is_busy)?,
         limit: limit(req.limit)?,
-        cursor: cursor_in(CursorKind::ListBots, &req.cursor)?,
+        cursor: cursor_in(&app.sessions, CursorKind::ListBots, &req.cursor)?,
     };
     let page = app.sched.list_bots(&q, now);
     Ok(pb::BotInfoListResponse {
-        cursor: cursor_out(CursorKind::ListBots, page.cursor),
+        cursor: cursor_out(&app.sessions, CursorKind::ListBots, page.cursor),
         items: page.items.iter().map(convert::bot_info).collect(),
         now: Some(convert::timestamp(now)),
         death_timeout: app.sched.config().bot_death_timeout.as_secs().min(i32::MAX as u64) as i32,

@@ -22,12 +22,12 @@ pub(crate) async fn handle(app: State, req: pb::TasksCancelRequest) -> Result<pb
         start,
         end,
         limit: limit(req.limit)?,
-        cursor: cursor_in(CursorKind::CancelTasks, &req.cursor)?,
+        cursor: cursor_in(&app.sessions, CursorKind::CancelTasks, &req.cursor)?,
         ..Default::default()
     };
     let out = app.sched.cancel_tasks(q, req.kill_running, now).await?;
     Ok(pb::TasksCancelResponse {
-        cursor: cursor_out(CursorKind::CancelTasks, out.cursor),
+        cursor: cursor_out(&app.sessions, CursorKind::CancelTasks, out.cursor),
         now: Some(convert::timestamp(now)),
         matched: out.matched.min(i32::MAX as usize) as i32,
     })

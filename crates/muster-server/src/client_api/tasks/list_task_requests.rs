@@ -10,10 +10,10 @@ pub(crate) async fn handle(app: State, req: pb::TasksRequest) -> Result<pb::Task
     let now = app.clock.now();
     let mut q = query(req.state, req.sort, &req.tags, req.start.as_ref(), req.end.as_ref())?;
     q.limit = limit(req.limit)?;
-    q.cursor = cursor_in(CursorKind::ListTaskRequests, &req.cursor)?;
+    q.cursor = cursor_in(&app.sessions, CursorKind::ListTaskRequests, &req.cursor)?;
     let page = app.store.list_requests(&q).await.map_err(store_err)?;
     Ok(pb::TaskRequestsResponse {
-        cursor: cursor_out(CursorKind::ListTaskRequests, page.cursor),
+        cursor: cursor_out(&app.sessions, CursorKind::ListTaskRequests, page.cursor),
         items: page.items.iter().map(convert::task_request_response).collect(),
         now: Some(convert::timestamp(now)),
     })

@@ -32,10 +32,10 @@ pub(crate) async fn handle(app: State, req: pb::TasksWithPerfRequest) -> Result<
     let now = app.clock.now();
     let mut q = query(req.state, req.sort, &req.tags, req.start.as_ref(), req.end.as_ref())?;
     q.limit = limit(req.limit)?;
-    q.cursor = cursor_in(CursorKind::ListTasks, &req.cursor)?;
+    q.cursor = cursor_in(&app.sessions, CursorKind::ListTasks, &req.cursor)?;
     let page = app.store.list_results(&q).await.map_err(store_err)?;
     Ok(pb::TaskListResponse {
-        cursor: cursor_out(CursorKind::ListTasks, page.cursor),
+        cursor: cursor_out(&app.sessions, CursorKind::ListTasks, page.cursor),
         items: page
             .items
             .iter()
