@@ -40,6 +40,7 @@ pub const MEDIA_TEXT: &str = "application/prpc; encoding=text";
 
 /// The three services of swarming.v2 and their methods (docs/client-api.md#services).
 pub const SERVICES: &[(&str, &[&str])] = &[
+    ("muster.v1.Tokens", &["Create", "List", "Revoke"]),
     ("swarming.v2.Swarming", &["GetDetails", "GetToken", "GetPermissions"]),
     (
         "swarming.v2.Bots",

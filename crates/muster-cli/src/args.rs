@@ -27,6 +27,10 @@ pub struct CommonArgs {
     /// a line `token = "..."` or the token alone).
     #[arg(long, env = "MUSTER_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Read the bearer token from this file (e.g. a mounted secret), when
+    /// --token / $MUSTER_TOKEN are not given.
+    #[arg(long, env = "MUSTER_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -44,7 +48,17 @@ impl CommonArgs {
             .as_deref()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| CliError::usage("no server: pass -S/--server URL or set SWARMING_SERVER"))?;
-        let token = client::find_token(self.token.as_deref(), env.credentials_file.as_deref()).map_err(CliError::Io)?;
+        let token = match (&self.token, &self.token_file) {
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| CliError::io(format!("reading {}", file.display()), e))?;
+                Some(
+                    client::parse_credentials(&text)
+                        .ok_or_else(|| CliError::usage(format!("{} holds no token", file.display())))?,
+                )
+            }
+            _ => client::find_token(self.token.as_deref(), env.credentials_file.as_deref()).map_err(CliError::Io)?,
+        };
         Client::new(server, token).and_then(|c| c.with_ca_file(self.ca_file.as_deref())).map_err(CliError::Usage)
     }
 }

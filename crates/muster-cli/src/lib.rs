@@ -46,6 +46,7 @@ pub mod reproduce;
 pub mod run;
 pub mod swarming;
 pub mod tasks;
+pub mod tokens;
 
 pub use args::{CommonArgs, Env, TaskArgs};
 pub use client::Client;
@@ -97,6 +98,10 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Create, list or revoke API tokens.
+    Token(tokens::TokenArgs),
+    /// Save an API token for this user (paste it when asked).
+    Login(tokens::LoginArgs),
     /// Act exactly as the upstream `swarming` CLI (Go-style flags, its
     /// defaults, outputs and exit codes): `muster swarming help`.
     Swarming(SwarmingArgs),
@@ -228,6 +233,8 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
         Command::Undrain(a) => ops::undrain(&a.common.client(env)?, env, a, out).await,
         Command::Drains(a) => ops::drains(&a.common.client(env)?, env, a, out).await,
         Command::Why(a) => ops::why(&a.common.client(env)?, env, a, out).await,
+        Command::Token(a) => tokens::token(env, a, out).await,
+        Command::Login(a) => tokens::login(env, a, out).await,
         Command::Jobs(a) => match a.action.common() {
             Some(c) => jobs::jobs(&c.client(env)?, env, a, out).await,
             None => Err(CliError::usage("`muster jobs check` runs in the muster binary")),
@@ -244,6 +251,9 @@ fn merge_common(inner: &mut CommonArgs, outer: &CommonArgs) {
     }
     if inner.token.is_none() {
         inner.token = outer.token.clone();
+    }
+    if inner.token_file.is_none() {
+        inner.token_file = outer.token_file.clone();
     }
     inner.json |= outer.json;
 }

@@ -206,6 +206,12 @@ impl Store for ObservedStore {
     async fn load_drains(&self) -> Result<Vec<Drain>> {
         self.inner.load_drains().await
     }
+    async fn get_api_token(&self, id: &str) -> Result<Option<muster_store::ApiToken>> {
+        self.inner.get_api_token(id).await
+    }
+    async fn list_api_tokens(&self) -> Result<Vec<muster_store::ApiToken>> {
+        self.inner.list_api_tokens().await
+    }
     async fn get_bot_token(&self, id: &str) -> Result<Option<muster_core::bot::BotToken>> {
         self.inner.get_bot_token(id).await
     }

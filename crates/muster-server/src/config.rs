@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub server_version: String,
     /// Extra conditions of `/readyz` (e.g. a valid config snapshot).
     pub ready_checks: crate::health::ReadyChecks,
+    /// The access configuration (config directory snapshot, hot-reloaded).
+    /// Default: nothing configured — loopback callers are administrators.
+    pub access: std::sync::Arc<muster_config::ConfigHolder>,
     /// Scheduled jobs: where their definitions live, reload and lease.
     pub jobs: crate::jobs::JobsSettings,
     /// Listener, TLS, proxies, timeouts, limits, CORS (`docs/edge.md`).
@@ -90,6 +93,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("sweep_interval", &self.sweep_interval)
             .field("resync_interval", &self.resync_interval)
             .field("retention", &self.retention)
+            .field("access_digest", &self.access.get().digest)
             .field("jobs", &self.jobs)
             .field("edge", &self.edge)
             .finish()
@@ -116,6 +120,9 @@ impl ServerConfig {
             retention: Some(Duration::from_secs(DEFAULT_RETENTION_DAYS * 86_400)),
             server_version: concat!("muster-", env!("CARGO_PKG_VERSION")).to_string(),
             ready_checks: Vec::new(),
+            access: std::sync::Arc::new(muster_config::ConfigHolder::fixed(muster_config::Snapshot::empty(
+                muster_config::snapshot::LoadOptions::default(),
+            ))),
             jobs: crate::jobs::JobsSettings::default(),
             edge: Default::default(),
         }

@@ -8,6 +8,7 @@
 //!
 //! Entry point: [`run`]`(listener, deps, shutdown)`.
 
+pub mod access;
 pub mod auth;
 pub mod bot_api;
 pub mod bot_code;
@@ -59,6 +60,8 @@ pub(crate) struct AppState {
     pub python_bot: Option<python_bot::PythonBotCode>,
     /// The process-wide metrics (None if another recorder was installed).
     pub metrics: Option<Arc<muster_observe::Metrics>>,
+    /// Authenticates client (pRPC and UI) requests.
+    pub authn: muster_access::Authenticator,
     /// Scheduled jobs (None when the store cannot keep them).
     pub jobs: Option<Arc<muster_jobs::Engine>>,
     pub job_access: Arc<dyn muster_jobs::access::JobAccess>,
@@ -92,15 +95,21 @@ fn app(deps: Deps) -> Result<(Router, Option<Arc<muster_jobs::Engine>>), error::
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,
         metrics: muster_observe::Metrics::global().map_err(|e| tracing::warn!(error = %e, "no /metrics")).ok(),
         quotas: Arc::new(edge::quota::Quotas::new(&deps.config.edge)),
+        authn: muster_access::Authenticator::new(deps.store.clone()),
         store: deps.store,
         sched: deps.sched,
         clock: deps.clock,
         config: deps.config,
     });
-    let app = Router::new()
-        .merge(bot_api::routes())
+    // Every client route (any /prpc/ service, every UI page and form) is
+    // authenticated once; bot routes authenticate bots themselves.
+    let clients = Router::new()
         .merge(client_api::routes())
         .merge(ui::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::middleware));
+    let app = Router::new()
+        .merge(bot_api::routes())
+        .merge(clients)
         .merge(health::routes())
         .merge(telemetry::routes())
         .merge(jobs::ui::routes())
@@ -128,6 +137,7 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
         None => None,
     };
     let feed = deps.feed.take();
+    let config_watch = tokio::spawn(deps.config.access.clone().watch(shutdown.clone().cancelled_owned()));
     let job_settings = deps.config.jobs.clone();
     let (app, jobs) = app(deps)?;
     let job_loops = jobs.map(|e| jobs::spawn(e, &job_settings, shutdown.clone())).unwrap_or_default();
@@ -163,6 +173,7 @@ pub async fn run(listener: TcpListener, mut deps: Deps, shutdown: CancellationTo
     let _ = closer.await;
     let _ = upkeep.await;
     let _ = sweeper.await;
+    let _ = config_watch.await;
     for l in job_loops {
         let _ = l.await;
     }

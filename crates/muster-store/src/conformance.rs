@@ -33,6 +33,7 @@ pub async fn run_all(store: &dyn Store) {
     load_active_returns_pending_and_running_with_requests(store).await;
     meta_values_are_written_once(store).await;
     drains_put_replace_delete_load(store).await;
+    api_tokens_insert_once_revoke_and_touch(store).await;
     bot_tokens_are_stored_listed_and_revoked_once(store).await;
     batch_reads_return_what_exists(store).await;
     evict(store).await;
@@ -110,6 +111,41 @@ pub async fn drains_put_replace_delete_load(store: &dyn Store) {
     for x in [bot, dims] {
         commit(store, Txn::new().with(Write::DeleteDrain(x.target.key()))).await;
     }
+}
+
+/// API tokens: inserted once (an existing id conflicts), revoked once (the
+/// first time stays), last use recorded, listed oldest first.
+pub async fn api_tokens_insert_once_revoke_and_touch(store: &dyn Store) {
+    let created = t44(11, 1, 0);
+    let token = |id: &str, sec: u32| crate::ApiToken {
+        id: id.to_string(),
+        identity: "user:conformance@example.com".to_string(),
+        secret_sha256: vec![7u8; 32],
+        description: "ci".to_string(),
+        created_by: "user:admin@example.com".to_string(),
+        created_at: t44(11, 1, sec),
+        expires_at: t44(12, 1, 0),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    assert_eq!(store.get_api_token("conf-a").await.expect("get"), None);
+    let put = |t: crate::ApiToken| Txn::new().with(Write::PutApiToken(Box::new(t)));
+    assert_eq!(commit(store, put(token("conf-b", 2))).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, put(token("conf-a", 1))).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, put(token("conf-a", 5))).await, CommitOutcome::Conflict { index: 0 });
+    assert_eq!(store.get_api_token("conf-a").await.expect("get"), Some(token("conf-a", 1)));
+    let revoke = |sec| Txn::new().with(Write::RevokeApiToken { id: "conf-a".into(), at: t44(11, 2, sec) });
+    assert_eq!(commit(store, revoke(1)).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, revoke(9)).await, CommitOutcome::Committed);
+    let touch = Txn::new().with(Write::TouchApiToken { id: "conf-b".into(), at: t44(11, 3, 0) });
+    assert_eq!(commit(store, touch).await, CommitOutcome::Committed);
+    let all = store.list_api_tokens().await.expect("list");
+    let ids: Vec<&str> = all.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, vec!["conf-a", "conf-b"]);
+    assert_eq!(all[0].revoked_at, Some(t44(11, 2, 1)));
+    assert_eq!(all[1].last_used_at, Some(t44(11, 3, 0)));
+    assert_eq!(all[1].revoked_at, None);
+    assert!(all.iter().all(|t| t.created_at >= created));
 }
 
 /// Machine tokens: put is idempotent by id, revoke keeps the first time and

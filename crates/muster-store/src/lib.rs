@@ -88,6 +88,26 @@ pub enum Write {
     RevokeBotToken { id: String, at: Time },
     /// Scheduled-job state (see [`jobs::JobWrite`]).
     Jobs(Box<jobs::JobWrite>),
+    /// Insert an API token. Conflict if the id exists.
+    PutApiToken(Box<ApiToken>),
+    /// Mark a token revoked at `at` unless it already is (idempotent).
+    RevokeApiToken { id: String, at: Time },
+    /// Record a token's last use.
+    TouchApiToken { id: String, at: Time },
+}
+
+/// A client API token as stored: never the secret, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: String,
+    pub identity: String,
+    pub secret_sha256: Vec<u8>,
+    pub description: String,
+    pub created_by: String,
+    pub created_at: Time,
+    pub expires_at: Time,
+    pub last_used_at: Option<Time>,
+    pub revoked_at: Option<Time>,
 }
 
 /// Writes applied atomically, in order.
@@ -138,6 +158,9 @@ impl Txn {
                 | Write::PutMetaIfAbsent { .. }
                 | Write::PutDrain(_)
                 | Write::DeleteDrain(_)
+                | Write::PutApiToken(_)
+                | Write::RevokeApiToken { .. }
+                | Write::TouchApiToken { .. } => {}
                 | Write::PutBotToken(_)
                 | Write::RevokeBotToken { .. }
                 | Write::Jobs(_) => {}
@@ -271,6 +294,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// A value stored with [`Write::PutMetaIfAbsent`].
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// An API token by id.
+    async fn get_api_token(&self, id: &str) -> Result<Option<ApiToken>>;
+    /// Every API token (revoked and expired included), oldest first.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
 
     /// Every drain ([`Write::PutDrain`]), ordered by target key.
     async fn load_drains(&self) -> Result<Vec<muster_core::Drain>>;

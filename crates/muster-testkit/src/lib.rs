@@ -9,9 +9,12 @@
 //! - [`TempPostgres`]: a throwaway PostgreSQL server in a temp dir.
 //! - [`wait_for`], [`wait_until`], [`within`]: the one way tests wait, always
 //!   with a deadline and a message.
+//! - [`OidcIssuer`]: a real local OIDC issuer (discovery + JWKS over HTTP,
+//!   RS256/ES256 ID tokens, key rotation).
 
 mod bot;
 mod clock;
+mod oidc;
 mod pg;
 mod prpc;
 mod server;
@@ -20,6 +23,7 @@ mod wait;
 
 pub use bot::TestBot;
 pub use clock::FakeClock;
+pub use oidc::OidcIssuer;
 pub use pg::TempPostgres;
 pub use prpc::Prpc;
 pub use server::{ServerProcess, TestServer};

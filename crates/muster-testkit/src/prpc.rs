@@ -6,6 +6,8 @@ use serde_json::Value;
 pub struct Prpc {
     pub url: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    pub token: Option<String>,
 }
 
 /// A pRPC reply: the gRPC code and the decoded JSON (or the error text).
@@ -19,7 +21,17 @@ pub struct Reply {
 
 impl Prpc {
     pub fn new(url: &str) -> Prpc {
-        Prpc { url: url.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+        Prpc { url: url.trim_end_matches('/').to_string(), http: reqwest::Client::new(), token: None }
+    }
+
+    /// The same client authenticating with `token`.
+    pub fn with_token(&self, token: &str) -> Prpc {
+        Prpc { token: Some(token.to_string()), ..self.clone() }
+    }
+
+    /// Calls any service (`muster.v1.Tokens`, …) by its full name.
+    pub async fn call_service(&self, service: &str, method: &str, body: &Value) -> anyhow::Result<Reply> {
+        self.call_full(service, method, body).await
     }
 
     /// Calls `service.method` (e.g. "Tasks", "NewTask") with a JSON body.
@@ -29,9 +41,11 @@ impl Prpc {
 
     /// Calls a method of a fully named service (e.g. "muster.v1.Fleet").
     pub async fn call_full(&self, service: &str, method: &str, body: &Value) -> anyhow::Result<Reply> {
-        let resp = self
-            .http
-            .post(format!("{}/prpc/{service}/{method}", self.url))
+        let mut req = self.http.post(format!("{}/prpc/{service}/{method}", self.url));
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = req
             .header("content-type", "application/json")
             .header("accept", "application/json")
             .body(serde_json::to_vec(body)?)

@@ -31,6 +31,7 @@ pub(crate) fn main(args: DevArgs) -> anyhow::Result<()> {
         let server_args = crate::server::ServerArgs {
             data_dir: Some(args.data_dir.join("server")),
             long_poll_secs: Some(20),
+            dev: true,
             ..Default::default()
         };
         let resolved = server_args.resolve()?;

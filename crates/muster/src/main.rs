@@ -1,6 +1,7 @@
 //! The `muster` binary: server, bot, client and dev in one executable.
 //! Thin: flags and config → the library crates.
 
+mod access;
 mod backup;
 mod bot;
 mod bot_token;
@@ -47,6 +48,10 @@ enum Command {
     Bench(muster_bench::BenchArgs),
     /// Print the version and this executable's bot digest.
     Version,
+    /// Check a configuration directory (for CI presubmits; exit 1 on error).
+    Config(access::ConfigArgs),
+    /// Set up access control: `admin init --identity user:you@example.com`.
+    Admin(access::AdminArgs),
     #[command(flatten)]
     Client(muster_cli::Command),
 }
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
         Command::Migrate(a) => exit(migrate::main(a)),
         Command::Backup(a) => exit(backup::backup(a)),
         Command::Restore(a) => exit(backup::restore(a)),
+        Command::Config(a) => access::config_main(a),
+        Command::Admin(a) => exit(access::admin_main(a)),
         Command::BotToken(a) => exit(bot_token::main(a)),
         Command::Client(muster_cli::Command::Completions(a)) => {
             muster_cli::completions(a.shell, &mut Cli::command(), &mut std::io::stdout());

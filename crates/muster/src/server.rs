@@ -109,6 +109,9 @@ pub(crate) struct ServerArgs {
     /// or `json` (one object per line) [default: text].
     #[arg(long, env = "MUSTER_LOG_FORMAT", value_enum)]
     pub log_format: Option<crate::LogFormat>,
+    /// `muster dev`: anonymous callers are administrators.
+    #[arg(skip)]
+    pub dev: bool,
     /// Seconds between checks of the config dir for changes [default: 10].
     #[arg(long, env = "MUSTER_JOBS_RELOAD_SECS", hide = true)]
     pub jobs_reload_secs: Option<u64>,
@@ -146,6 +149,7 @@ pub(crate) struct Resolved {
     pub retention: Option<Duration>,
     pub resync_interval: Duration,
     pub wait_for_lock: bool,
+    pub dev: bool,
     pub jobs: muster_server::jobs::JobsSettings,
     pub edge: muster_server::edge::EdgeConfig,
 }
@@ -171,6 +175,7 @@ impl ServerArgs {
         Ok(Resolved {
             jobs,
             edge,
+            dev: self.dev,
             listen: self.listen.or(f.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             data_dir: self.data_dir.or(f.data_dir).unwrap_or_else(|| PathBuf::from("muster-data")),
             database: self.database.or(f.database),
@@ -374,6 +379,7 @@ pub(crate) async fn serve(
     config.python_bot_dir = r.python_bot_dir.clone();
     config.python_bot_config = r.python_bot_config.clone();
     config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
+    config.access = Arc::new(crate::access::load_config(&r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config")), r.dev, loopback)?);
     config.bot_auth = BotAuth {
         ip_allowlist: if !r.bot_allow.is_empty() {
             r.bot_allow.clone()

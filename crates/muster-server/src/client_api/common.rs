@@ -118,8 +118,12 @@ pub(crate) fn store_err(e: muster_store::StoreError) -> Status {
     Status::from(muster_core::Error::from(e))
 }
 
-/// The identity of a pRPC caller. muster has no client authentication yet:
-/// every caller is anonymous and may do everything.
+/// The scheduler's view of this RPC's caller.
 pub(crate) fn caller() -> muster_sched::Caller {
-    muster_sched::Caller { identity: "anonymous:anonymous".to_string(), high_priority_allowed: true }
+    muster_sched::Caller { identity: access().caller.identity.to_string(), high_priority_allowed: false }
+}
+
+/// The access context (snapshot + authenticated caller) of this RPC.
+pub(crate) fn access() -> std::sync::Arc<crate::access::RequestAccess> {
+    crate::access::current()
 }

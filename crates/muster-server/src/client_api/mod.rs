@@ -10,6 +10,7 @@ pub(crate) mod common;
 mod muster;
 mod swarming;
 mod tasks;
+mod tokens;
 mod text;
 
 use crate::State;
@@ -40,6 +41,11 @@ fn set_headers<K: AsRef<str>>(resp: &mut Response, headers: impl IntoIterator<It
             resp.headers_mut().insert(k, v);
         }
     }
+}
+
+/// A pRPC error reply (also used for requests refused before dispatch).
+pub(crate) fn status_reply(status: &Status) -> Response {
+    error_reply(status, None)
 }
 
 pub(crate) fn error_reply(status: &Status, http_override: Option<u16>) -> Response {
@@ -168,6 +174,9 @@ async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b:
         ("muster.v1.Fleet", "Undrain") => call(app, i, o, b, muster::undrain::handle).await,
         ("muster.v1.Fleet", "ListDrains") => call(app, i, o, b, muster::list_drains::handle).await,
         ("muster.v1.Scheduler", "WhyPending") => call(app, i, o, b, muster::why_pending::handle).await,
+        ("muster.v1.Tokens", "Create") => call(app, i, o, b, tokens::create).await,
+        ("muster.v1.Tokens", "List") => call(app, i, o, b, tokens::list).await,
+        ("muster.v1.Tokens", "Revoke") => call(app, i, o, b, tokens::revoke).await,
         ("scheduler.Scheduler", m) => crate::jobs::prpc::route(app, m, i, o, b).await,
         _ => error_reply(
             &Status::unimplemented(format!("method {method:?} in service {service:?} is not implemented")),

@@ -34,16 +34,25 @@ fn to_task(id: TaskId) -> Response {
     Redirect::to(&format!("/task?id={}", id.summary_id())).into_response()
 }
 
+/// The task's cancel permission (NOT_FOUND first, like CancelTask).
+async fn check_cancel(app: &State, headers: &HeaderMap, id: TaskId) -> UiResult<()> {
+    let caller = auth::check(headers, Perm::CancelTask)?;
+    let r = app.store.get_result(id).await?.ok_or_else(|| UiError::not_found("no such task"))?;
+    let sid = id.summary_id();
+    caller.ctx.checker().check_task(&crate::access::result_acl(app, &sid, &r), muster_access::perms::TASKS_CANCEL)?;
+    Ok(())
+}
+
 pub(crate) async fn cancel_task(S(app): S<State>, headers: HeaderMap, Form(f): Form<IdForm>) -> UiResult {
-    auth::check(&headers, Perm::CancelTask)?;
     let id = task_id(&f.id)?;
+    check_cancel(&app, &headers, id).await?;
     app.sched.cancel_task(id, false, app.clock.now()).await?;
     Ok(to_task(id))
 }
 
 pub(crate) async fn kill_task(S(app): S<State>, headers: HeaderMap, Form(f): Form<IdForm>) -> UiResult {
-    auth::check(&headers, Perm::CancelTask)?;
     let id = task_id(&f.id)?;
+    check_cancel(&app, &headers, id).await?;
     app.sched.cancel_task(id, true, app.clock.now()).await?;
     Ok(to_task(id))
 }
@@ -72,7 +81,7 @@ pub(crate) async fn retry_task(S(app): S<State>, headers: HeaderMap, Form(f): Fo
         return Err(UiError::bad("termination tasks cannot be retried"));
     }
     let dims: Vec<TaskDimensions> = req.slices.iter().map(|s| s.properties.dimensions.clone()).collect();
-    let new = NewTaskRequest {
+    let mut new = NewTaskRequest {
         name: req.name.clone(),
         priority: req.priority,
         task_slices: req.slices.clone(),
@@ -84,7 +93,8 @@ pub(crate) async fn retry_task(S(app): S<State>, headers: HeaderMap, Form(f): Fo
         request_uuid: f.request_uuid.clone(),
         ..Default::default()
     };
-    let out = app.sched.new_task(new, &caller.sched(), app.clock.now()).await?;
+    let sched_caller = crate::access::authorize_new_task(&caller.ctx, &mut new)?;
+    let out = app.sched.new_task(new, &sched_caller, app.clock.now()).await?;
     let new_id = out.result.map(|r| r.id).unwrap_or(out.request.id);
     Ok(to_task(new_id))
 }
@@ -187,8 +197,9 @@ pub(crate) fn form_request(f: &NewTaskForm) -> UiResult<NewTaskRequest> {
 
 pub(crate) async fn new_task(S(app): S<State>, headers: HeaderMap, Form(f): Form<NewTaskForm>) -> UiResult {
     let caller = auth::check(&headers, Perm::NewTask)?;
-    let new = form_request(&f)?;
-    let out = app.sched.new_task(new, &caller.sched(), app.clock.now()).await?;
+    let mut new = form_request(&f)?;
+    let sched_caller = crate::access::authorize_new_task(&caller.ctx, &mut new)?;
+    let out = app.sched.new_task(new, &sched_caller, app.clock.now()).await?;
     let id = out.result.map(|r| r.id).unwrap_or(out.request.id);
     Ok(to_task(id))
 }
@@ -208,15 +219,25 @@ pub(crate) async fn terminate_bot(S(app): S<State>, headers: HeaderMap, Form(f):
     }
     let reason = if f.reason.is_empty() { format!("terminated from the UI by {}", caller.identity) } else { f.reason };
     let reason = muster_core::validate::validate_terminate_reason(&reason)?;
+    caller.ctx.checker().check_bot(
+        &f.id,
+        &crate::access::bot_pools(&app, &f.id),
+        muster_access::perms::POOLS_TERMINATE_BOT,
+    )?;
     let task = app.sched.terminate_bot(&f.id, &reason, app.clock.now()).await?;
     Ok(to_task(task))
 }
 
 pub(crate) async fn delete_bot(S(app): S<State>, headers: HeaderMap, Form(f): Form<BotForm>) -> UiResult {
-    auth::check(&headers, Perm::DeleteBot)?;
+    let caller = auth::check(&headers, Perm::DeleteBot)?;
     if f.id.is_empty() {
         return Err(UiError::bad("missing bot id"));
     }
+    caller.ctx.checker().check_bot(
+        &f.id,
+        &crate::access::bot_pools(&app, &f.id),
+        muster_access::perms::POOLS_DELETE_BOT,
+    )?;
     // Already gone is an outcome: the bot page shows its history either way.
     app.sched.delete_bot(&f.id, app.clock.now()).await?;
     Ok(Redirect::to(&super::page::link("/bot", &[("id", &f.id)])).into_response())

@@ -108,6 +108,7 @@ fn back(t: &DrainTarget) -> axum::response::Response {
 pub(crate) async fn drain(S(app): S<State>, headers: HeaderMap, Form(f): Form<DrainForm>) -> UiResult {
     let caller = auth::check(&headers, Perm::TerminateBot)?;
     let t = target_of(&f)?;
+    crate::access::check_drain(&app, &caller.ctx, &t)?;
     app.sched.drain(t.clone(), &f.reason, &caller.identity, app.clock.now()).await?;
     Ok(back(&t))
 }
@@ -115,6 +116,7 @@ pub(crate) async fn drain(S(app): S<State>, headers: HeaderMap, Form(f): Form<Dr
 pub(crate) async fn undrain(S(app): S<State>, headers: HeaderMap, Form(f): Form<DrainForm>) -> UiResult {
     let caller = auth::check(&headers, Perm::TerminateBot)?;
     let t = target_of(&f)?;
+    crate::access::check_drain(&app, &caller.ctx, &t)?;
     app.sched.undrain(t.clone(), &caller.identity, app.clock.now()).await?;
     Ok(back(&t))
 }

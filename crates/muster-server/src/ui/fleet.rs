@@ -194,6 +194,11 @@ pub(crate) async fn bot_page(S(app): S<State>, headers: HeaderMap, Query(p): Que
     if p.id.is_empty() {
         return Err(UiError::bad("missing bot id (?id=)"));
     }
+    caller.ctx.checker().check_bot(
+        &p.id,
+        &crate::access::bot_pools(&app, &p.id),
+        muster_access::perms::POOLS_LIST_BOTS,
+    )?;
     let now = app.clock.now();
     let live = app.sched.get_bot(&p.id, now);
     let bot = match live {
@@ -229,7 +234,8 @@ pub(crate) async fn bot_page(S(app): S<State>, headers: HeaderMap, Query(p): Que
         None => b.push_str("<p class=\"note\">This bot was deleted; its history remains.</p>"),
         Some(bot) => {
             b.push_str("<div class=\"actions\">");
-            if auth::allows(&caller, Perm::TerminateBot) {
+            let pools = bot.dimensions.get("pool").to_vec();
+            if auth::allows_bot(&caller, &pools, Perm::TerminateBot) {
                 let _ = write!(
                     b,
                     "<form method=\"post\" action=\"/ui/bot/terminate\" data-confirm=\"Terminate bot {id}? It finishes its current task, then exits.\">\
@@ -237,7 +243,7 @@ pub(crate) async fn bot_page(S(app): S<State>, headers: HeaderMap, Query(p): Que
                     id = esc(&bot.bot_id)
                 );
             }
-            if auth::allows(&caller, Perm::TerminateBot) {
+            if auth::allows_bot(&caller, &pools, Perm::TerminateBot) {
                 let drained = app
                     .sched
                     .list_drains()
@@ -245,7 +251,7 @@ pub(crate) async fn bot_page(S(app): S<State>, headers: HeaderMap, Query(p): Que
                     .any(|d| d.target == muster_core::DrainTarget::Bot(bot.bot_id.clone()));
                 b.push_str(&super::drains::bot_button(&bot.bot_id, drained));
             }
-            if auth::allows(&caller, Perm::DeleteBot) {
+            if auth::allows_bot(&caller, &pools, Perm::DeleteBot) {
                 let _ = write!(
                     b,
                     "<form method=\"post\" action=\"/ui/bot/delete\" data-confirm=\"Delete bot {id}? It reappears if it connects again.\">\

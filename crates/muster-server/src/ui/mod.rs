@@ -14,15 +14,17 @@
 //! counts are single store/scheduler calls, nothing loads the whole fleet or
 //! task table into a page.
 //!
-//! Permissions: every handler starts with one [`auth::check`] call naming the
-//! [`auth::Perm`] it needs; pages also ask [`auth::allows`] before showing a
-//! button. muster has no client authentication yet, so every caller is
-//! anonymous and allowed; when it does, only `auth.rs` changes.
+//! Permissions: every request is authenticated by `crate::access`; every
+//! handler starts with one [`auth::check`] call naming the [`auth::Perm`] it
+//! needs, actions then check their target with the pRPC API's rules, and
+//! pages show a button only when the action would be allowed. Every form
+//! POST is CSRF-protected ([`csrf`]).
 
 mod actions;
 mod ansi;
 pub(crate) mod auth;
 mod chart;
+pub(crate) mod csrf;
 mod dashboard;
 mod drains;
 mod fleet;

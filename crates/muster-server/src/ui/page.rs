@@ -114,15 +114,38 @@ pub(crate) fn layout(title: &str, current: &str, body: &str) -> Html<String> {
         let class = if href == current { " class=\"current\"" } else { "" };
         let _ = write!(nav, "<a href=\"{href}\"{class}>{label}</a>");
     }
+    // Every state-changing form carries this browser's CSRF token.
+    let body = insert_csrf(body);
+    let caller = crate::access::current().caller.identity.to_string();
     Html(format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · muster</title><link rel=\"stylesheet\" href=\"/ui/static/ui.css\">\
          <script src=\"/ui/static/ui.js\" defer></script></head>\
-         <body><header><a class=\"brand\" href=\"/\">muster</a><nav>{nav}</nav></header>\
+         <body><header><a class=\"brand\" href=\"/\">muster</a><nav>{nav}</nav>\
+         <span class=\"caller small\" id=\"caller\">{caller}</span></header>\
          <main>{body}</main></body></html>",
-        title = esc(title)
+        title = esc(title),
+        caller = esc(&caller),
     ))
+}
+
+/// Puts the CSRF field right after the opening tag of every POST form.
+fn insert_csrf(body: &str) -> String {
+    let field = super::csrf::field();
+    let mut out = String::with_capacity(body.len() + 256);
+    let mut rest = body;
+    while let Some(i) = rest.find("<form") {
+        let Some(close) = rest[i..].find('>') else { break };
+        let tag_end = i + close + 1;
+        out.push_str(&rest[..tag_end]);
+        if rest[i..tag_end].contains("method=\"post\"") {
+            out.push_str(&field);
+        }
+        rest = &rest[tag_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An error page with the given status.

@@ -248,6 +248,7 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     let (req, res) = load(&app, id).await?;
     let now = app.clock.now();
     let sid = id.summary_id();
+    caller.ctx.checker().check_task(&crate::access::request_acl(&app, &sid, &req), muster_access::perms::TASKS_GET)?;
 
     let mut b = String::new();
     let _ = write!(
@@ -257,7 +258,7 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
         st = state_badge(res.state, res.failure),
     );
     b.push_str("<div class=\"actions\">");
-    if auth::allows(&caller, Perm::CancelTask) {
+    if auth::allows_task(&caller, &sid, &res.tags) {
         if res.state == TaskState::Pending {
             let _ = write!(
                 b,
@@ -273,7 +274,7 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
             );
         }
     }
-    if auth::allows(&caller, Perm::NewTask) && !req.is_termination() {
+    if auth::allows_new_task(&caller, req.pool()) && !req.is_termination() {
         let _ = write!(
             b,
             "<form method=\"post\" action=\"/ui/task/retry\" data-confirm=\"Run this task again as a new task?\">\

@@ -212,3 +212,34 @@ async fn unknown_things_are_error_pages_with_the_right_status() -> anyhow::Resul
     srv.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused() -> anyhow::Result<()> {
+    let srv = muster_testkit::TestServer::start().await?;
+    let form =
+        [("name", "csrf-probe"), ("dimensions", "pool:default"), ("command", "echo hi"), ("request_uuid", "csrf-1")];
+    let token = crate::csrf_token(&srv).await?;
+    // The attack: a page on another site posts the form (the browser would
+    // even attach the cookie if SameSite did not stop it).
+    let (s, _) = crate::post_form_as(&srv, "/ui/task/new", &form, Some(&token), "http://evil.example").await?;
+    assert_eq!(s, 403, "cross-site Origin");
+    let (s, _) = crate::post_form_as(&srv, "/ui/task/new", &form, None, &srv.url).await?;
+    assert_eq!(s, 403, "no CSRF token");
+    let (s, _) =
+        crate::post_form_as(&srv, "/ui/task/new", &form, Some(&crate::csrf_token(&srv).await?), &srv.url).await?;
+    assert_eq!(s, 303, "the same form from the UI works");
+    // A token from one browser does not match another browser's cookie.
+    let mut other = token.clone();
+    other.replace_range(0..1, if other.starts_with('A') { "B" } else { "A" });
+    let body = "name=x&dimensions=pool%3Adefault&command=true&csrf=".to_string() + &other;
+    let r = crate::no_redirects()
+        .post(format!("{}/ui/task/new", srv.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("muster_csrf={token}"))
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 403, "mismatched token");
+    srv.stop().await;
+    Ok(())
+}

@@ -28,15 +28,48 @@ pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a reqwest client")
 }
 
-/// POSTs a form; returns (status, Location).
+/// The CSRF token a browser gets with any page (the `muster_csrf` cookie).
+pub async fn csrf_token(srv: &TestServer) -> anyhow::Result<String> {
+    let r = reqwest::get(format!("{}/newtask", srv.url)).await?;
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("muster_csrf="))
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| anyhow::anyhow!("no muster_csrf cookie"))?
+        .to_string();
+    let body = r.text().await?;
+    anyhow::ensure!(body.contains(&format!("name=\"csrf\" value=\"{cookie}\"")), "the form carries the token");
+    Ok(cookie)
+}
+
+/// POSTs a form the way the UI's own pages do (CSRF cookie + field, own
+/// Origin); returns (status, Location).
 pub async fn post_form(srv: &TestServer, path: &str, form: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
-    let body: String = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
-    let r = no_redirects()
+    let token = csrf_token(srv).await?;
+    post_form_as(srv, path, form, Some(&token), &srv.url).await
+}
+
+/// POSTs a form with an explicit CSRF token (None: no cookie, no field) and Origin.
+pub async fn post_form_as(
+    srv: &TestServer,
+    path: &str,
+    form: &[(&str, &str)],
+    token: Option<&str>,
+    origin: &str,
+) -> anyhow::Result<(u16, String)> {
+    let mut body: String = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+    let mut req = no_redirects()
         .post(format!("{}{path}", srv.url))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await?;
+        .header("origin", origin);
+    if let Some(t) = token {
+        body.push_str(&format!("&csrf={t}"));
+        req = req.header("cookie", format!("muster_csrf={t}"));
+    }
+    let r = req.body(body).send().await?;
     let loc = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     Ok((r.status().as_u16(), loc))
 }

@@ -193,6 +193,14 @@ impl Store for PostgresStore {
         drain::load(&*self.client().await?).await
     }
 
+    async fn get_api_token(&self, id: &str) -> Result<Option<crate::ApiToken>> {
+        read::get_api_token(&*self.client().await?, id).await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<crate::ApiToken>> {
+        read::list_api_tokens(&*self.client().await?).await
+    }
+
     async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
         read::get_bot_token(&*self.client().await?, id).await
     }

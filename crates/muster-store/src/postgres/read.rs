@@ -449,3 +449,40 @@ pub(crate) async fn load_active(c: &Client) -> Result<Vec<(TaskRequest, TaskResu
     .await
     .map_err(|e| StoreError::Other(format!("decoding active tasks: {e}")))?
 }
+
+const API_TOKEN_COLUMNS: &str =
+    "id, identity, secret_sha256, description, created_by, created_at, expires_at, last_used_at, revoked_at";
+
+fn api_token_row(r: &tokio_postgres::Row) -> Result<crate::ApiToken> {
+    use muster_core::time::from_micros;
+    let what = "reading api token";
+    Ok(crate::ApiToken {
+        id: col(r, 0, what)?,
+        identity: col(r, 1, what)?,
+        secret_sha256: col(r, 2, what)?,
+        description: col(r, 3, what)?,
+        created_by: col(r, 4, what)?,
+        created_at: from_micros(col(r, 5, what)?),
+        expires_at: from_micros(col(r, 6, what)?),
+        last_used_at: col::<Option<i64>>(r, 7, what)?.map(from_micros),
+        revoked_at: col::<Option<i64>>(r, 8, what)?.map(from_micros),
+    })
+}
+
+pub(crate) async fn get_api_token(c: &Client, id: &str) -> Result<Option<crate::ApiToken>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {API_TOKEN_COLUMNS} FROM api_token WHERE id = $1"))
+        .await
+        .map_err(pg_err("preparing api token read"))?;
+    let row = c.query_opt(&st, &[&id]).await.map_err(pg_err("reading api token"))?;
+    row.as_ref().map(api_token_row).transpose()
+}
+
+pub(crate) async fn list_api_tokens(c: &Client) -> Result<Vec<crate::ApiToken>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {API_TOKEN_COLUMNS} FROM api_token ORDER BY created_at, id"))
+        .await
+        .map_err(pg_err("preparing api tokens read"))?;
+    let rows = c.query(&st, &[]).await.map_err(pg_err("reading api tokens"))?;
+    rows.iter().map(api_token_row).collect()
+}

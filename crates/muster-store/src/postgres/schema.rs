@@ -13,6 +13,7 @@ use deadpool_postgres::Object;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../migrations/postgres/0002_meta.sql")),
+    (3, include_str!("../../migrations/postgres/0003_api_tokens.sql")),
     (4, include_str!("../../migrations/postgres/0004_bot_token.sql")),
     (5, include_str!("../../migrations/postgres/0005_drain.sql")),
     (6, include_str!("../../migrations/postgres/0006_jobs.sql")),

@@ -189,6 +189,50 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
         Write::DeleteDrain(target) => {
             super::drain::delete(tx, target).await.map(|_| true).map_err(db("deleting drain"))
         }
+        Write::PutApiToken(t) => {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO api_token (id, identity, secret_sha256, description, created_by, created_at, \
+                     expires_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .await
+                .map_err(db("preparing api token insert"))?;
+            let n = tx
+                .execute(
+                    &st,
+                    &[
+                        &t.id,
+                        &t.identity,
+                        &t.secret_sha256,
+                        &t.description,
+                        &t.created_by,
+                        &to_micros(t.created_at),
+                        &to_micros(t.expires_at),
+                        &t.last_used_at.map(to_micros),
+                        &t.revoked_at.map(to_micros),
+                    ],
+                )
+                .await
+                .map_err(db("inserting api token"))?;
+            Ok(n == 1)
+        }
+        Write::RevokeApiToken { id, at } => {
+            let st = tx
+                .prepare_cached("UPDATE api_token SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .await
+                .map_err(db("preparing api token revoke"))?;
+            tx.execute(&st, &[id, &to_micros(*at)]).await.map_err(db("revoking api token"))?;
+            Ok(true)
+        }
+        Write::TouchApiToken { id, at } => {
+            let st = tx
+                .prepare_cached("UPDATE api_token SET last_used_at = $2 WHERE id = $1")
+                .await
+                .map_err(db("preparing api token touch"))?;
+            tx.execute(&st, &[id, &to_micros(*at)]).await.map_err(db("touching api token"))?;
+            Ok(true)
+        }
         Write::PutBotToken(t) => {
             let st = tx
                 .prepare_cached(

@@ -248,6 +248,15 @@ impl Store for SqliteStore {
         self.read(drain::load).await
     }
 
+    async fn get_api_token(&self, id: &str) -> Result<Option<crate::ApiToken>> {
+        let id = id.to_string();
+        self.read(move |c| read::get_api_token(c, &id)).await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<crate::ApiToken>> {
+        self.read(read::list_api_tokens).await
+    }
+
     async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
         let id = id.to_string();
         self.read(move |c| read::get_bot_token(c, &id)).await

@@ -425,3 +425,35 @@ pub(crate) fn load_active(c: &Connection) -> Result<Vec<(TaskRequest, TaskResult
         Ok(parts.into_iter().flat_map(|(_, v)| v).collect())
     })
 }
+
+const API_TOKEN_COLUMNS: &str =
+    "id, identity, secret_sha256, description, created_by, created_at, expires_at, last_used_at, revoked_at";
+
+fn api_token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::ApiToken> {
+    use muster_core::time::from_micros;
+    Ok(crate::ApiToken {
+        id: r.get(0)?,
+        identity: r.get(1)?,
+        secret_sha256: r.get(2)?,
+        description: r.get(3)?,
+        created_by: r.get(4)?,
+        created_at: from_micros(r.get(5)?),
+        expires_at: from_micros(r.get(6)?),
+        last_used_at: r.get::<_, Option<i64>>(7)?.map(from_micros),
+        revoked_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+    })
+}
+
+pub(crate) fn get_api_token(c: &Connection, id: &str) -> Result<Option<crate::ApiToken>> {
+    c.prepare_cached(&format!("SELECT {API_TOKEN_COLUMNS} FROM api_token WHERE id = ?1"))
+        .and_then(|mut s| s.query_row(params![id], api_token_row).optional())
+        .map_err(sql_err("reading api token"))
+}
+
+pub(crate) fn list_api_tokens(c: &Connection) -> Result<Vec<crate::ApiToken>> {
+    let mut st = c
+        .prepare_cached(&format!("SELECT {API_TOKEN_COLUMNS} FROM api_token ORDER BY created_at, id"))
+        .map_err(sql_err("preparing api tokens read"))?;
+    let rows = st.query_map([], api_token_row).map_err(sql_err("reading api tokens"))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err("reading api tokens"))
+}

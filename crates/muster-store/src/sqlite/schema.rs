@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_meta.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_api_tokens.sql")),
     (4, include_str!("../../migrations/sqlite/0004_bot_token.sql")),
     (5, include_str!("../../migrations/sqlite/0005_drain.sql")),
     (6, include_str!("../../migrations/sqlite/0006_jobs.sql")),

@@ -271,6 +271,41 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
         }
         Write::PutDrain(d) => super::drain::put(conn, d).map(|_| true),
         Write::DeleteDrain(target) => super::drain::delete(conn, target).map(|_| true),
+        Write::PutApiToken(t) => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO api_token (id, identity, secret_sha256, description, created_by, created_at, \
+                     expires_at, last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        t.id,
+                        t.identity,
+                        t.secret_sha256,
+                        t.description,
+                        t.created_by,
+                        to_micros(t.created_at),
+                        to_micros(t.expires_at),
+                        t.last_used_at.map(to_micros),
+                        t.revoked_at.map(to_micros)
+                    ])
+                })
+                .map_err(sql_err("inserting api token"))?;
+            Ok(n == 1)
+        }
+        Write::RevokeApiToken { id, at } => {
+            conn.prepare_cached("UPDATE api_token SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+                .and_then(|mut s| s.execute(params![id, to_micros(*at)]))
+                .map_err(sql_err("revoking api token"))?;
+            Ok(true)
+        }
+        Write::TouchApiToken { id, at } => {
+            conn.prepare_cached("UPDATE api_token SET last_used_at = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, to_micros(*at)]))
+                .map_err(sql_err("touching api token"))?;
+            Ok(true)
+        }
         Write::PutBotToken(t) => {
             conn.prepare_cached(
                 "INSERT INTO bot_token (id, host, secret_sha256, created, created_by, revoked) \

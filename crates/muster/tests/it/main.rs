@@ -1,6 +1,7 @@
 //! End-to-end tests with real processes: `muster server`, `muster bot`
 //! processes fetched from /bot_code, real commands.
 
+mod access;
 mod bot_auth;
 mod bot_groups;
 mod cli;

@@ -8,6 +8,9 @@ pub(crate) async fn handle(app: State, req: pb::BotsCountRequest) -> Result<pb::
     let now = app.clock.now();
     let pairs: Vec<(String, String)> = req.dimensions.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
     let filter = muster_core::validate::validate_dimension_filter(&pairs)?;
+    crate::client_api::common::access()
+        .checker()
+        .check_listing(&crate::access::filter_pools(&filter), muster_access::perms::POOLS_LIST_BOTS)?;
     let c = app.sched.count_bots(&filter, now);
     let n = |v: u64| v.min(i32::MAX as u64) as i32;
     Ok(pb::BotsCount {

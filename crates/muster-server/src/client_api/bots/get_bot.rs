@@ -2,7 +2,7 @@
 //! newest event with `deleted: true`, else NOT_FOUND.
 
 use super::bot_id;
-use crate::client_api::common::store_err;
+use crate::client_api::common::{access, store_err};
 use crate::State;
 use muster_api::prpc::Status;
 use muster_api::{convert, pb};
@@ -10,6 +10,7 @@ use muster_store::EventQuery;
 
 pub(crate) async fn handle(app: State, req: pb::BotRequest) -> Result<pb::BotInfo, Status> {
     let id = bot_id(&req.bot_id)?;
+    access().checker().check_bot(id, &crate::access::bot_pools(&app, id), muster_access::perms::POOLS_LIST_BOTS)?;
     let now = app.clock.now();
     if let Some(b) = app.sched.get_bot(id, now) {
         return Ok(convert::bot_info(&b));

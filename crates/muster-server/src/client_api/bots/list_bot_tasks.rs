@@ -2,7 +2,7 @@
 //! States that can never match a bot's run are refused, as upstream.
 
 use super::bot_id;
-use crate::client_api::common::{cursor_in, cursor_out, limit, store_err, time_range, CursorKind};
+use crate::client_api::common::{access, cursor_in, cursor_out, limit, store_err, time_range, CursorKind};
 use crate::client_api::tasks::perf_allowed;
 use crate::State;
 use muster_api::prpc::Status;
@@ -36,6 +36,7 @@ pub(crate) async fn handle(app: State, req: pb::BotTasksRequest) -> Result<pb::T
         _ => {}
     }
     let (start, end) = time_range(req.start.as_ref(), req.end.as_ref())?;
+    access().checker().check_bot(id, &crate::access::bot_pools(&app, id), muster_access::perms::POOLS_LIST_TASKS)?;
     let q = TaskQuery {
         state,
         sort,

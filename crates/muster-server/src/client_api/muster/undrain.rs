@@ -8,6 +8,7 @@ use muster_api::prpc::Status;
 
 pub(crate) async fn handle(app: State, req: v1::DrainRequest) -> Result<v1::DrainResponse, Status> {
     let target = drain_target_from_pb(&req)?;
+    crate::access::check_drain(&app, &crate::access::current(), &target)?;
     let out = app.sched.undrain(target, &caller().identity, app.clock.now()).await?;
     Ok(super::drain_response(&out))
 }

@@ -1,7 +1,7 @@
 //! BatchGetResult (docs/client-api.md#tasks-service): 1..1000 ids, results in request order.
 
 use super::perf_allowed;
-use crate::client_api::common::{store_err, task_id};
+use crate::client_api::common::{access, store_err, task_id};
 use crate::State;
 use muster_api::prpc::{Code, Status};
 use muster_api::{convert, pb};
@@ -24,6 +24,8 @@ pub(crate) async fn handle(app: State, req: pb::BatchGetResultRequest) -> Result
         ids.push(id);
     }
     let results = app.store.get_results(&ids).await.map_err(store_err)?;
+    let ctx = access();
+    let checker = ctx.checker();
     let results = req
         .task_ids
         .iter()
@@ -31,9 +33,16 @@ pub(crate) async fn handle(app: State, req: pb::BatchGetResultRequest) -> Result
         .map(|(tid, r)| pb::batch_get_result_response::ResultOrError {
             task_id: tid.clone(),
             outcome: Some(match r {
-                Some(r) => pb::batch_get_result_response::result_or_error::Outcome::Result(
-                    convert::task_result_response(&r, perf_allowed(&r, req.include_performance_stats)),
-                ),
+                Some(r) => match checker
+                    .check_task(&crate::access::result_acl(&app, tid, &r), muster_access::perms::TASKS_GET)
+                {
+                    Ok(()) => pb::batch_get_result_response::result_or_error::Outcome::Result(
+                        convert::task_result_response(&r, perf_allowed(&r, req.include_performance_stats)),
+                    ),
+                    Err(e) => pb::batch_get_result_response::result_or_error::Outcome::Error(convert::status_to_pb(
+                        &Status::from(e),
+                    )),
+                },
                 None => pb::batch_get_result_response::result_or_error::Outcome::Error(convert::status_to_pb(
                     &Status::new(Code::NotFound, "no such task"),
                 )),

@@ -1,7 +1,7 @@
 //! CancelTasks (docs/client-api.md#tasks-service): tags required; pending (and running with
 //! `kill_running`) tasks matching them are cancelled, newest first.
 
-use crate::client_api::common::{cursor_in, cursor_out, limit, time_range, CursorKind};
+use crate::client_api::common::{access, cursor_in, cursor_out, limit, time_range, CursorKind};
 use crate::State;
 use muster_api::prpc::Status;
 use muster_api::{convert, pb};
@@ -14,9 +14,11 @@ pub(crate) async fn handle(app: State, req: pb::TasksCancelRequest) -> Result<pb
         return Err(Status::invalid_argument("tags are required when cancelling multiple tasks"));
     }
     let (start, end) = time_range(req.start.as_ref(), req.end.as_ref())?;
+    let tags = muster_core::validate::validate_tag_filter(&req.tags)?;
+    access().checker().check_listing(&crate::access::filter_pools(&tags), muster_access::perms::POOLS_CANCEL_TASK)?;
     let q = TaskQuery {
         state: if req.kill_running { StateQuery::PendingRunning } else { StateQuery::Pending },
-        tags: muster_core::validate::validate_tag_filter(&req.tags)?,
+        tags,
         start,
         end,
         limit: limit(req.limit)?,

@@ -2,7 +2,7 @@
 //! to QUERY_PENDING; only QUERY_CREATED_TS sorting.
 
 use super::perf_allowed;
-use crate::client_api::common::{cursor_in, cursor_out, limit, store_err, time_range, CursorKind};
+use crate::client_api::common::{access, cursor_in, cursor_out, limit, store_err, time_range, CursorKind};
 use crate::State;
 use muster_api::prpc::Status;
 use muster_api::{convert, pb};
@@ -22,14 +22,10 @@ pub(crate) fn query(
         return Err(Status::invalid_argument(format!("sort order {sort:?} is not supported currently")));
     }
     let (start, end) = time_range(start, end)?;
-    Ok(TaskQuery {
-        state: convert::state_query_from_pb(state)?,
-        sort,
-        tags: muster_core::validate::validate_tag_filter(tags)?,
-        start,
-        end,
-        ..Default::default()
-    })
+    let tags = muster_core::validate::validate_tag_filter(tags)?;
+    // Listing ACL: pools.listTasks in every pool the tags name (none: server level).
+    access().checker().check_listing(&crate::access::filter_pools(&tags), muster_access::perms::POOLS_LIST_TASKS)?;
+    Ok(TaskQuery { state: convert::state_query_from_pb(state)?, sort, tags, start, end, ..Default::default() })
 }
 
 pub(crate) async fn handle(app: State, req: pb::TasksWithPerfRequest) -> Result<pb::TaskListResponse, Status> {

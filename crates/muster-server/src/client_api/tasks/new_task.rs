@@ -1,6 +1,7 @@
-//! NewTask (docs/client-api.md#tasks-service, #new-task).
+//! NewTask (docs/client-api.md#tasks-service, #new-task): authorized in upstream's order
+//! (`access::authorize_new_task`), then created by the scheduler.
 
-use crate::client_api::common::caller;
+use crate::client_api::common::access;
 use crate::State;
 use muster_api::prpc::Status;
 use muster_api::{convert, pb};
@@ -18,9 +19,10 @@ pub(crate) async fn handle(
     size: u64,
 ) -> Result<(pb::TaskRequestMetadataResponse, Vec<(&'static str, String)>), Status> {
     let now = app.clock.now();
+    let mut new = convert::new_task_request_from_pb(req);
+    let caller = crate::access::authorize_new_task(&access(), &mut new)?;
     let admitted = app.quotas.admit(limits_key, size, now, |id| app.sched.is_pending(id))?;
-    let new = convert::new_task_request_from_pb(req);
-    let out = app.sched.new_task(new, &caller(), now).await?;
+    let out = app.sched.new_task(new, &caller, now).await?;
     admitted.commit(out.result.as_ref().filter(|r| r.state == muster_core::TaskState::Pending).map(|r| r.id));
     if let Some(r) = &out.result {
         tracing::Span::current().record("task_id", r.id.summary_id());

@@ -1,0 +1,14 @@
+-- muster SQLite schema, version 3: API tokens for clients. Only the
+-- SHA-256 of the secret is stored; the token itself is shown once.
+CREATE TABLE api_token (
+    id            TEXT PRIMARY KEY,
+    identity      TEXT NOT NULL,
+    secret_sha256 BLOB NOT NULL,
+    description   TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    last_used_at  INTEGER,
+    revoked_at    INTEGER
+);
+CREATE INDEX api_token_identity ON api_token (identity);
