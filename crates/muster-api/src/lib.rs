@@ -25,6 +25,6 @@ pub mod json;
 pub mod pb;
 pub mod prpc;
 pub mod replicas;
-pub mod tokens;
 pub mod text;
+pub mod tokens;
 pub mod trailer;

@@ -161,9 +161,7 @@ impl Txn {
                 | Write::PutApiToken(_)
                 | Write::RevokeApiToken { .. }
                 | Write::TouchApiToken { .. } => {}
-                | Write::PutBotToken(_)
-                | Write::RevokeBotToken { .. }
-                | Write::Jobs(_) => {}
+                Write::PutBotToken(_) | Write::RevokeBotToken { .. } | Write::Jobs(_) => {}
             }
         }
         c.tasks.sort_unstable();

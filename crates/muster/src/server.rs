@@ -379,7 +379,11 @@ pub(crate) async fn serve(
     config.python_bot_dir = r.python_bot_dir.clone();
     config.python_bot_config = r.python_bot_config.clone();
     config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
-    config.access = Arc::new(crate::access::load_config(&r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config")), r.dev, loopback)?);
+    config.access = Arc::new(crate::access::load_config(
+        &r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config")),
+        r.dev,
+        loopback,
+    )?);
     config.bot_auth = BotAuth {
         ip_allowlist: if !r.bot_allow.is_empty() {
             r.bot_allow.clone()

@@ -190,7 +190,7 @@ proptest! {
         d in damage(),
         tail_len in any::<u64>(),
     ) {
-        let cfg = BotConfig { server, dimensions: dims, hook_script: hook, token: None };
+        let cfg = BotConfig { server, dimensions: dims, hook_script: hook };
         let file = trailer::append(&exe, &cfg);
         let (body, got) = trailer::split(&file);
         prop_assert_eq!(body, &exe[..]);

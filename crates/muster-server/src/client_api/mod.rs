@@ -10,8 +10,8 @@ pub(crate) mod common;
 mod muster;
 mod swarming;
 mod tasks;
-mod tokens;
 mod text;
+mod tokens;
 
 use crate::State;
 use axum::body::Bytes;
