@@ -57,7 +57,7 @@ pub enum TokenAction {
 }
 
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
-#[command(after_help = "Example:
+#[command(after_help = "Examples:
   muster login -S https://muster.example.com     # then paste the token")]
 pub struct LoginArgs {
     #[command(flatten)]

@@ -122,7 +122,7 @@ pub(crate) struct ServerArgs {
     pub jobs_launch_lease_secs: Option<u64>,
     /// Test hook: `exit-after-launch` makes the server exit right after a job
     /// launch and before recording it (crash tests).
-    #[arg(long, hide = true)]
+    #[arg(long, env = "MUSTER_JOBS_FAILPOINT", hide = true)]
     pub jobs_failpoint: Option<String>,
     #[command(flatten)]
     pub edge: crate::edge::EdgeArgs,
