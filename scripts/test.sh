@@ -117,7 +117,9 @@ else
   echo "  no JUnit report at $junit (the test step did not run to the end)"
   failed=1
 fi
-# Every ignored test, with its reason.
+# Every ignored test, with its reason. (No pipefail here: `grep -m1` closing
+# the pipe early must not end the script before its closing line.)
+set +o pipefail
 while IFS= read -r line; do
   file=${line%%:*}; rest=${line#*:}; lineno=${rest%%:*}
   reason=$(echo "$line" | sed -E 's/.*#\[ignore = "(.*)"\].*/\1/')

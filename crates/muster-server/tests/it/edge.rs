@@ -38,15 +38,15 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() -> anyhow::Result<()> 
     let srv =
         TestServer::start_configured(Arc::new(SystemClock), quick_sched(), |c| allow(c, &["127.0.0.1/32"])).await?;
     assert_eq!(handshake_from(&srv.url, Some("203.0.113.5")).await?, 200, "forwarded client in the allowlist");
-    assert_eq!(handshake_from(&srv.url, Some("198.51.100.7")).await?, 403, "forwarded client outside it");
-    assert_eq!(handshake_from(&srv.url, None).await?, 403, "the proxy itself is not allowed");
+    assert_eq!(handshake_from(&srv.url, Some("198.51.100.7")).await?, 401, "forwarded client outside it");
+    assert_eq!(handshake_from(&srv.url, None).await?, 401, "the proxy itself is not allowed");
     // A client forging a first hop does not get in: the proxy appended the real one.
-    assert_eq!(handshake_from(&srv.url, Some("203.0.113.5, 198.51.100.7")).await?, 403);
+    assert_eq!(handshake_from(&srv.url, Some("203.0.113.5, 198.51.100.7")).await?, 401);
     srv.stop().await;
 
     // Not trusted: the header is ignored, whatever it says.
     let srv = TestServer::start_configured(Arc::new(SystemClock), quick_sched(), |c| allow(c, &["10.0.0.0/8"])).await?;
-    assert_eq!(handshake_from(&srv.url, Some("203.0.113.5")).await?, 403, "an untrusted peer's header counts");
+    assert_eq!(handshake_from(&srv.url, Some("203.0.113.5")).await?, 401, "an untrusted peer's header counts");
     srv.stop().await;
     Ok(())
 }
@@ -69,6 +69,10 @@ async fn new_task_past_the_pending_bytes_quota_is_resource_exhausted() -> anyhow
         c.edge.pending_bytes_quota = 100_000;
         c.edge.new_task_rate = 0.0;
         c.edge.trusted_proxies = proxy::parse_cidrs(&["127.0.0.1".to_string()]).expect("cidr");
+        // Forwarded callers are not on loopback: let anonymous submit, as `muster dev` does.
+        c.access = Arc::new(muster_config::ConfigHolder::fixed(muster_config::Snapshot::empty(
+            muster_config::snapshot::LoadOptions { dev: true, ..Default::default() },
+        )));
     })
     .await?;
     // A bot that could run them (so they stay PENDING) but never polls.

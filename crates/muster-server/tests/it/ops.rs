@@ -34,7 +34,7 @@ async fn no_resource_new_task_carries_the_explanation_and_why_answers_over_prpc(
     assert_eq!(r.json["state"], "NO_RESOURCE");
     assert_eq!(r.json["slices"][0]["limitingDimension"], "gpu:nvidia-a100");
     let r = prpc.call_full("muster.v1.Scheduler", "WhyPending", &json!({"taskId": "12345600"})).await?;
-    assert_eq!((r.code, r.text.trim()), (5, "no task 12345600"));
+    assert_eq!((r.code, r.text.trim()), (5, "no such task"));
 
     // Drain: exactly one target; unknown pool is NOT_FOUND; twice is a no-op.
     let r = prpc.call_full("muster.v1.Fleet", "Drain", &json!({"botId": "ops-bot", "pool": "default"})).await?;
@@ -53,11 +53,22 @@ async fn no_resource_new_task_carries_the_explanation_and_why_answers_over_prpc(
     assert_eq!(list.json["drains"][0]["description"], "pool default");
 
     // The UI: the drain is listed with an Undrain button; the bot page has one too.
-    let page = reqwest::get(format!("{}/botlist", srv.url)).await?.text().await?;
+    let resp = reqwest::get(format!("{}/botlist", srv.url)).await?;
+    // The page sets the CSRF cookie its forms carry back.
+    let csrf = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("muster_csrf=").map(|r| r.split(';').next().unwrap_or_default().to_string()))
+        .unwrap_or_default();
+    let page = resp.text().await?;
     assert!(page.contains("id=\"drain-list\"") && page.contains("pool default") && page.contains("Undrain"), "{page}");
+    assert!(!csrf.is_empty(), "the bot list sets a CSRF cookie");
     let form = reqwest::Client::new()
         .post(format!("{}/ui/undrain", srv.url))
-        .form(&[("target", "pool:default")])
+        .header("cookie", format!("muster_csrf={csrf}"))
+        .form(&[("target", "pool:default"), ("csrf", csrf.as_str())])
         .send()
         .await?;
     assert!(form.status().is_success() || form.status().is_redirection(), "{}", form.status());
