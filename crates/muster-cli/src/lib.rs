@@ -208,7 +208,17 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
         Command::Trigger(a) => tasks::trigger(&a.common.client(env)?, env, a, out).await,
         Command::Collect(a) => collect::collect(&a.common.client(env)?, env, a, out).await,
         Command::Run(a) => run::run(&a.common.client(env)?, env, a, out).await,
-        Command::Tasks(a) => tasks::tasks(&a.common.client(env)?, env, a, out).await,
+        Command::Tasks(a) => {
+            let mut a = a.clone();
+            if let Some(tasks::TasksAction::Show(s)) = &mut a.action {
+                merge_common(&mut s.common, &a.common);
+            }
+            let common = match &a.action {
+                Some(tasks::TasksAction::Show(s)) => s.common.clone(),
+                None => a.common.clone(),
+            };
+            tasks::tasks(&common.client(env)?, env, &a, out).await
+        }
         Command::RequestShow(a) => tasks::request_show(&a.common.client(env)?, env, a, out).await,
         Command::Bots(a) => {
             let mut a = a.clone();

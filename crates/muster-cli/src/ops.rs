@@ -165,17 +165,24 @@ pub async fn drains(client: &Client, _env: &Env, a: &DrainsArgs, out: &mut dyn W
 
 /// Explains why a task is pending.
 pub async fn why(client: &Client, env: &Env, a: &WhyArgs, out: &mut dyn Write) -> Result<i32, CliError> {
-    let req = v1::WhyPendingRequest { task_id: a.task_id.clone() };
-    let r: v1::WhyPendingResponse = client
-        .call("muster.v1.Scheduler", "WhyPending", &req)
-        .await
-        .context(|| format!("explaining task {}", a.task_id))?;
+    let r = why_pending(client, &a.task_id).await?;
     if a.common.json {
         format::write_json(out, &format::snake(&r)?)?;
         return Ok(0);
     }
+    print_why(out, env.clock.now(), &r)?;
+    Ok(0)
+}
+
+/// The scheduler's explanation of a task's wait (muster.v1 WhyPending).
+pub async fn why_pending(client: &Client, task_id: &str) -> Result<v1::WhyPendingResponse, CliError> {
+    let req = v1::WhyPendingRequest { task_id: task_id.to_string() };
+    client.call("muster.v1.Scheduler", "WhyPending", &req).await.context(|| format!("explaining task {task_id}"))
+}
+
+/// Prints a WhyPending answer for people, one fact per line.
+pub fn print_why(out: &mut dyn Write, now: muster_core::Time, r: &v1::WhyPendingResponse) -> Result<(), CliError> {
     format::line(out, &format!("task {} is {}: {}", r.task_id, format::state_name(r.state), r.summary))?;
-    let now = env.clock.now();
     for s in &r.slices {
         let dims: Vec<String> = s.dimensions.iter().map(|p| format!("{}={}", p.key, p.value)).collect();
         let mark = if s.active { " (waiting on this one)" } else { "" };
@@ -205,5 +212,5 @@ pub async fn why(client: &Client, env: &Env, a: &WhyArgs, out: &mut dyn Write) -
             )?;
         }
     }
-    Ok(0)
+    Ok(())
 }

@@ -76,7 +76,8 @@ pub fn state_query(s: &str) -> Result<i32, String> {
 #[command(after_help = "Examples:
   muster tasks --state completed_failure --tag purpose:demo --limit 50
   muster tasks --state running --json
-  muster tasks --count --start 24h --state all")]
+  muster tasks --count --start 24h --state all
+  muster tasks show 6a1b2c3d4e5f6010")]
 pub struct TasksArgs {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -104,6 +105,74 @@ pub struct TasksArgs {
     /// Write the JSON output to this file (`-` = stdout).
     #[arg(long = "json-output", value_name = "PATH")]
     pub json_output: Option<String>,
+    #[command(subcommand)]
+    pub action: Option<TasksAction>,
+}
+
+/// Subcommands of `tasks`.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum TasksAction {
+    /// Show one task: its state, bot, times and, while it is pending, why.
+    Show(TaskShowArgs),
+}
+
+/// `muster tasks show <id>`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[command(after_help = "Examples:
+  muster tasks show 6a1b2c3d4e5f6010
+  muster tasks show 6a1b2c3d4e5f6010 --json")]
+pub struct TaskShowArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The task.
+    #[arg(value_name = "TASK_ID")]
+    pub task_id: String,
+}
+
+/// Shows one task; a pending one with the scheduler's explanation of why it
+/// waits (the same as `muster why`).
+pub async fn task_show(client: &Client, env: &Env, a: &TaskShowArgs, out: &mut dyn Write) -> Result<i32, CliError> {
+    let r = client.get_result(&a.task_id, false).await.context(|| format!("reading task {}", a.task_id))?;
+    let pending = r.state == pb::TaskState::Pending as i32;
+    let why = if pending { Some(crate::ops::why_pending(client, &a.task_id).await?) } else { None };
+    if a.common.json {
+        let mut v = format::snake(&r)?;
+        if let (Some(w), Some(obj)) = (&why, v.as_object_mut()) {
+            obj.insert("why_pending".to_string(), format::snake(w)?);
+        }
+        format::write_json(out, &v)?;
+        return Ok(0);
+    }
+    let now = env.now();
+    let style = Style { color: env.color };
+    format::line(out, &format!("task {}: {}", r.task_id, r.name))?;
+    format::line(out, &format!("  state:    {}", style.state(&r)))?;
+    if !r.bot_id.is_empty() {
+        format::line(out, &format!("  bot:      {}", r.bot_id))?;
+    }
+    format::line(out, &format!("  created:  {}", format::relative_ts(r.created_ts.as_ref(), now)))?;
+    if r.started_ts.is_some() {
+        format::line(out, &format!("  started:  {}", format::relative_ts(r.started_ts.as_ref(), now)))?;
+    }
+    if r.completed_ts.is_some() {
+        format::line(out, &format!("  finished: {}", format::relative_ts(r.completed_ts.as_ref(), now)))?;
+    }
+    if r.duration > 0.0 {
+        format::line(out, &format!("  duration: {}", format::duration(f64::from(r.duration))))?;
+    }
+    if r.state == pb::TaskState::Completed as i32 {
+        format::line(out, &format!("  exit:     {}", r.exit_code))?;
+    }
+    if !r.tags.is_empty() {
+        format::line(out, &format!("  tags:     {}", r.tags.join(" ")))?;
+    }
+    if let Some(reason) = crate::run::final_reason(&r) {
+        format::line(out, &format!("  {reason}"))?;
+    }
+    if let Some(w) = &why {
+        crate::ops::print_why(out, now, w)?;
+    }
+    Ok(0)
 }
 
 fn opt_time(s: Option<&str>, env: &Env) -> Result<Option<pb::Timestamp>, CliError> {
@@ -112,6 +181,9 @@ fn opt_time(s: Option<&str>, env: &Env) -> Result<Option<pb::Timestamp>, CliErro
 
 /// Lists or counts tasks.
 pub async fn tasks(client: &Client, env: &Env, a: &TasksArgs, out: &mut dyn Write) -> Result<i32, CliError> {
+    if let Some(TasksAction::Show(s)) = &a.action {
+        return task_show(client, env, s, out).await;
+    }
     let now = env.now();
     let end = opt_time(a.end.as_deref(), env)?;
     if a.count {

@@ -40,3 +40,72 @@ pub fn secs_between(from: Time, to: Time) -> f64 {
 pub fn add_secs(t: Time, secs: i64) -> Time {
     t + chrono::Duration::seconds(secs)
 }
+
+/// Why a Go-style duration did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GoDurationError {
+    /// Not of the form `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`.
+    Invalid,
+    /// A number without its unit (`10`).
+    MissingUnit,
+    /// A unit other than ns, us (µs), ms, s, m, h.
+    UnknownUnit(String),
+}
+
+/// Parses a duration as Go's `time.ParseDuration` reads it (`300ms`, `1m30s`,
+/// `1.5h`, `-5m`, `0`) into signed nanoseconds. Callers pick their own
+/// messages and limits.
+pub fn parse_go_duration_nanos(s: &str) -> Result<f64, GoDurationError> {
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0.0);
+    }
+    if rest.is_empty() {
+        return Err(GoDurationError::Invalid);
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return Err(GoDurationError::Invalid);
+        }
+        let value: f64 = num.parse().map_err(|_| GoDurationError::Invalid)?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let nanos = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(GoDurationError::MissingUnit),
+            u => return Err(GoDurationError::UnknownUnit(u.to_string())),
+        };
+        rest = &rest[unit_len..];
+        total += value * nanos;
+    }
+    Ok(if neg { -total } else { total })
+}
+
+#[cfg(test)]
+mod go_duration_tests {
+    use super::{parse_go_duration_nanos as p, GoDurationError};
+
+    #[test]
+    fn go_durations_parse_like_go() {
+        assert_eq!(p("1m30s"), Ok(90e9));
+        assert_eq!(p("1.5h"), Ok(5400e9));
+        assert_eq!(p("-5ms"), Ok(-5e6));
+        assert_eq!(p("0"), Ok(0.0));
+        assert_eq!(p("10"), Err(GoDurationError::MissingUnit));
+        assert_eq!(p("3d"), Err(GoDurationError::UnknownUnit("d".into())));
+        assert_eq!(p(""), Err(GoDurationError::Invalid));
+        assert_eq!(p("1.2.3s"), Err(GoDurationError::Invalid));
+        assert_eq!(p(".s"), Err(GoDurationError::Invalid));
+    }
+}

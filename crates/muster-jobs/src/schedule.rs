@@ -64,44 +64,16 @@ impl Schedule {
 /// Parses a Go duration (`300ms`, `10s`, `1m30s`, `1.5h`, `-5m`; units ns,
 /// us, µs, ms, s, m, h; no days).
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let orig = s;
-    let (neg, mut s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if s == "0" {
-        return Ok(Duration::zero());
+    use muster_core::time::{parse_go_duration_nanos, GoDurationError};
+    let total = parse_go_duration_nanos(s).map_err(|e| match e {
+        GoDurationError::Invalid => format!("invalid duration {s:?}"),
+        GoDurationError::MissingUnit => format!("missing unit in duration {s:?} (use ns, us, ms, s, m or h)"),
+        GoDurationError::UnknownUnit(u) => format!("unknown unit {u:?} in duration {s:?} (use ns, us, ms, s, m or h)"),
+    })?;
+    if total.abs() > i64::MAX as f64 {
+        return Err(format!("duration {s:?} is too long"));
     }
-    if s.is_empty() {
-        return Err(format!("invalid duration {orig:?}"));
-    }
-    let mut total: f64 = 0.0;
-    while !s.is_empty() {
-        let num_len = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-        if num_len == 0 {
-            return Err(format!("invalid duration {orig:?}"));
-        }
-        let n: f64 = s[..num_len].parse().map_err(|_| format!("invalid duration {orig:?}"))?;
-        s = &s[num_len..];
-        let unit_len = s.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(s.len());
-        let nanos_per = match &s[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("missing unit in duration {orig:?} (use ns, us, ms, s, m or h)")),
-            u => return Err(format!("unknown unit {u:?} in duration {orig:?} (use ns, us, ms, s, m or h)")),
-        };
-        s = &s[unit_len..];
-        total += n * nanos_per;
-    }
-    if total > i64::MAX as f64 {
-        return Err(format!("duration {orig:?} is too long"));
-    }
-    let d = Duration::nanoseconds(total.round() as i64);
-    Ok(if neg { -d } else { d })
+    Ok(Duration::nanoseconds(total.round() as i64))
 }
 
 /// A duration the way users write it in configs: Go-style (`90s`, `1h30m`).

@@ -62,6 +62,9 @@ impl Scheduler {
 
     /// Absorbs what another replica committed.
     pub async fn apply_changes(&self, c: &Changes, now: Time) -> Result<()> {
+        if c.drains {
+            self.reload_drains().await?;
+        }
         if !c.bots.is_empty() {
             let mut found: HashMap<String, BotInfo> =
                 self.store.get_bots(&c.bots).await?.into_iter().map(|b| (b.bot_id.clone(), b)).collect();

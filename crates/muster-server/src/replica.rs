@@ -45,6 +45,7 @@ pub async fn follow(
             Feed::Changed(c) => {
                 changes.tasks.extend(c.tasks);
                 changes.bots.extend(c.bots);
+                changes.drains |= c.drains;
             }
         };
         if let Some(f) = first {

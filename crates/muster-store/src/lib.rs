@@ -152,12 +152,11 @@ impl Txn {
                 Write::UpdateResult(r) => c.tasks.push(r.id),
                 Write::PutBot(b) => c.bots.push(b.bot_id.clone()),
                 Write::DeleteBot(id) => c.bots.push(id.clone()),
+                Write::PutDrain(_) | Write::DeleteDrain(_) => c.drains = true,
                 Write::PutRequestUuid { .. }
                 | Write::WriteOutput { .. }
                 | Write::AppendEvent(_)
                 | Write::PutMetaIfAbsent { .. }
-                | Write::PutDrain(_)
-                | Write::DeleteDrain(_)
                 | Write::PutApiToken(_)
                 | Write::RevokeApiToken { .. }
                 | Write::TouchApiToken { .. } => {}
@@ -177,11 +176,13 @@ impl Txn {
 pub struct Changes {
     pub tasks: Vec<TaskId>,
     pub bots: Vec<String>,
+    /// A drain was put or lifted: peers reload the drains.
+    pub drains: bool,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty() && self.bots.is_empty()
+        self.tasks.is_empty() && self.bots.is_empty() && !self.drains
     }
 }
 

@@ -6,6 +6,7 @@ use super::flags::{self, FlagSet};
 use super::output::Sink;
 use super::tasks::{start_ts, state_query, DEFAULT_LIMIT};
 use super::Verb;
+use crate::client::collect_pages;
 use muster_api::pb;
 
 pub(super) const VERB: Verb = Verb {
@@ -54,26 +55,23 @@ pub(super) fn parse(fs: &FlagSet) -> Result<BotTasks, String> {
 
 impl BotTasks {
     pub(super) async fn execute(self, ctx: &mut Ctx<'_>, sink: &mut Sink) -> Result<(), String> {
-        let mut limit = self.limit;
-        let mut cursor = String::new();
-        let mut items = Vec::new();
-        loop {
+        let limit = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        let client = &ctx.client;
+        let items = collect_pages(Some(limit), |limit, cursor| {
             let req = pb::BotTasksRequest {
                 bot_id: self.bot_id.clone(),
-                cursor: cursor.clone(),
-                limit: limit.min(1000) as i32,
+                cursor,
+                limit,
                 state: self.state as i32,
                 start: start_ts(self.start),
                 ..Default::default()
             };
-            let page = ctx.client.list_bot_tasks(&req).await.map_err(|e| rpc_text(&e))?;
-            limit -= page.items.len() as i64;
-            items.extend(page.items);
-            cursor = page.cursor;
-            if cursor.is_empty() || limit <= 0 {
-                break;
+            async move {
+                let page = client.list_bot_tasks(&req).await.map_err(|e| rpc_text(&e))?;
+                Ok::<_, String>((page.items, page.cursor))
             }
-        }
+        })
+        .await?;
         sink.start_list();
         for t in &items {
             sink.list_entry(t).map_err(|e| e.to_string())?;

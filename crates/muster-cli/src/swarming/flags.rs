@@ -342,42 +342,14 @@ pub fn parse_float(s: &str) -> Option<f64> {
 /// us (µs), ms, s, m, h; `0` alone is zero. Negative durations are returned
 /// as an error message the caller reports (`negative timeout`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    use muster_core::time::{parse_go_duration_nanos, GoDurationError};
     let bad = || format!("time: invalid duration {s:?}");
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let num = &rest[..num_len];
-        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-            return Err(bad());
-        }
-        let value: f64 = num.parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let nanos = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration {s:?}")),
-            u => return Err(format!("time: unknown unit {u:?} in duration {s:?}")),
-        };
-        total += value * nanos;
-    }
-    if neg && total > 0.0 {
+    let total = parse_go_duration_nanos(s).map_err(|e| match e {
+        GoDurationError::Invalid => bad(),
+        GoDurationError::MissingUnit => format!("time: missing unit in duration {s:?}"),
+        GoDurationError::UnknownUnit(u) => format!("time: unknown unit {u:?} in duration {s:?}"),
+    })?;
+    if total < 0.0 {
         return Err(format!("negative duration {s:?}"));
     }
     if total > u64::MAX as f64 {

@@ -5,6 +5,7 @@ use super::base::{rpc_text, Ctx, Features, OutputJson};
 use super::flags::{self, FlagSet};
 use super::output::Sink;
 use super::Verb;
+use crate::client::collect_pages;
 use muster_api::pb;
 
 pub(super) const VERB: Verb = Verb {
@@ -105,26 +106,23 @@ impl Tasks {
             let count = ctx.client.count_tasks(&req).await.map_err(|e| rpc_text(&e))?;
             return sink.proto(&count).map_err(|e| e.to_string());
         }
-        let mut limit = self.limit;
-        let mut cursor = String::new();
-        let mut items = Vec::new();
-        loop {
+        let limit = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        let client = &ctx.client;
+        let items = collect_pages(Some(limit), |limit, cursor| {
             let req = pb::TasksWithPerfRequest {
-                cursor: cursor.clone(),
-                limit: limit.min(1000) as i32,
+                cursor,
+                limit,
                 state: self.state as i32,
                 tags: self.tags.clone(),
                 start: start_ts(self.start),
                 ..Default::default()
             };
-            let page = ctx.client.list_tasks(&req).await.map_err(|e| rpc_text(&e))?;
-            limit -= page.items.len() as i64;
-            items.extend(page.items);
-            cursor = page.cursor;
-            if cursor.is_empty() || limit <= 0 {
-                break;
+            async move {
+                let page = client.list_tasks(&req).await.map_err(|e| rpc_text(&e))?;
+                Ok::<_, String>((page.items, page.cursor))
             }
-        }
+        })
+        .await?;
         sink.start_list();
         for t in &items {
             sink.list_entry(t).map_err(|e| e.to_string())?;

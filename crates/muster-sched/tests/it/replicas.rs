@@ -222,11 +222,27 @@ async fn a_failed_absorb_is_followed_by_a_full_resync() {
     let id = unannounced_task(&url).await;
     // PostgreSQL refuses a NUL byte in text: reading this bot fails, and so
     // does absorbing the batch.
-    let bad = Changes { tasks: vec![], bots: vec!["bad\0bot".into()] };
+    let bad = Changes { tasks: vec![], bots: vec!["bad\0bot".into()], drains: false };
     assert!(a.apply_changes(&bad, t(1)).await.is_err(), "the absorb must fail for this test to mean anything");
     assert_eq!(a.pending_count(), 0);
     announce.send(Feed::Changed(bad)).expect("the follow loop listens");
     until(|| a.pending_count() == 1).await;
     a.handshake(hello("bot-x", "p", &[]), t(2)).await.expect("handshake");
     assert_eq!(run_id(&a.poll(hello("bot-x", "p", &[]), "poll-1", t(2)).await.expect("poll")), Some(id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_put_or_lifted_on_one_replica_is_in_force_on_the_other_without_a_resync() {
+    use muster_core::DrainTarget;
+    let pg = TempPostgres::start();
+    let url = pg.create_database().await;
+    let (_sa, a) = replica(&url, cfg()).await;
+    let (_sb, b) = replica(&url, cfg()).await;
+    a.handshake(hello("bot-d", "p", &[]), t(1)).await.expect("handshake");
+    until(|| b.get_bot("bot-d", t(1)).is_some()).await;
+    a.drain(DrainTarget::Pool("p".into()), "kernel upgrade", "user:ops@example.com", t(2)).await.expect("drain on a");
+    // Only the announcement can carry it: b's periodic resync is an hour away.
+    until(|| b.list_drains().iter().any(|d| d.target == DrainTarget::Pool("p".into()))).await;
+    a.undrain(DrainTarget::Pool("p".into()), "user:ops@example.com", t(3)).await.expect("undrain on a");
+    until(|| b.list_drains().is_empty()).await;
 }

@@ -41,6 +41,9 @@ struct Payload {
     t: Vec<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     b: Vec<String>,
+    /// The drains changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    d: bool,
     /// Too much to list: reconcile everything.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     m: bool,
@@ -58,7 +61,7 @@ pub(crate) fn payloads(origin: u64, c: &Changes) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    let mut cur = Payload { o: origin, ..Default::default() };
+    let mut cur = Payload { o: origin, d: c.drains, ..Default::default() };
     let mut size = 64;
     for id in &c.tasks {
         if size + 21 > MAX_PAYLOAD {
@@ -103,7 +106,7 @@ pub(crate) fn parse(me: u64, payload: &str) -> Option<Feed> {
     if p.m {
         return Some(Feed::Missed);
     }
-    Some(Feed::Changed(Changes { tasks: p.t.into_iter().map(TaskId).collect(), bots: p.b }))
+    Some(Feed::Changed(Changes { tasks: p.t.into_iter().map(TaskId).collect(), bots: p.b, drains: p.d }))
 }
 
 /// A random id for this process's announcements.
@@ -233,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_peer_reads_back_what_was_announced_and_ignores_its_own() {
-        let c = Changes { tasks: vec![TaskId(7), TaskId(9)], bots: vec!["bot \"1\"".to_string()] };
+        let c = Changes { tasks: vec![TaskId(7), TaskId(9)], bots: vec!["bot \"1\"".to_string()], drains: false };
         let p = payloads(1, &c).expect("encodes");
         assert_eq!(p.len(), 1);
         assert_eq!(parse(2, &p[0]), Some(Feed::Changed(c)));
@@ -246,6 +249,7 @@ mod tests {
         let c = Changes {
             tasks: (0..2000).map(|i| TaskId(i64::MAX - i)).collect(),
             bots: (0..2000).map(|i| format!("bot-{i:05}\u{1}")).collect(),
+            drains: true,
         };
         let p = payloads(1, &c).expect("encodes");
         assert!(p.len() > 2);
@@ -256,6 +260,7 @@ mod tests {
                 Some(Feed::Changed(part)) => {
                     back.tasks.extend(part.tasks);
                     back.bots.extend(part.bots);
+                    back.drains |= part.drains;
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -265,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_bot_id_too_long_to_list_asks_peers_to_reconcile() {
-        let c = Changes { tasks: vec![], bots: vec!["x".repeat(5000)] };
+        let c = Changes { tasks: vec![], bots: vec!["x".repeat(5000)], drains: false };
         let p = payloads(1, &c).expect("encodes");
         assert_eq!(p.len(), 1);
         assert_eq!(parse(2, &p[0]), Some(Feed::Missed));

@@ -31,7 +31,7 @@ pub fn migration_versions() -> Vec<i64> {
 /// Advisory lock key held while migrating ("muster" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d75_7374_6572;
 
-/// Applies every migration newer than the database in one transaction.
+/// Applies every migration the database lacks, in one transaction.
 /// Refuses a database newer than this binary.
 pub(crate) async fn migrate(client: &mut Object) -> Result<()> {
     let tx = client.transaction().await.map_err(pg_err("beginning migration"))?;
@@ -50,7 +50,17 @@ pub(crate) async fn migrate(client: &mut Object) -> Result<()> {
         let _ = tx.rollback().await;
         return Err(StoreError::TooNew { found, supported: SCHEMA_VERSION });
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+    // Every known version not yet applied, not only those above the newest:
+    // features take their numbers as they are written, so a database may
+    // have a later one without an earlier one.
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_version", &[])
+        .await
+        .map_err(pg_err("reading applied migrations"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         tx.batch_execute(sql)
             .await
             .map_err(|e| StoreError::Other(format!("applying postgres migration {version}: {e}")))?;

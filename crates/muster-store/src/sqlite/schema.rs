@@ -35,21 +35,32 @@ pub(crate) fn current_version(conn: &Connection) -> Result<i64> {
         .map_err(sql_err("reading schema version"))
 }
 
-/// Applies every migration newer than the database, each in its own
+/// Applies every migration the database lacks, each in its own
 /// transaction. Refuses a database newer than this binary.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let found = current_version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::TooNew { found, supported: SCHEMA_VERSION });
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+    // Every known version not yet applied, not only those above the newest:
+    // features take their numbers as they are written, so a database may
+    // have a later one without an earlier one.
+    let applied: Vec<i64> = {
+        let mut st =
+            conn.prepare("SELECT version FROM schema_version").map_err(sql_err("reading applied migrations"))?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(sql_err("reading applied migrations"))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(sql_err("reading applied migrations"))?
+    };
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         let tx =
             conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err("beginning migration"))?;
-        // Another process may have migrated since the check above.
-        let now: i64 = tx
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
-            .map_err(sql_err("re-reading schema version"))?;
-        if now >= *version {
+        // Checked inside the transaction: another process may migrate too.
+        let done: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM schema_version WHERE version = ?1)", params![version], |r| {
+                r.get(0)
+            })
+            .map_err(sql_err("reading applied migrations"))?;
+        if done {
             continue;
         }
         tx.execute_batch(sql).map_err(|e| StoreError::Other(format!("applying sqlite migration {version}: {e}")))?;

@@ -169,7 +169,7 @@ async fn commits_are_announced_to_peers_once_durable_and_never_echoed() {
     assert_eq!(b.commit(insert).await.expect("insert"), CommitOutcome::Committed);
     assert_eq!(
         next(&mut feed_a).await,
-        Feed::Changed(Changes { tasks: vec![req.id], bots: vec!["peer-bot-1".into()] })
+        Feed::Changed(Changes { tasks: vec![req.id], bots: vec!["peer-bot-1".into()], drains: false })
     );
 
     // Neither a rolled-back nor a quiet commit is announced: the next item
@@ -181,14 +181,20 @@ async fn commits_are_announced_to_peers_once_durable_and_never_echoed() {
     assert_eq!(b.commit(stale).await.expect("stale"), CommitOutcome::Conflict { index: 0 });
     assert_eq!(b.commit(Txn::new().with(bot("quiet-bot")).quiet()).await.expect("quiet"), CommitOutcome::Committed);
     assert_eq!(b.commit(Txn::new().with(bot("loud-bot"))).await.expect("loud"), CommitOutcome::Committed);
-    assert_eq!(next(&mut feed_a).await, Feed::Changed(Changes { tasks: vec![], bots: vec!["loud-bot".into()] }));
+    assert_eq!(
+        next(&mut feed_a).await,
+        Feed::Changed(Changes { tasks: vec![], bots: vec!["loud-bot".into()], drains: false })
+    );
 
     // b never hears its own commits: the first thing it hears is a's.
     assert_eq!(
         a.commit(Txn::new().with(Write::DeleteBot("loud-bot".into()))).await.expect("delete"),
         CommitOutcome::Committed
     );
-    assert_eq!(next(&mut feed_b).await, Feed::Changed(Changes { tasks: vec![], bots: vec!["loud-bot".into()] }));
+    assert_eq!(
+        next(&mut feed_b).await,
+        Feed::Changed(Changes { tasks: vec![], bots: vec!["loud-bot".into()], drains: false })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +216,10 @@ async fn a_lost_listen_connection_is_reported_as_missed_and_listening_resumes() 
     assert_eq!(killed, 1);
     assert_eq!(next(&mut feed).await, Feed::Missed);
     assert_eq!(b.commit(Txn::new().with(bot("after-reconnect"))).await.expect("put"), CommitOutcome::Committed);
-    assert_eq!(next(&mut feed).await, Feed::Changed(Changes { tasks: vec![], bots: vec!["after-reconnect".into()] }));
+    assert_eq!(
+        next(&mut feed).await,
+        Feed::Changed(Changes { tasks: vec![], bots: vec!["after-reconnect".into()], drains: false })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

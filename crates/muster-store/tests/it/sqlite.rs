@@ -196,6 +196,27 @@ fn a_database_from_a_newer_muster_is_refused() {
     }
 }
 
+/// A database that has a later migration but lacks an earlier one (numbers
+/// are taken per feature) gets the missing one at the next open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_earlier_migration_is_applied_at_open() {
+    let (_dir, path) = temp_db();
+    drop(open(&path));
+    {
+        let conn = rusqlite::Connection::open(&path).expect("raw open");
+        conn.execute_batch("DROP TABLE drain; DELETE FROM schema_version WHERE version = 5").expect("undo migration 5");
+    }
+    let store = open(&path);
+    assert!(store.load_drains().await.expect("the drain table is back").is_empty());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("versions");
+    assert_eq!(versions, muster_store::sqlite::migration_versions());
+}
+
 #[test]
 fn the_database_uses_wal_and_records_its_schema_version() {
     let (_dir, path) = temp_db();

@@ -148,6 +148,11 @@ async fn drained_bots_finish_their_task_and_take_no_more_until_undrained() -> an
     let why: serde_json::Value = serde_json::from_str(&out)?;
     assert_eq!(why["summary"], "all 2 matching bots are drained", "{why}");
     assert_eq!(why["slices"][0]["bots"]["drained"], 2, "{why}");
+    // `tasks show` gives the same explanation under the task's facts.
+    let (code, out, err) = cli(&srv.url, &["tasks", "show", &waiting]).await?;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with(&format!("task {waiting}: waiting\n  state:    PENDING\n")), "{out}");
+    assert!(out.contains(&format!("task {waiting} is PENDING: all 2 matching bots are drained\n")), "{out}");
     // Both bots keep polling (every second while in maintenance); give them
     // a few polls to prove they do not take it.
     tokio::time::sleep(Duration::from_secs(3)).await;
