@@ -319,16 +319,32 @@ async fn readme_command_blocks_run_against_muster_dev() -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for b in &blocks {
         let script = b.body.replace("http://127.0.0.1:8080", &dev.url);
-        let run = tokio::process::Command::new("bash")
+        // Its own process group, killed after the block: whatever a block
+        // leaves running in the background ends with it.
+        let child = tokio::process::Command::new("bash")
             .args(["-e", "-o", "pipefail", "-c", &script])
             .current_dir(scratch.path())
             .env("PATH", &path)
             .env("SWARMING_SERVER", &dev.url)
             .env("HOME", scratch.path())
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
-            .output();
-        match tokio::time::timeout(std::time::Duration::from_secs(180), run).await {
+            .spawn()
+            .context("starting bash")?;
+        let group = child.id().map(|pid| format!("-{pid}"));
+        let run = child.wait_with_output();
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(180), run).await;
+        if let Some(g) = &group {
+            // The group may already be empty: the result does not matter.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", g])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        match outcome {
             Err(_) => failures.push(format!("README.md:{} did not finish in 180 s:\n{}", b.line, b.body)),
             Ok(out) => {
                 let out = out.context("running bash")?;
