@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "swarming/config/pools.proto",
     "auth_service/realms_config.proto",
     "auth/configs/ip_allowlist.proto",
+    "scheduler/config/config.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

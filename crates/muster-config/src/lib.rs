@@ -35,6 +35,10 @@ pub mod pb {
     pub mod auth_configs {
         include!(concat!(env!("OUT_DIR"), "/auth.configs.rs"));
     }
+    /// `scheduler.config`: LUCI Scheduler project configs.
+    pub mod scheduler_config {
+        include!(concat!(env!("OUT_DIR"), "/scheduler.config.rs"));
+    }
     pub use auth_configs::IpAllowlistConfig;
     pub use auth_service::RealmsCfg;
     pub use swarming_config::{BotsCfg, PoolsCfg, SettingsCfg};

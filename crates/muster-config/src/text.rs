@@ -36,6 +36,9 @@ impl ConfigMessage for pb::BotsCfg {
 impl ConfigMessage for pb::RealmsCfg {
     const NAME: &'static str = "auth_service.RealmsCfg";
 }
+impl ConfigMessage for pb::scheduler_config::ProjectConfig {
+    const NAME: &'static str = "scheduler.config.ProjectConfig";
+}
 impl ConfigMessage for pb::IpAllowlistConfig {
     const NAME: &'static str = "auth.configs.IPAllowlistConfig";
 }

@@ -255,7 +255,7 @@ pub fn load_dir(dir: &Path, managers: &Managers) -> Loaded {
 }
 
 /// Unique ids per project, known trigger targets, no cycles.
-fn cross_check(parsed: &mut [Parsed]) {
+pub(crate) fn cross_check(parsed: &mut [Parsed]) {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..parsed.len() {
         let id = parsed[i].def.job_id();

@@ -267,3 +267,78 @@ async fn two_replicas_on_postgres_never_run_a_tick_twice() -> anyhow::Result<()>
     b.stop().await?;
     Ok(())
 }
+
+/// An upstream LUCI Scheduler project config, unchanged, in
+/// `<config-dir>/luci-scheduler/<project>.cfg`: its noop trigger feeds its
+/// url_fetch job, which calls a real HTTP endpoint; a buildbucket job is
+/// imported disabled; `muster jobs check` accepts the directory.
+#[tokio::test]
+async fn an_upstream_luci_scheduler_config_runs_its_jobs() -> anyhow::Result<()> {
+    // The url_fetch target: a real HTTP server counting its calls.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let target = format!("http://{}/ping", listener.local_addr()?);
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\npong").await;
+            });
+        }
+    });
+    let cfg_text = format!(
+        r#"# upstream format
+job {{
+  id: "ping"
+  realm: "ci"
+  acl_sets: "default"
+  url_fetch {{ url: "{target}" timeout_sec: 10 }}
+}}
+job {{
+  id: "build"
+  schedule: "with 1s interval"
+  buildbucket {{ server: "cr-buildbucket.appspot.com" bucket: "ci" builder: "linux" }}
+}}
+trigger {{
+  id: "every-second"
+  schedule: "with 1s interval"
+  triggers: "ping"
+  noop {{ triggers_count: 1 }}
+}}
+acl_sets {{ name: "default" acls {{ role: READER granted_to: "group:all" }} }}
+"#
+    );
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(config.join("luci-scheduler"))?;
+    std::fs::write(config.join("luci-scheduler/lab.cfg"), cfg_text)?;
+    let check = tokio::process::Command::new(exe()).args(["jobs", "check"]).arg(&config).output().await?;
+    let said = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(said.contains("buildbucket tasks cannot run on muster"), "{said}");
+
+    let cfg = config.to_string_lossy().to_string();
+    let srv = start_server(&dir.path().join("server"), &["--config-dir", &cfg, "--jobs-reload-secs", "1"]).await?;
+    let prpc = Prpc::new(&srv.url);
+    let runs = wait_for("2 SUCCEEDED runs of lab/ping", PATIENCE, || async {
+        let invs = invocations(&prpc, "lab", "ping").await?;
+        let done: Vec<Value> = invs.into_iter().filter(|i| i["status"] == "SUCCEEDED").collect();
+        Ok((done.len() >= 2).then_some(done))
+    })
+    .await?;
+    assert!(runs.len() >= 2);
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 2, "each run called the endpoint");
+    let r = prpc.call_full(SCHED, "GetJobs", &json!({"project": "lab"})).await?;
+    let ids: BTreeSet<String> = r.json["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["jobRef"]["job"].as_str().map(str::to_string))
+        .collect();
+    assert!(ids.contains("ping") && !ids.contains("build"), "the buildbucket job is disabled: {ids:?}");
+    srv.stop().await?;
+    Ok(())
+}
