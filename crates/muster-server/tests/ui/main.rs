@@ -5,6 +5,7 @@
 
 mod browser;
 mod http;
+mod jobs;
 mod webdriver;
 
 use muster_testkit::{TestBot, TestServer};
