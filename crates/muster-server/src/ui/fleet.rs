@@ -235,7 +235,8 @@ pub(crate) async fn bot_page(S(app): S<State>, headers: HeaderMap, Query(p): Que
         Some(bot) => {
             b.push_str("<div class=\"actions\">");
             let pools = bot.dimensions.get("pool").to_vec();
-            if auth::allows_bot(&caller, &pools, Perm::TerminateBot) {
+            // A dead bot cannot be asked to exit: no Terminate.
+            if !bot.is_dead && auth::allows_bot(&caller, &pools, Perm::TerminateBot) {
                 let _ = write!(
                     b,
                     "<form method=\"post\" action=\"/ui/bot/terminate\" data-confirm=\"Terminate bot {id}? It finishes its current task, then exits.\">\
@@ -320,7 +321,7 @@ fn bot_summary(bot: &BotInfo, now: Time) -> String {
         Some(t) => format!("<a href=\"/task?id={}\">{}</a>", t.summary_id(), esc(&bot.task_name)),
         None => "—".into(),
     };
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("Status", bot_badge(bot_status(bot))),
         ("Current task", task),
         ("Quarantined", esc(if bot.quarantined_msg.is_empty() { "no" } else { &bot.quarantined_msg })),
@@ -333,6 +334,11 @@ fn bot_summary(bot: &BotInfo, now: Time) -> String {
         ("Authenticated as", esc(&bot.authenticated_as)),
         ("Session", format!("<span class=\"mono\">{}</span>", esc(&bot.session_id))),
     ];
+    if bot.is_dead {
+        // Not idle: gone. Say since when it has not been heard from.
+        rows.retain(|(k, _)| *k != "Idle since");
+        rows.insert(1, ("Dead", format!("no contact since {} ({})", ts(bot.last_seen), ago(bot.last_seen, now))));
+    }
     for (k, v) in rows {
         let _ = write!(b, "<tr><th>{k}</th><td>{v}</td></tr>");
     }

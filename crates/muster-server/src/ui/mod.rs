@@ -6,7 +6,8 @@
 //! needs no files on disk.
 //!
 //! Pages (deep links match Swarming's): `/` dashboard, `/botlist`, `/bot?id=`,
-//! `/tasklist`, `/task?id=`, `/task/raw?id=[&offset=]`, `/newtask`.
+//! `/tasklist`, `/task?id=`, `/task/raw?id=[&offset=]`, `/newtask`; the
+//! task log viewer reads `/task/log` and `/task/log/search` (see [`log`]).
 //! Actions are HTML forms POSTing to `/ui/...` (see [`actions`]); each calls
 //! the same scheduler op as the matching pRPC handler, then redirects (303).
 //!
@@ -28,6 +29,7 @@ pub(crate) mod csrf;
 mod dashboard;
 mod drains;
 mod fleet;
+mod log;
 mod newtask;
 pub(crate) mod page;
 mod tasks;
@@ -47,6 +49,8 @@ pub(crate) fn routes() -> Router<State> {
         .route("/tasklist", get(tasks::list_page))
         .route("/task", get(tasks::task_page))
         .route("/task/raw", get(tasks::raw_output))
+        .route("/task/log", get(log::slice))
+        .route("/task/log/search", get(log::search))
         .route("/newtask", get(newtask::page))
         .route("/ui/static/ui.css", get(page::css))
         .route("/ui/static/ui.js", get(page::js))

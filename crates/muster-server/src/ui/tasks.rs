@@ -2,9 +2,8 @@
 //! state; cursor pages), `/task?id=` (request, result, live output, buttons)
 //! and `/task/raw?id=[&offset=]` (raw output bytes; the live view polls it).
 
-use super::ansi::{self, AnsiState};
 use super::auth::{self, Perm};
-use super::page::{chips, dur, esc, layout, link, opt_ts, pager, state_badge, ts};
+use super::page::{chips, dur, esc, layout, link, opt_ts, pager, state_badge, state_label, ts};
 use super::{page_limit, parse_filters, UiError, UiResult};
 use crate::State;
 use axum::body::Body;
@@ -19,8 +18,6 @@ use muster_store::{TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use serde::Deserialize;
 use std::fmt::Write as _;
 
-/// The task page renders at most this much output; the rest is one click away.
-const PAGE_OUTPUT_BYTES: u64 = 1024 * 1024;
 /// One live-output poll returns at most this much.
 const POLL_OUTPUT_BYTES: u64 = 256 * 1024;
 /// A name filter scans at most this many store pages per listing page.
@@ -253,7 +250,7 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     let mut b = String::new();
     let _ = write!(
         b,
-        "<h1>{name} <span class=\"mono small\">{sid}</span> <span id=\"task-state\">{st}</span></h1>",
+        "<h1>{name} <span class=\"mono small\">{sid}</span> <span id=\"task-state\" aria-live=\"polite\">{st}</span></h1>",
         name = esc(if req.name.is_empty() { "(unnamed task)" } else { &req.name }),
         st = state_badge(res.state, res.failure),
     );
@@ -283,32 +280,18 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
             uuid = uuid::Uuid::new_v4()
         );
     }
-    let _ = write!(b, "<a class=\"button\" id=\"raw\" href=\"/task/raw?id={sid}\">Download raw output</a></div>");
+    b.push_str("</div>");
 
+    if let Some(text) = explain(&req, &res) {
+        b.push_str(&maud::html! { p.explain #explain role="note" { (text) } }.into_string());
+    }
     if matches!(res.state, TaskState::Pending | TaskState::NoResource) {
         if let Ok(why) = app.sched.why_pending(res.id, now).await {
             b.push_str(&super::why::section(&why));
         }
     }
-    // Output: rendered up to PAGE_OUTPUT_BYTES; ui.js follows from data-offset.
-    let bytes = app.store.read_output(res.output_of, 0, PAGE_OUTPUT_BYTES).await?;
-    let mut st = AnsiState::default();
-    let (html, offset) = ansi::render(&bytes, &mut st);
-    let live = matches!(res.state, TaskState::Pending | TaskState::Running);
-    let truncated = bytes.len() as u64 >= PAGE_OUTPUT_BYTES;
-    let _ = write!(
-        b,
-        "<h2>Output {live_tag}</h2>{trunc}<pre class=\"output\" id=\"output\" data-task=\"{sid}\" data-offset=\"{offset}\" \
-         data-ansi=\"{sgr}\" data-state=\"{state}\" data-live=\"{live}\">{html}</pre>",
-        live_tag = if live { "<span class=\"live\" id=\"live\">live</span>" } else { "" },
-        trunc = if truncated {
-            format!("<p class=\"note\">Showing the first {} KiB; <a href=\"/task/raw?id={sid}\">download the rest</a>.</p>", PAGE_OUTPUT_BYTES / 1024)
-        } else {
-            String::new()
-        },
-        sgr = st.sgr(),
-        state = res.state.name(),
-    );
+    // Output: head and tail, the rest on demand (ui.js).
+    b.push_str(&super::log::section(&app, &res, &sid).await?.into_string());
     // Result.
     b.push_str("<div class=\"cols\"><section><h2>Result</h2><table class=\"kv\" id=\"result\">");
     let bot = if res.bot_id.is_empty() {
@@ -383,7 +366,65 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     }
     b.push_str("</section></div>");
 
-    Ok(layout(&format!("Task {}", if req.name.is_empty() { &sid } else { &req.name }), "/tasklist", &b).into_response())
+    // The state leads the tab title, so a tab left open tells how it went.
+    let title = format!("{} · {}", state_label(res.state, res.failure), if req.name.is_empty() { &sid } else { &req.name });
+    Ok(layout(&title, "/tasklist", &b).into_response())
+}
+
+/// What an end state means for this task, in words (None: nothing to add).
+fn explain(req: &TaskRequest, res: &TaskResult) -> Option<String> {
+    let slice = req.slices.get(res.current_slice.max(0) as usize);
+    let bot = if res.bot_id.is_empty() { "its bot".to_string() } else { format!("bot {}", res.bot_id) };
+    Some(match res.state {
+        TaskState::BotDied => format!(
+            "The task was running on {bot} when the bot stopped reporting (it crashed, lost its network or was \
+             shut down), so the task's outcome is unknown.{} Retrying usually works; if it keeps happening, look \
+             at the bot's events.",
+            if res.internal_failure { " The bot reported an internal failure." } else { "" }
+        ),
+        TaskState::TimedOut => {
+            let (hard, io) = slice.map_or((0, 0), |s| (s.properties.execution_timeout_secs, s.properties.io_timeout_secs));
+            let ran = res.duration.unwrap_or(0.0);
+            if hard > 0 && ran + 1.0 >= hard as f64 {
+                format!(
+                    "The task ran for {} and hit its execution timeout of {}; the bot stopped it. Raise the \
+                     execution timeout or make the task faster.",
+                    dur(ran),
+                    dur(hard as f64)
+                )
+            } else {
+                format!(
+                    "The task printed nothing for {} (its I/O timeout) and was stopped after running {}. A hung \
+                     command is the usual cause; a task that is quiet for long should print progress or raise \
+                     its I/O timeout.",
+                    dur(io as f64),
+                    dur(ran)
+                )
+            }
+        }
+        TaskState::Killed => {
+            "Someone killed the task while it ran (Kill on this page, the API or the CLI); the bot stopped the \
+             command, which had its grace period to clean up."
+                .to_string()
+        }
+        TaskState::Expired => format!(
+            "No bot matching the task's dimensions became free within its expiration ({}), so it never ran. \
+             Check that bots with these dimensions are alive and not all busy.",
+            slice.map(|s| dur(s.expiration_secs as f64)).unwrap_or_else(|| "—".into())
+        ),
+        TaskState::NoResource => {
+            "No bot with the task's dimensions exists (or none is alive), so the task was refused at once rather \
+             than waiting. Check the dimensions, or allow waiting for capacity."
+                .to_string()
+        }
+        TaskState::Canceled => "The task was canceled before it started; it never ran.".to_string(),
+        TaskState::ClientError => "The task's request could not be run as given (for example missing inputs).".to_string(),
+        TaskState::Completed if res.failure => format!(
+            "The command ran and exited with code {}.",
+            res.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())
+        ),
+        _ => return None,
+    })
 }
 
 /// Quotes a command for display.

@@ -5,6 +5,7 @@
 
 mod browser;
 mod http;
+mod logview;
 mod webdriver;
 
 use muster_testkit::{TestBot, TestServer};

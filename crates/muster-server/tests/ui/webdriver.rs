@@ -180,6 +180,28 @@ impl Browser {
         }
     }
 
+    /// Sets the viewport to `width`x`height` CSS pixels (a phone: 390x844).
+    pub async fn set_viewport(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700}),
+        )
+        .await
+    }
+
+    /// Makes pages see `prefers-color-scheme: dark` (or light).
+    pub async fn set_dark(&self, dark: bool) -> anyhow::Result<()> {
+        let v = if dark { "dark" } else { "light" };
+        self.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": v}]}))
+            .await
+    }
+
+    /// A Chrome DevTools command through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<()> {
+        self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params})).await?;
+        Ok(())
+    }
+
     /// Accepts the confirm() dialog that the last click opened.
     pub async fn accept_dialog(&self) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + WAIT;
