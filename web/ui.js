@@ -9,40 +9,70 @@ document.addEventListener("submit", (ev) => {
   if (q && !window.confirm(q)) ev.preventDefault();
 });
 
-// ---- Autocomplete: <input data-suggest='["key:value", ...]'> ----
+// ---- Autocomplete: <input data-suggest='["key:value", ...]'> or
+// <input data-suggest-url="/botlist/suggest"> (asks the server as you type) ----
 function setupSuggest(input) {
-  let all;
-  try { all = JSON.parse(input.getAttribute("data-suggest") || "[]"); } catch (e) { return; }
+  let all = null;
+  const url = input.getAttribute("data-suggest-url");
+  if (!url) {
+    try { all = JSON.parse(input.getAttribute("data-suggest") || "[]"); } catch (e) { return; }
+  }
   const list = document.createElement("ul");
   list.className = "suggest";
+  list.id = input.id + "-suggest";
+  list.setAttribute("role", "listbox");
   list.hidden = true;
+  input.setAttribute("role", "combobox");
+  input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-controls", list.id);
+  input.setAttribute("aria-expanded", "false");
   input.parentNode.appendChild(list);
   let sel = -1;
+  let asked = 0;
   const lastToken = () => { const v = input.value; const i = v.lastIndexOf(" "); return v.slice(i + 1); };
+  const hide = () => { list.hidden = true; input.setAttribute("aria-expanded", "false"); };
   const choose = (s) => {
     const v = input.value; const i = v.lastIndexOf(" ");
     input.value = v.slice(0, i + 1) + s + " ";
-    list.hidden = true;
+    hide();
     input.focus();
   };
-  const show = () => {
-    const t = lastToken().toLowerCase();
+  const render = (matches) => {
     list.innerHTML = "";
     sel = -1;
-    if (!t) { list.hidden = true; return; }
-    const matches = all.filter((s) => s.toLowerCase().startsWith(t) || s.toLowerCase().includes(t)).slice(0, 30);
-    for (const m of matches) {
+    matches.forEach((m, i) => {
       const li = document.createElement("li");
       li.textContent = m;
+      li.id = list.id + "-" + i;
+      li.setAttribute("role", "option");
       li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(m); });
       list.appendChild(li);
-    }
+    });
     list.style.left = input.offsetLeft + "px";
     list.style.top = (input.offsetTop + input.offsetHeight) + "px";
     list.hidden = matches.length === 0;
+    input.setAttribute("aria-expanded", String(!list.hidden));
+  };
+  let timer = null;
+  const show = () => {
+    const t = lastToken().toLowerCase();
+    if (!t) { hide(); return; }
+    if (all) {
+      render(all.filter((s) => s.toLowerCase().startsWith(t) || s.toLowerCase().includes(t)).slice(0, 30));
+      return;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const n = ++asked;
+      try {
+        const r = await fetch(url + "?" + new URLSearchParams({ q: t }));
+        const v = await r.json();
+        if (n === asked) render(v);
+      } catch (e) { /* no suggestions */ }
+    }, 120);
   };
   input.addEventListener("input", show);
-  input.addEventListener("blur", () => { list.hidden = true; });
+  input.addEventListener("blur", hide);
   input.addEventListener("keydown", (e) => {
     const items = list.querySelectorAll("li");
     if (list.hidden || items.length === 0) return;
@@ -50,11 +80,12 @@ function setupSuggest(input) {
       e.preventDefault();
       sel = (sel + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
       items.forEach((li, i) => li.classList.toggle("sel", i === sel));
+      input.setAttribute("aria-activedescendant", items[sel].id);
     } else if ((e.key === "Enter" || e.key === "Tab") && sel >= 0) {
       e.preventDefault();
       choose(items[sel].textContent);
     } else if (e.key === "Escape") {
-      list.hidden = true;
+      hide();
     }
   });
 }
@@ -290,7 +321,7 @@ function setupSort(table) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("input[data-suggest]").forEach(setupSuggest);
+  document.querySelectorAll("input[data-suggest], input[data-suggest-url]").forEach(setupSuggest);
   document.querySelectorAll("table.sortable").forEach(setupSort);
   const log = document.getElementById("output");
   if (log && log.classList.contains("log")) setupLog(log);

@@ -45,6 +45,7 @@ pub(crate) fn routes() -> Router<State> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/botlist", get(fleet::list_page))
+        .route("/botlist/suggest", get(fleet::suggest))
         .route("/bot", get(fleet::bot_page))
         .route("/tasklist", get(tasks::list_page))
         .route("/task", get(tasks::task_page))

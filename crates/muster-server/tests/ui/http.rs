@@ -25,7 +25,7 @@ async fn every_page_renders_with_the_fleet_and_task_data() -> anyhow::Result<()>
     assert_eq!(s, 200);
     assert!(html.contains("data-bot=\"linux-1\"") && html.contains("data-bot=\"win-1\""), "{html}");
     assert!(html.contains("compile-things"), "current task shown: {html}");
-    assert!(html.contains("os:Linux"), "dimension suggestions and chips: {html}");
+    assert!(html.contains("data-col=\"os\">Linux<"), "the os column: {html}");
     assert_eq!(count_in(&html, "busy"), Some(1));
     assert_eq!(count_in(&html, "idle"), Some(1));
 

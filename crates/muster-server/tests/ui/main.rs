@@ -6,6 +6,7 @@
 mod browser;
 mod http;
 mod logview;
+mod tour;
 mod webdriver;
 
 use muster_testkit::{TestBot, TestServer};

@@ -159,6 +159,12 @@ impl Browser {
         self.post("/execute/sync", json!({"script": script, "args": []})).await
     }
 
+    /// Runs `script` asynchronously: it calls `done(value)` (bound for it).
+    pub async fn js_async(&self, script: &str) -> anyhow::Result<Value> {
+        let script = format!("const done = arguments[arguments.length - 1];\n{script}");
+        self.post("/execute/async", json!({"script": script, "args": []})).await
+    }
+
     /// Waits until `script` returns true (hang guard: 30 s).
     pub async fn wait_for(&self, what: &str, script: &str) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + WAIT;
