@@ -76,6 +76,12 @@ impl UiError {
     pub(crate) fn bad(message: impl Into<String>) -> UiError {
         UiError { status: StatusCode::BAD_REQUEST, message: message.into() }
     }
+    pub(crate) fn is_bad_request(&self) -> bool {
+        self.status == StatusCode::BAD_REQUEST
+    }
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
     pub(crate) fn not_found(message: impl Into<String>) -> UiError {
         UiError { status: StatusCode::NOT_FOUND, message: message.into() }
     }

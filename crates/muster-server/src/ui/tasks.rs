@@ -3,7 +3,7 @@
 //! and `/task/raw?id=[&offset=]` (raw output bytes; the live view polls it).
 
 use super::auth::{self, Perm};
-use super::page::{chips, dur, esc, layout, link, opt_ts, pager, state_badge, state_label, ts};
+use super::page::{chips, dur, esc, layout, link, opt_ts, state_badge, state_label, ts};
 use super::{page_limit, parse_filters, UiError, UiResult};
 use crate::State;
 use axum::body::Body;
@@ -97,6 +97,27 @@ pub(crate) struct ListParams {
     limit: Option<usize>,
     #[serde(default)]
     cursor: String,
+    /// The cursors of the pages before this one, space-separated (the
+    /// store pages forward only; Previous pops one).
+    #[serde(default)]
+    back: String,
+}
+
+/// Page sizes the task list offers.
+const PAGE_SIZES: [usize; 3] = [20, 50, 100];
+
+/// The value of tag `key` (`pool:ci` → `ci`), or "".
+fn tag_value<'a>(tags: &'a [String], key: &str) -> &'a str {
+    tags.iter().find_map(|t| t.strip_prefix(key).and_then(|r| r.strip_prefix(':'))).unwrap_or("")
+}
+
+/// Adds `tag` to a tag filter (unless there already).
+fn with_tag(filter: &str, tag: &str) -> String {
+    if filter.split_whitespace().any(|t| t == tag) {
+        filter.to_string()
+    } else {
+        format!("{} {tag}", filter.trim()).trim().to_string()
+    }
 }
 
 pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Query<ListParams>) -> UiResult {
@@ -142,72 +163,86 @@ pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
         );
     }
     b.push_str("</div>");
-    let opts: String = STATES
-        .iter()
-        .map(|(k, l, _)| {
-            let sel = if p.state == *k || (p.state.is_empty() && *k == "all") { " selected" } else { "" };
-            format!("<option value=\"{k}\"{sel}>{l}</option>")
-        })
-        .collect();
-    let _ = write!(
-        b,
-        "<form class=\"filters\" method=\"get\" action=\"/tasklist\">\
-         <label>State <select name=\"state\" id=\"state\">{opts}</select></label>\
-         <label>Tags <input type=\"text\" name=\"tags\" id=\"tags\" value=\"{tags}\" placeholder=\"pool:ci os:Linux\" size=\"30\"></label>\
-         <label>Name <input type=\"text\" name=\"name\" id=\"name\" value=\"{name}\" size=\"16\"></label>\
-         <label>From <input type=\"datetime-local\" name=\"start\" value=\"{start}\"></label>\
-         <label>To <input type=\"datetime-local\" name=\"end\" value=\"{end}\"></label>\
-         <span class=\"hint\">times in UTC</span>\
-         <button type=\"submit\" id=\"apply\">Apply</button></form>",
-        tags = esc(&p.tags),
-        name = esc(&p.name),
-        start = esc(&p.start),
-        end = esc(&p.end),
-    );
-    b.push_str(
-        "<table class=\"list sortable\" id=\"tasks\"><thead><tr><th>Name</th><th>State</th><th>Created</th>\
-         <th>Pending</th><th>Duration</th><th>Bot</th><th>Exit</th><th>Tags</th></tr></thead><tbody>",
-    );
-    for t in &items {
-        let pending = t.started.map(|s| dur(secs_between(t.created, s))).unwrap_or_else(|| "—".into());
-        let bot = if t.bot_id.is_empty() {
-            "—".into()
-        } else {
-            format!("<a href=\"{}\">{}</a>", esc(&link("/bot", &[("id", &t.bot_id)])), esc(&t.bot_id))
-        };
-        let user_tags: Vec<&String> = t.tags.iter().filter(|t| !is_automatic_tag(t)).collect();
-        let _ = write!(
-            b,
-            "<tr class=\"task\" data-task=\"{id}\"><td><a href=\"/task?id={id}\">{name}</a></td><td>{st}</td>\
-             <td data-sort=\"{cs}\">{created}</td><td>{pending}</td><td>{dur}</td><td>{bot}</td><td>{exit}</td><td class=\"dims\">{tags}</td></tr>",
-            id = t.id.summary_id(),
-            name = esc(if t.name.is_empty() { "(unnamed)" } else { &t.name }),
-            st = state_badge(t.state, t.failure),
-            cs = t.created.timestamp_micros(),
-            created = ts(t.created),
-            dur = t.duration.map(dur).unwrap_or_else(|| "—".into()),
-            exit = t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
-            tags = chips(user_tags),
-        );
-    }
-    if items.is_empty() {
-        b.push_str("<tr><td colspan=\"8\" class=\"empty\">No tasks match.</td></tr>");
-    }
-    b.push_str("</tbody></table>");
-    let limit_s = limit.to_string();
-    b.push_str(&pager(
-        "/tasklist",
-        &[
+    let keep = |extra: &[(&str, &str)]| -> String {
+        let limit_s = limit.to_string();
+        let mut q: Vec<(&str, &str)> = vec![
             ("state", &p.state),
             ("tags", &p.tags),
             ("name", &p.name),
             ("start", &p.start),
             ("end", &p.end),
             ("limit", &limit_s),
-        ],
-        "cursor",
-        cursor.as_deref(),
-    ));
+        ];
+        q.extend_from_slice(extra);
+        link("/tasklist", &q)
+    };
+    let next = cursor.as_deref().map(|c| {
+        let back = format!("{} {}", p.back, if p.cursor.is_empty() { "-" } else { &p.cursor });
+        keep(&[("cursor", c), ("back", back.trim())])
+    });
+    let prev = (!p.cursor.is_empty()).then(|| {
+        let mut back: Vec<&str> = p.back.split_whitespace().collect();
+        let c = back.pop().filter(|c| *c != "-").unwrap_or("");
+        keep(&[("cursor", c), ("back", &back.join(" "))])
+    });
+    let form = maud::html! {
+        form.filters method="get" action="/tasklist" {
+            label { "State"
+                select #state name="state" {
+                    @for (k, l, _) in STATES { option value=(k) selected[p.state == k || (p.state.is_empty() && k == "all")] { (l) } }
+                }
+            }
+            label { "Tags" input #tags type="text" name="tags" value=(p.tags) placeholder="pool:ci os:Linux" size="30"; }
+            label { "Name" input #name type="text" name="name" value=(p.name) size="16"; }
+            label { "From" input type="datetime-local" name="start" value=(p.start); }
+            label { "To" input type="datetime-local" name="end" value=(p.end); }
+            label { "Per page"
+                select #limit name="limit" {
+                    @for n in &PAGE_SIZES { option value=(n) selected[*n == limit] { (n) } }
+                }
+            }
+            span.hint { "times in UTC" }
+            button #apply type="submit" { "Apply" }
+        }
+        div.tablewrap {
+        table.list.sortable #tasks {
+            thead { tr {
+                th { "Name" } th { "State" } th { "User" } th { "Priority" } th { "Pool" } th { "Created" }
+                th { "Pending" } th { "Duration" } th { "Bot" } th { "Exit" } th { "Tags" }
+            } }
+            tbody {
+                @for t in &items {
+                    @let pending = t.started.map(|s| dur(secs_between(t.created, s))).unwrap_or_else(|| "—".into());
+                    @let pool = tag_value(&t.tags, "pool");
+                    tr.task data-task=(t.id.summary_id()) {
+                        td { a href={ "/task?id=" (t.id.summary_id()) } { (if t.name.is_empty() { "(unnamed)" } else { &t.name }) } }
+                        td { (maud::PreEscaped(state_badge(t.state, t.failure))) }
+                        td.nowrap { (if t.user.is_empty() { "—" } else { &t.user }) }
+                        td { (tag_value(&t.tags, "priority")) }
+                        td.nowrap { @if !pool.is_empty() { a href=(keep(&[("tags", &with_tag(&p.tags, &format!("pool:{pool}")))])) { (pool) } } }
+                        td.nowrap data-sort=(t.created.timestamp_micros()) { (ts(t.created)) }
+                        td.nowrap { (pending) }
+                        td.nowrap { (t.duration.map(dur).unwrap_or_else(|| "—".into())) }
+                        td.nowrap { @if t.bot_id.is_empty() { "—" } @else { a href=(link("/bot", &[("id", &t.bot_id)])) { (t.bot_id) } } }
+                        td { (t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())) }
+                        td.dims {
+                            @for tag in t.tags.iter().filter(|t| !is_automatic_tag(t) && !t.starts_with("pool:")) {
+                                a.chip href=(keep(&[("tags", &with_tag(&p.tags, tag))])) title="Show tasks with this tag" { (tag) }
+                            }
+                        }
+                    }
+                }
+                @if items.is_empty() { tr { td.empty colspan="11" { "No tasks match." } } }
+            }
+        }
+        }
+        nav.pager aria-label="Pages" {
+            @if let Some(h) = &prev { a.prev href=(h) rel="prev" { "← Previous" } }
+            @if let Some(h) = &next { a.next href=(h) rel="next" { "Next page →" } }
+            a href=(keep(&[])) { "First page" }
+        }
+    };
+    b.push_str(&form.into_string());
     Ok(layout("Tasks", "/tasklist", &b).into_response())
 }
 

@@ -208,7 +208,7 @@ async fn unknown_things_are_error_pages_with_the_right_status() -> anyhow::Resul
     let (s, css) = get(&srv, "/ui/static/ui.css").await?;
     assert!(s == 200 && css.contains(".badge"));
     let (s, js) = get(&srv, "/ui/static/ui.js").await?;
-    assert!(s == 200 && js.contains("followOutput"));
+    assert!(s == 200 && js.contains("setupLog"));
     srv.stop().await;
     Ok(())
 }

@@ -4,6 +4,8 @@
 //! protocol-level bots. Screenshots land in `$CARGO_TARGET_DIR/ui-shots/`.
 
 mod browser;
+mod fleet20k;
+mod forms;
 mod http;
 mod logview;
 mod tour;
