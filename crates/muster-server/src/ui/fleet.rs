@@ -200,13 +200,15 @@ pub(crate) async fn list_page(
         (page.items, next)
     } else {
         let (items, more) = sorted_page(&app, &BotQuery { cursor: None, ..q.clone() }, &p, limit, now);
-        let next = more.then(|| p.href(&[("sort", p.sort.clone()), ("dir", dir(p.desc)), ("page", (p.page + 1).to_string())]));
+        let next =
+            more.then(|| p.href(&[("sort", p.sort.clone()), ("dir", dir(p.desc)), ("page", (p.page + 1).to_string())]));
         (items, next)
     };
     let prev = if by_id {
         (!p.cursor.is_empty()).then(|| p.href(&[]))
     } else {
-        (p.page > 0).then(|| p.href(&[("sort", p.sort.clone()), ("dir", dir(p.desc)), ("page", (p.page - 1).to_string())]))
+        (p.page > 0)
+            .then(|| p.href(&[("sort", p.sort.clone()), ("dir", dir(p.desc)), ("page", (p.page - 1).to_string())]))
     };
     let counts = app.sched.count_bots(&dims, now);
     let keys: Vec<String> = app.sched.bot_dimensions(None).into_iter().map(|(k, _)| k).filter(|k| k != "id").collect();
@@ -228,7 +230,15 @@ pub(crate) async fn list_page(
     let header = |key: &str, label: &str| -> Markup {
         let current = p.sort == key || (key == "id" && p.sort.is_empty());
         let desc_next = current && !p.desc;
-        let aria = if current { if p.desc { "descending" } else { "ascending" } } else { "none" };
+        let aria = if current {
+            if p.desc {
+                "descending"
+            } else {
+                "ascending"
+            }
+        } else {
+            "none"
+        };
         html! {
             th aria-sort=(aria) {
                 a.sort href=(p.href(&[("sort", key.to_string()), ("dir", dir(desc_next))])) { (label) }
@@ -335,7 +345,11 @@ pub(crate) struct SuggestParams {
 /// `GET /botlist/suggest?q=os:Lin`: up to [`MAX_SUGGESTIONS`] `key:value`
 /// pairs of live dimensions starting with (else containing) `q`, so the bot
 /// list page needs no list of every value.
-pub(crate) async fn suggest(S(app): S<State>, headers: HeaderMap, Query(p): Query<SuggestParams>) -> UiResult<Response> {
+pub(crate) async fn suggest(
+    S(app): S<State>,
+    headers: HeaderMap,
+    Query(p): Query<SuggestParams>,
+) -> UiResult<Response> {
     auth::check(&headers, Perm::Read)?;
     let q = p.q.trim().to_lowercase();
     let mut starts = Vec::new();

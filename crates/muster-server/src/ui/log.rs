@@ -143,12 +143,7 @@ struct Extent {
 
 /// Reads the output from `from` in [`SCAN_BYTES`] blocks, calling `f` with
 /// each block's offset and bytes, until the end or `f` says stop.
-async fn scan(
-    store: &dyn Store,
-    task: TaskId,
-    from: u64,
-    mut f: impl FnMut(u64, &[u8]) -> bool,
-) -> UiResult<u64> {
+async fn scan(store: &dyn Store, task: TaskId, from: u64, mut f: impl FnMut(u64, &[u8]) -> bool) -> UiResult<u64> {
     let mut at = from;
     loop {
         let b = store.read_output(task, at, SCAN_BYTES).await?;
@@ -335,7 +330,8 @@ pub(crate) async fn slice(S(app): S<State>, headers: HeaderMap, Query(p): Query<
         (None, from) => {
             let (from, line, sgr) = match p.goto {
                 Some(target) => {
-                    let (at, l) = find_line(store, task, from.unwrap_or(0), line, target.saturating_sub(CONTEXT_LINES)).await?;
+                    let (at, l) =
+                        find_line(store, task, from.unwrap_or(0), line, target.saturating_sub(CONTEXT_LINES)).await?;
                     (at, l, "")
                 }
                 None => (from.unwrap_or(0), line, p.sgr.as_str()),
@@ -352,7 +348,11 @@ pub(crate) async fn slice(S(app): S<State>, headers: HeaderMap, Query(p): Query<
             } else if s.lines.is_empty() {
                 // A finished task's last line has no newline after it.
                 let last = unfinished(store, task, s.to, &s.sgr).await?;
-                let to = if last.is_empty() { s.to } else { store.read_output(task, s.to, SLICE_BYTES).await?.len() as u64 + s.to };
+                let to = if last.is_empty() {
+                    s.to
+                } else {
+                    store.read_output(task, s.to, SLICE_BYTES).await?.len() as u64 + s.to
+                };
                 Slice { to, lines: last, ..s }
             } else {
                 s

@@ -142,7 +142,10 @@ mod tests {
 
     #[test]
     fn server_messages_find_their_field() {
-        assert_eq!(field_of("bad request: task_slices[0].expiration_secs: must be between 30 and 604800"), "expiration_secs");
+        assert_eq!(
+            field_of("bad request: task_slices[0].expiration_secs: must be between 30 and 604800"),
+            "expiration_secs"
+        );
         assert_eq!(field_of("bad request: priority: must be between 1 and 255, got 0"), "priority");
         assert_eq!(field_of("bad request: task_slices[0].properties.dimensions[pool]: missing"), "dimensions");
         assert_eq!(field_of("dimensions: \"x\" is not key=value"), "dimensions");

@@ -4,8 +4,8 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use muster_core::{TaskState, Time};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use muster_core::{TaskState, Time};
 use std::fmt::Write as _;
 
 /// The stylesheet, embedded in the binary.

@@ -402,7 +402,8 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     b.push_str("</section></div>");
 
     // The state leads the tab title, so a tab left open tells how it went.
-    let title = format!("{} · {}", state_label(res.state, res.failure), if req.name.is_empty() { &sid } else { &req.name });
+    let title =
+        format!("{} · {}", state_label(res.state, res.failure), if req.name.is_empty() { &sid } else { &req.name });
     Ok(layout(&title, "/tasklist", &b).into_response())
 }
 
@@ -418,7 +419,8 @@ fn explain(req: &TaskRequest, res: &TaskResult) -> Option<String> {
             if res.internal_failure { " The bot reported an internal failure." } else { "" }
         ),
         TaskState::TimedOut => {
-            let (hard, io) = slice.map_or((0, 0), |s| (s.properties.execution_timeout_secs, s.properties.io_timeout_secs));
+            let (hard, io) =
+                slice.map_or((0, 0), |s| (s.properties.execution_timeout_secs, s.properties.io_timeout_secs));
             let ran = res.duration.unwrap_or(0.0);
             if hard > 0 && ran + 1.0 >= hard as f64 {
                 format!(
@@ -453,7 +455,9 @@ fn explain(req: &TaskRequest, res: &TaskResult) -> Option<String> {
                 .to_string()
         }
         TaskState::Canceled => "The task was canceled before it started; it never ran.".to_string(),
-        TaskState::ClientError => "The task's request could not be run as given (for example missing inputs).".to_string(),
+        TaskState::ClientError => {
+            "The task's request could not be run as given (for example missing inputs).".to_string()
+        }
         TaskState::Completed if res.failure => format!(
             "The command ran and exited with code {}.",
             res.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())

@@ -28,7 +28,7 @@ fn hello(id: &str, i: usize) -> BotHello {
     d.insert("id".to_string(), vec![id.to_string()]);
     d.insert("pool".to_string(), vec![format!("pool-{}", i % 40)]);
     d.insert("os".to_string(), os);
-    d.insert("cpu".to_string(), vec![if i % 3 == 0 { "arm64" } else { "x86-64" }.to_string()]);
+    d.insert("cpu".to_string(), vec![if i.is_multiple_of(3) { "arm64" } else { "x86-64" }.to_string()]);
     BotHello {
         bot_id: id.to_string(),
         dimensions: BotDimensions(d),

@@ -38,8 +38,8 @@ async fn the_new_task_form_shows_the_servers_error_next_to_the_field() -> anyhow
 #[tokio::test]
 async fn the_task_list_has_user_priority_pool_tag_links_and_pages_both_ways() -> anyhow::Result<()> {
     let srv = TestServer::start().await?;
-    for i in 0..25 {
-        let purpose = if i % 5 == 0 { "purpose:rare" } else { "purpose:common" };
+    for i in 0..25u32 {
+        let purpose = if i.is_multiple_of(5) { "purpose:rare" } else { "purpose:common" };
         task(&srv, &format!("task-{i:02}"), "ci", &[purpose]).await?;
     }
     let b = Browser::start().await?;
@@ -55,7 +55,8 @@ async fn the_task_list_has_user_priority_pool_tag_links_and_pages_both_ways() ->
     b.wait_for("page 2", "return location.search.includes('cursor=');").await?;
     assert_eq!(b.js(rows).await?.as_array().map(Vec::len), Some(5));
     b.click("a.prev").await?;
-    b.wait_for("page 1 again", "return !!document.querySelector('a.next') && !document.querySelector('a.prev');").await?;
+    b.wait_for("page 1 again", "return !!document.querySelector('a.next') && !document.querySelector('a.prev');")
+        .await?;
     assert_eq!(b.js(rows).await?, first, "Previous shows the first page again");
 
     // A tag is a filter link.

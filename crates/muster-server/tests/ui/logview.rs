@@ -61,8 +61,7 @@ async fn a_50000_line_log_opens_at_its_end_finds_the_middle_and_shows_progress_a
     let v: Value = reqwest::get(format!("{}/task/log?id={id}&from=0&line=1", srv.url)).await?.json().await?;
     let lines = v["next"].as_u64().unwrap_or(0) - v["line"].as_u64().unwrap_or(0);
     assert!(lines > 0 && lines <= 2000, "one slice has {lines} lines");
-    let v: Value =
-        reqwest::get(format!("{}/task/log/search?id={id}&q=NEEDLE-in-the", srv.url)).await?.json().await?;
+    let v: Value = reqwest::get(format!("{}/task/log/search?id={id}&q=NEEDLE-in-the", srv.url)).await?.json().await?;
     assert_eq!(v["lines"], serde_json::json!([NEEDLE_LINE]), "{v}");
 
     let b = Browser::start().await?;

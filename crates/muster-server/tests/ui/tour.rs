@@ -28,7 +28,8 @@ fn axe_source() -> anyhow::Result<String> {
             bail!("npm pack axe-core failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         let tgz = String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default().to_string();
-        let st = std::process::Command::new("tar").args(["xzf", &tgz, "package/axe.min.js"]).current_dir(&dir).status()?;
+        let st =
+            std::process::Command::new("tar").args(["xzf", &tgz, "package/axe.min.js"]).current_dir(&dir).status()?;
         if !st.success() {
             bail!("unpacking {tgz} failed");
         }
@@ -78,20 +79,29 @@ async fn every_page_fits_a_phone_passes_axe_and_is_photographed_light_and_dark()
     .await?;
 
     // The live fleet.
-    let mut busy = bot(&srv, "build-linux-01", "ci", &[("os", &["Linux", "Linux-Debian-12"]), ("cpu", &["x86-64"])]).await?;
+    let mut busy =
+        bot(&srv, "build-linux-01", "ci", &[("os", &["Linux", "Linux-Debian-12"]), ("cpu", &["x86-64"])]).await?;
     let mut fails = bot(&srv, "build-linux-02", "ci", &[("os", &["Linux"]), ("cpu", &["x86-64"])]).await?;
     let _mac = bot(&srv, "build-mac-01", "ci", &[("os", &["Mac", "Mac-14"]), ("cpu", &["arm64"])]).await?;
     let _gpu = bot(&srv, "gpu-01", "gpu", &[("os", &["Linux"]), ("gpu", &["nvidia"])]).await?;
     let failed = task(&srv, "compile (debug)", "ci", &["purpose:presubmit", "cl:4242"]).await?;
     let run = fails.poll_until_run(5).await?["task_id"].as_str().unwrap_or_default().to_string();
     fails
-        .output(&run, 0, b"checking out...\n[1/3] compiling\r[2/3] compiling\r[3/3] compiling\n\x1b[31merror: expected `;`\x1b[0m\n")
+        .output(
+            &run,
+            0,
+            b"checking out...\n[1/3] compiling\r[2/3] compiling\r[3/3] compiling\n\x1b[31merror: expected `;`\x1b[0m\n",
+        )
         .await?;
     fails.complete(&run, 1, 42.0).await?;
     let running = task(&srv, "unit tests", "ci", &["purpose:presubmit"]).await?;
     let run = busy.poll_until_run(5).await?["task_id"].as_str().unwrap_or_default().to_string();
-    busy.output(&run, 0, b"\x1b[32m[ RUN      ]\x1b[0m suite.case_one\n\x1b[32m[       OK ]\x1b[0m suite.case_one (3 ms)\n")
-        .await?;
+    busy.output(
+        &run,
+        0,
+        b"\x1b[32m[ RUN      ]\x1b[0m suite.case_one\n\x1b[32m[       OK ]\x1b[0m suite.case_one (3 ms)\n",
+    )
+    .await?;
     let _pending = task(&srv, "waits for a gpu", "gpu-missing", &[]).await?;
 
     let pages: Vec<(&str, String)> = vec![
@@ -116,8 +126,11 @@ async fn every_page_fits_a_phone_passes_axe_and_is_photographed_light_and_dark()
             b.set_viewport(w, h).await?;
             for (name, path) in &pages {
                 b.goto(&format!("{}{path}", srv.url)).await?;
-                b.wait_for("the page", "return document.readyState === 'complete' && !!document.querySelector('main');")
-                    .await?;
+                b.wait_for(
+                    "the page",
+                    "return document.readyState === 'complete' && !!document.querySelector('main');",
+                )
+                .await?;
                 let shot = b.screenshot(&format!("{name}-{w}x{h}-{scheme}")).await?;
                 let v = b.js("return [document.documentElement.scrollWidth, window.innerWidth];").await?;
                 let (sw, iw) = (v[0].as_i64().unwrap_or(0), v[1].as_i64().unwrap_or(0));
