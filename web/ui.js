@@ -1,6 +1,6 @@
 // muster web UI enhancements. Every page works without this script; it only
-// adds confirmations, dimension autocompletion, live task output and
-// client-side column sorting of the current page.
+// adds confirmations, dimension autocompletion, the task log viewer (live
+// output, load more, search, line links) and column sorting.
 "use strict";
 
 // ---- Confirmations: <form data-confirm="question"> ----
@@ -9,40 +9,70 @@ document.addEventListener("submit", (ev) => {
   if (q && !window.confirm(q)) ev.preventDefault();
 });
 
-// ---- Autocomplete: <input data-suggest='["key:value", ...]'> ----
+// ---- Autocomplete: <input data-suggest='["key:value", ...]'> or
+// <input data-suggest-url="/botlist/suggest"> (asks the server as you type) ----
 function setupSuggest(input) {
-  let all;
-  try { all = JSON.parse(input.getAttribute("data-suggest") || "[]"); } catch (e) { return; }
+  let all = null;
+  const url = input.getAttribute("data-suggest-url");
+  if (!url) {
+    try { all = JSON.parse(input.getAttribute("data-suggest") || "[]"); } catch (e) { return; }
+  }
   const list = document.createElement("ul");
   list.className = "suggest";
+  list.id = input.id + "-suggest";
+  list.setAttribute("role", "listbox");
   list.hidden = true;
+  input.setAttribute("role", "combobox");
+  input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-controls", list.id);
+  input.setAttribute("aria-expanded", "false");
   input.parentNode.appendChild(list);
   let sel = -1;
+  let asked = 0;
   const lastToken = () => { const v = input.value; const i = v.lastIndexOf(" "); return v.slice(i + 1); };
+  const hide = () => { list.hidden = true; input.setAttribute("aria-expanded", "false"); };
   const choose = (s) => {
     const v = input.value; const i = v.lastIndexOf(" ");
     input.value = v.slice(0, i + 1) + s + " ";
-    list.hidden = true;
+    hide();
     input.focus();
   };
-  const show = () => {
-    const t = lastToken().toLowerCase();
+  const render = (matches) => {
     list.innerHTML = "";
     sel = -1;
-    if (!t) { list.hidden = true; return; }
-    const matches = all.filter((s) => s.toLowerCase().startsWith(t) || s.toLowerCase().includes(t)).slice(0, 30);
-    for (const m of matches) {
+    matches.forEach((m, i) => {
       const li = document.createElement("li");
       li.textContent = m;
+      li.id = list.id + "-" + i;
+      li.setAttribute("role", "option");
       li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(m); });
       list.appendChild(li);
-    }
+    });
     list.style.left = input.offsetLeft + "px";
     list.style.top = (input.offsetTop + input.offsetHeight) + "px";
     list.hidden = matches.length === 0;
+    input.setAttribute("aria-expanded", String(!list.hidden));
+  };
+  let timer = null;
+  const show = () => {
+    const t = lastToken().toLowerCase();
+    if (!t) { hide(); return; }
+    if (all) {
+      render(all.filter((s) => s.toLowerCase().startsWith(t) || s.toLowerCase().includes(t)).slice(0, 30));
+      return;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const n = ++asked;
+      try {
+        const r = await fetch(url + "?" + new URLSearchParams({ q: t }));
+        const v = await r.json();
+        if (n === asked) render(v);
+      } catch (e) { /* no suggestions */ }
+    }, 120);
   };
   input.addEventListener("input", show);
-  input.addEventListener("blur", () => { list.hidden = true; });
+  input.addEventListener("blur", hide);
   input.addEventListener("keydown", (e) => {
     const items = list.querySelectorAll("li");
     if (list.hidden || items.length === 0) return;
@@ -50,128 +80,208 @@ function setupSuggest(input) {
       e.preventDefault();
       sel = (sel + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
       items.forEach((li, i) => li.classList.toggle("sel", i === sel));
+      input.setAttribute("aria-activedescendant", items[sel].id);
     } else if ((e.key === "Enter" || e.key === "Tab") && sel >= 0) {
       e.preventDefault();
       choose(items[sel].textContent);
     } else if (e.key === "Escape") {
-      list.hidden = true;
+      hide();
     }
   });
 }
 
-// ---- ANSI SGR → spans (mirror of crates/muster-server/src/ui/ansi.rs) ----
-class Ansi {
-  constructor(sgr) { this.reset(); this.carry = ""; if (sgr) this.apply(sgr); }
-  reset() { this.b = false; this.d = false; this.i = false; this.u = false; this.fg = null; this.bg = null; }
-  apply(params) {
-    const n = params.split(";").map((s) => parseInt(s, 10) || 0);
-    for (let k = 0; k < n.length; k++) {
-      const c = n[k];
-      if (c === 0) this.reset();
-      else if (c === 1) this.b = true; else if (c === 2) this.d = true;
-      else if (c === 3) this.i = true; else if (c === 4) this.u = true;
-      else if (c === 22) { this.b = false; this.d = false; }
-      else if (c === 23) this.i = false; else if (c === 24) this.u = false;
-      else if (c >= 30 && c <= 37) this.fg = c - 30; else if (c >= 90 && c <= 97) this.fg = c - 82;
-      else if (c === 39) this.fg = null;
-      else if (c >= 40 && c <= 47) this.bg = c - 40; else if (c >= 100 && c <= 107) this.bg = c - 92;
-      else if (c === 49) this.bg = null;
-      else if (c === 38 || c === 48) {
-        let col = null;
-        if (n[k + 1] === 5) { col = Math.min(n[k + 2] || 0, 255); k += 2; }
-        else if (n[k + 1] === 2) { col = [n[k + 2] || 0, n[k + 3] || 0, n[k + 4] || 0]; k += 4; }
-        if (c === 38) this.fg = col; else this.bg = col;
-      }
-    }
-  }
-  plain() { return !this.b && !this.d && !this.i && !this.u && this.fg === null && this.bg === null; }
-  static rgb(i) {
-    if (Array.isArray(i)) return `rgb(${i[0]},${i[1]},${i[2]})`;
-    if (i >= 232) { const v = 8 + (i - 232) * 10; return `rgb(${v},${v},${v})`; }
-    i -= 16; const l = (v) => (v === 0 ? 0 : 55 + v * 40);
-    return `rgb(${l(Math.floor(i / 36))},${l(Math.floor(i / 6) % 6)},${l(i % 6)})`;
-  }
-  span(text) {
-    if (this.plain()) return document.createTextNode(text);
-    const s = document.createElement("span");
-    const cls = [];
-    if (this.b) cls.push("ab"); if (this.d) cls.push("ad"); if (this.i) cls.push("ai"); if (this.u) cls.push("au");
-    for (const [c, p, prop] of [[this.fg, "fg", "color"], [this.bg, "bg", "backgroundColor"]]) {
-      if (c === null) continue;
-      if (!Array.isArray(c) && c < 16) cls.push(p + c); else s.style[prop] = Ansi.rgb(c);
-    }
-    if (cls.length) s.className = cls.join(" ");
-    s.textContent = text;
-    return s;
-  }
-  // Appends `text` to `el`, keeping an escape sequence cut at the end for later.
-  render(text, el) {
-    text = this.carry + text;
-    this.carry = "";
-    let run = "";
-    let i = 0;
-    const flush = () => { if (run) { el.appendChild(this.span(run)); run = ""; } };
-    while (i < text.length) {
-      const e = text.indexOf("\x1b", i);
-      if (e < 0) { run += text.slice(i); break; }
-      run += text.slice(i, e);
-      if (e + 1 >= text.length) { this.carry = text.slice(e); break; }
-      const kind = text[e + 1];
-      if (kind === "]") { // OSC: up to BEL or ESC \\, dropped
-        const bel = text.indexOf("\x07", e + 2), st = text.indexOf("\x1b", e + 2);
-        if (bel >= 0 && (st < 0 || bel < st)) { i = bel + 1; continue; }
-        if (st >= 0 && st + 1 < text.length) { i = st + 2; continue; }
-        this.carry = text.slice(e); break;
-      }
-      if ("()*+".includes(kind)) { // charset designation: three bytes
-        if (e + 2 >= text.length) { this.carry = text.slice(e); break; }
-        i = e + 3; continue;
-      }
-      if (kind !== "[") { i = e + 2; continue; }
-      let j = e + 2;
-      while (j < text.length && !(text.charCodeAt(j) >= 0x40 && text.charCodeAt(j) <= 0x7e)) j++;
-      if (j >= text.length) { this.carry = text.slice(e); break; }
-      if (text[j] === "m") { flush(); this.apply(text.slice(e + 2, j)); }
-      i = j + 1;
-    }
-    flush();
-  }
-}
-
-// ---- Live output: <pre id="output" data-live="true" data-offset=N> ----
-function followOutput(pre) {
-  const id = pre.dataset.task;
-  let offset = parseInt(pre.dataset.offset, 10) || 0;
-  let state = pre.dataset.state;
-  const ansi = new Ansi(pre.dataset.ansi || "");
-  const decoder = new TextDecoder("utf-8");
+// ---- Log viewer: <div id="output" class="log"> (see crates/muster-server/src/ui/log.rs) ----
+// The page has the head and the tail of the output as numbered lines in
+// `.seg` blocks (data-from/to: bytes, data-line/next: line numbers), with a
+// `.gap` between blocks that are not adjacent. Everything else is fetched in
+// slices from /task/log; search asks /task/log/search for line numbers.
+function setupLog(log) {
+  const id = log.dataset.task;
   const active = new Set(["PENDING", "RUNNING"]);
+  const follow = document.getElementById("follow");
+  const partial = document.getElementById("partial");
+  let state = log.dataset.state;
+  let query = "";
+  let hits = [];
+  let hit = -1;
+  const api = (params) => fetch("/task/log?" + new URLSearchParams({ id, ...params }), { cache: "no-store" })
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status))));
+  const frag = (html) => { const t = document.createElement("template"); t.innerHTML = html; return t.content; };
+  const segs = () => Array.from(log.querySelectorAll(".seg"));
+  const num = (el, k) => parseInt(el.dataset[k], 10);
+
+  // Gaps: one between every two segments that do not touch.
+  const regap = () => {
+    log.querySelectorAll(".gap").forEach((g) => g.remove());
+    const s = segs();
+    for (let i = 0; i + 1 < s.length; i++) {
+      if (num(s[i], "to") >= num(s[i + 1], "from")) continue;
+      const g = document.createElement("div");
+      g.className = "gap";
+      const n = num(s[i + 1], "line") - num(s[i], "next");
+      g.innerHTML = '<button class="more" data-dir="down" type="button">Load more ↓</button>' +
+        `<span class="hint">${n} lines not shown</span>` +
+        '<button class="more" data-dir="up" type="button">Load more ↑</button>';
+      s[i].after(g);
+    }
+  };
+  const newSeg = (r) => {
+    const d = document.createElement("div");
+    d.className = "seg";
+    d.dataset.from = r.from; d.dataset.to = r.to; d.dataset.line = r.line; d.dataset.next = r.next;
+    d.appendChild(frag(r.html));
+    mark(d);
+    return d;
+  };
+
+  // "Load more" in a gap: forward from the block above, or backward from the one below.
+  log.addEventListener("click", async (ev) => {
+    const btn = ev.target.closest && ev.target.closest("button.more");
+    if (!btn) return;
+    const gap = btn.parentNode;
+    const above = gap.previousElementSibling, below = gap.nextElementSibling;
+    btn.disabled = true;
+    try {
+      if (btn.dataset.dir === "down") {
+        const r = await api({ from: above.dataset.to, line: above.dataset.next, until: below.dataset.from });
+        above.appendChild(frag(r.html));
+        mark(above);
+        above.dataset.to = r.to; above.dataset.next = r.next;
+      } else {
+        const r = await api({ before: below.dataset.from, line: below.dataset.line, after: above.dataset.to });
+        below.prepend(frag(r.html));
+        mark(below);
+        below.dataset.from = r.from; below.dataset.line = r.line;
+      }
+    } catch (e) { btn.disabled = false; return; }
+    regap();
+  });
+
+  // Show line n: scroll to it, loading its slice first if needed.
+  const show = async (n) => {
+    let el = document.getElementById("L" + n);
+    if (!el) {
+      const s = segs();
+      let i = s.findIndex((x) => num(x, "line") > n);
+      if (i < 0) i = s.length;
+      const above = s[i - 1], below = s[i];
+      const p = { goto: n, from: above ? above.dataset.to : 0, line: above ? above.dataset.next : 1 };
+      if (below) p.until = below.dataset.from;
+      const r = await api(p);
+      const seg = newSeg(r);
+      if (above) above.after(seg); else log.prepend(seg);
+      regap();
+      el = document.getElementById("L" + n);
+    }
+    if (!el) return;
+    log.querySelectorAll(".l.cur").forEach((x) => x.classList.remove("cur"));
+    el.classList.add("cur");
+    if (follow) follow.checked = false;
+    el.scrollIntoView({ block: "center" });
+  };
+
+  // Highlight the query in the lines of `root`.
+  const mark = (root) => {
+    if (!query) return;
+    const q = query.toLowerCase();
+    root.querySelectorAll(".l .t").forEach((t) => {
+      if (!t.textContent.toLowerCase().includes(q) || t.querySelector("mark")) return;
+      t.parentNode.classList.add("hit");
+      const walker = document.createTreeWalker(t, NodeFilter.SHOW_TEXT);
+      const nodes = [];
+      while (walker.nextNode()) nodes.push(walker.currentNode);
+      for (const node of nodes) {
+        const text = node.nodeValue, low = text.toLowerCase();
+        let at = low.indexOf(q);
+        if (at < 0) continue;
+        const out = document.createDocumentFragment();
+        let last = 0;
+        while (at >= 0) {
+          out.append(text.slice(last, at));
+          const m = document.createElement("mark");
+          m.textContent = text.slice(at, at + q.length);
+          out.append(m);
+          last = at + q.length;
+          at = low.indexOf(q, last);
+        }
+        out.append(text.slice(last));
+        node.replaceWith(out);
+      }
+    });
+  };
+  const unmark = () => {
+    log.querySelectorAll("mark").forEach((m) => m.replaceWith(m.textContent));
+    log.querySelectorAll(".l.hit").forEach((l) => { l.classList.remove("hit"); l.querySelectorAll(".t").forEach((t) => t.normalize()); });
+  };
+  const status = document.getElementById("loghits");
+  const goHit = (i) => {
+    if (!hits.length) return;
+    hit = (i + hits.length) % hits.length;
+    status.textContent = `${hit + 1} of ${hits.length}${truncated ? "+" : ""}`;
+    show(hits[hit]);
+  };
+  let truncated = false;
+  const form = document.getElementById("logsearch");
+  if (form) {
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const q = document.getElementById("logq").value.trim();
+      unmark();
+      query = q; hits = []; hit = -1;
+      if (!q) { status.textContent = ""; return; }
+      status.textContent = "Searching…";
+      try {
+        const r = await fetch("/task/log/search?" + new URLSearchParams({ id, q }), { cache: "no-store" });
+        const v = await r.json();
+        hits = v.lines || []; truncated = !!v.truncated;
+      } catch (e) { status.textContent = "Search failed"; return; }
+      mark(log);
+      if (!hits.length) { status.textContent = "No matches"; return; }
+      goHit(0);
+    });
+    document.getElementById("lognext").addEventListener("click", () => goHit(hit + 1));
+    document.getElementById("logprev").addEventListener("click", () => goHit(hit - 1));
+  }
+
+  const toEnd = () => {
+    const last = partial && partial.lastElementChild ? partial.lastElementChild
+      : Array.from(log.querySelectorAll(".seg .l")).pop();
+    if (last) last.scrollIntoView({ block: "end" }); else log.scrollTop = log.scrollHeight;
+  };
+  // Open at a linked line (#L123), else at the end.
+  const m = /^#L(\d+)$/.exec(location.hash);
+  if (m) show(parseInt(m[1], 10)); else toEnd();
+  window.addEventListener("hashchange", () => {
+    const h = /^#L(\d+)$/.exec(location.hash);
+    if (h) show(parseInt(h[1], 10));
+  });
+
+  // Follow a running task: new lines, its unfinished last line, its state.
+  if (log.dataset.live !== "true") return;
   const tick = async () => {
     let next = 1000;
     try {
-      const resp = await fetch(`/task/raw?id=${encodeURIComponent(id)}&offset=${offset}`, { cache: "no-store" });
-      if (resp.ok) {
-        const buf = new Uint8Array(await resp.arrayBuffer());
-        const newState = resp.headers.get("x-muster-task-state") || state;
-        if (buf.length > 0) {
-          const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
-          offset += buf.length;
-          pre.dataset.offset = String(offset);
-          ansi.render(decoder.decode(buf, { stream: true }), pre);
-          if (atBottom) pre.scrollTop = pre.scrollHeight;
-          if (buf.length >= 256 * 1024) next = 0; // more is waiting
-        }
-        if (newState !== state) {
-          state = newState;
-          pre.dataset.state = state;
-          if (!active.has(state)) {
-            // Finished: reload once to show the final result and buttons.
-            window.location.reload();
-            return;
-          }
-          const badge = document.querySelector("#task-state .badge");
-          if (badge) { badge.textContent = state; badge.dataset.state = state; badge.className = "badge " + state.toLowerCase(); }
-        }
+      const s = segs();
+      const last = s[s.length - 1];
+      const r = await api({ from: last.dataset.to, line: last.dataset.next, sgr: log.dataset.sgr || "" });
+      if (r.html) {
+        const empty = document.getElementById("nooutput");
+        if (empty) empty.remove();
+        last.appendChild(frag(r.html));
+        mark(last);
+        last.dataset.to = r.to; last.dataset.next = r.next;
+        log.dataset.sgr = r.sgr;
+        if (r.next - r.line >= 2000) next = 0; // more is waiting
+      }
+      if (partial) { partial.innerHTML = r.partial; }
+      if (follow && follow.checked) toEnd();
+      if (r.state !== state) {
+        state = r.state;
+        log.dataset.state = state;
+        if (!active.has(state)) { window.location.reload(); return; }
+        const badge = document.querySelector("#task-state .badge");
+        if (badge) { badge.textContent = state; badge.dataset.state = state; badge.className = "badge " + state.toLowerCase(); }
+        document.title = document.title.replace(/^[A-Z_ ()]+ · /, state + " · ");
       }
     } catch (e) { next = 3000; }
     setTimeout(tick, next);
@@ -179,29 +289,40 @@ function followOutput(pre) {
   setTimeout(tick, 500);
 }
 
-// ---- Sortable tables: click a header to sort the rows on this page ----
+// ---- Sortable tables: a header button sorts the rows on this page ----
+// (Lists that span pages sort on the server: their headers are links.)
 function setupSort(table) {
-  const ths = table.querySelectorAll("thead th");
-  ths.forEach((th, col) => th.addEventListener("click", () => {
-    const asc = !th.classList.contains("asc");
-    ths.forEach((h) => h.classList.remove("asc", "desc"));
-    th.classList.add(asc ? "asc" : "desc");
-    const body = table.tBodies[0];
-    const rows = Array.from(body.rows).filter((r) => r.cells.length > 1);
-    const key = (r) => { const c = r.cells[col]; return (c && (c.dataset.sort || c.textContent.trim())) || ""; };
-    rows.sort((a, b) => {
-      const x = key(a), y = key(b);
-      const nx = parseFloat(x), ny = parseFloat(y);
-      const cmp = (!isNaN(nx) && !isNaN(ny) && String(nx) === x && String(ny) === y) ? nx - ny : x.localeCompare(y, undefined, { numeric: true });
-      return asc ? cmp : -cmp;
+  const ths = Array.from(table.querySelectorAll("thead th"));
+  ths.forEach((th, col) => {
+    if (th.querySelector("a, button")) return;
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "sort";
+    btn.textContent = th.textContent;
+    th.textContent = "";
+    th.appendChild(btn);
+    th.setAttribute("aria-sort", "none");
+    btn.addEventListener("click", () => {
+      const asc = th.getAttribute("aria-sort") !== "ascending";
+      ths.forEach((h) => { if (h.hasAttribute("aria-sort")) h.setAttribute("aria-sort", "none"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      const body = table.tBodies[0];
+      const rows = Array.from(body.rows).filter((r) => r.cells.length > 1);
+      const key = (r) => { const c = r.cells[col]; return (c && (c.dataset.sort || c.textContent.trim())) || ""; };
+      rows.sort((a, b) => {
+        const x = key(a), y = key(b);
+        const nx = parseFloat(x), ny = parseFloat(y);
+        const cmp = (!isNaN(nx) && !isNaN(ny) && String(nx) === x && String(ny) === y) ? nx - ny : x.localeCompare(y, undefined, { numeric: true });
+        return asc ? cmp : -cmp;
+      });
+      rows.forEach((r) => body.appendChild(r));
     });
-    rows.forEach((r) => body.appendChild(r));
-  }));
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("input[data-suggest]").forEach(setupSuggest);
+  document.querySelectorAll("input[data-suggest], input[data-suggest-url]").forEach(setupSuggest);
   document.querySelectorAll("table.sortable").forEach(setupSort);
-  const pre = document.getElementById("output");
-  if (pre && pre.dataset.live === "true") followOutput(pre);
+  const log = document.getElementById("output");
+  if (log && log.classList.contains("log")) setupLog(log);
 });

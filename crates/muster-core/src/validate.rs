@@ -23,7 +23,7 @@ pub use dimensions::{
     is_valid_dimension_key, validate_bot_dimensions, validate_dimension_filter, validate_dimension_value,
     validate_tag_filter,
 };
-pub use properties::is_valid_env_key;
+pub use properties::{is_valid_env_key, MAX_GRACE_PERIOD_SECS, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS};
 
 /// Default `bot_ping_tolerance_secs` when the request leaves it 0.
 pub const DEFAULT_BOT_PING_TOLERANCE_SECS: i32 = 1200;

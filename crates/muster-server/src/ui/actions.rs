@@ -123,6 +123,8 @@ pub(crate) struct NewTaskForm {
     pub request_uuid: String,
 }
 
+/// A number field of the form; errors start with the field's name (the
+/// form shows them next to it).
 fn num(field: &str, v: &str, default: i32) -> UiResult<i32> {
     let v = v.trim();
     if v.is_empty() {
@@ -169,16 +171,20 @@ pub(crate) fn split_command(s: &str) -> UiResult<Vec<String>> {
 /// The request the new-task form describes.
 pub(crate) fn form_request(f: &NewTaskForm) -> UiResult<NewTaskRequest> {
     let mut dims = Vec::new();
+    // `key=value` as on the command line; `key:value` as in filters.
     for t in f.dimensions.split_whitespace() {
-        let (k, v) = t.split_once(':').ok_or_else(|| UiError::bad(format!("dimension {t:?}: expected key:value")))?;
+        let (k, v) = t
+            .split_once('=')
+            .or_else(|| t.split_once(':'))
+            .ok_or_else(|| UiError::bad(format!("dimensions: {t:?} is not key=value")))?;
         dims.push((k.to_string(), v.to_string()));
     }
     let props = TaskProperties {
         command: split_command(&f.command)?,
         dimensions: TaskDimensions::new(dims),
-        execution_timeout_secs: num("execution timeout", &f.execution_timeout_secs, 3600)?,
-        io_timeout_secs: num("I/O timeout", &f.io_timeout_secs, 1200)?,
-        grace_period_secs: num("grace period", &f.grace_period_secs, 30)?,
+        execution_timeout_secs: num("execution_timeout_secs", &f.execution_timeout_secs, 3600)?,
+        io_timeout_secs: num("io_timeout_secs", &f.io_timeout_secs, 1200)?,
+        grace_period_secs: num("grace_period_secs", &f.grace_period_secs, 30)?,
         ..Default::default()
     };
     Ok(NewTaskRequest {
@@ -186,7 +192,7 @@ pub(crate) fn form_request(f: &NewTaskForm) -> UiResult<NewTaskRequest> {
         priority: num("priority", &f.priority, 100)?,
         task_slices: vec![TaskSlice {
             properties: props,
-            expiration_secs: num("expiration", &f.expiration_secs, 3600)?,
+            expiration_secs: num("expiration_secs", &f.expiration_secs, 3600)?,
             wait_for_capacity: false,
         }],
         tags: f.tags.split_whitespace().map(str::to_string).collect(),
@@ -195,13 +201,22 @@ pub(crate) fn form_request(f: &NewTaskForm) -> UiResult<NewTaskRequest> {
     })
 }
 
+/// Creates the task, or (a request the server refuses) shows the form
+/// again with the server's message next to the field it is about.
 pub(crate) async fn new_task(S(app): S<State>, headers: HeaderMap, Form(f): Form<NewTaskForm>) -> UiResult {
     let caller = auth::check(&headers, Perm::NewTask)?;
-    let mut new = form_request(&f)?;
-    let sched_caller = crate::access::authorize_new_task(&caller.ctx, &mut new)?;
-    let out = app.sched.new_task(new, &sched_caller, app.clock.now()).await?;
-    let id = out.result.map(|r| r.id).unwrap_or(out.request.id);
-    Ok(to_task(id))
+    let created = async {
+        let mut new = form_request(&f)?;
+        let sched_caller = crate::access::authorize_new_task(&caller.ctx, &mut new)?;
+        let out = app.sched.new_task(new, &sched_caller, app.clock.now()).await?;
+        UiResult::Ok(out.result.map(|r| r.id).unwrap_or(out.request.id))
+    }
+    .await;
+    match created {
+        Ok(id) => Ok(to_task(id)),
+        Err(e) if e.is_bad_request() => Ok(super::newtask::refused(&app, &f, e.message())),
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

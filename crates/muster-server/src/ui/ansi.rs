@@ -1,13 +1,13 @@
-//! ANSI SGR escape sequences → HTML spans (server side; `web/ui.js` has the
-//! same renderer for output that arrives after the page loaded).
+//! Task output → HTML lines, the way a terminal shows it (server side only:
+//! the log viewer in `web/ui.js` fetches rendered slices, see `ui::log`).
 //!
 //! Supported: reset, bold, dim, italic, underline, the 16 basic colors
-//! (classes `fg1`…`fg15`/`bg…`), 256-color and truecolor (inline style).
+//! (classes `fg1`…`fg15`/`bg…`), 256-color and truecolor (inline style);
+//! `\r`, backspace, erase-in-line and cursor-column moves within a line.
 //! Other escape sequences are dropped. Parsing is `vte`'s (the state machine
 //! terminal emulators use), so any byte sequence renders without failing.
-//! The renderer is resumable: it reports how far it got before an escape
-//! sequence or a UTF-8 character cut by the end of the input, and the state
-//! as an SGR parameter string, so the browser can continue.
+//! Callers render from a line start; the rendition carried from one slice
+//! to the next travels as an SGR parameter string ([`AnsiState::sgr`]).
 
 use super::page::esc;
 
@@ -58,8 +58,8 @@ impl AnsiState {
         p.join(";")
     }
 
-    #[cfg(test)]
-    fn apply(&mut self, params: &str) {
+    /// Applies SGR parameters as [`AnsiState::sgr`] writes them.
+    pub(crate) fn apply(&mut self, params: &str) {
         let nums: Vec<u32> = params.split(';').map(|s| s.parse().unwrap_or(0)).collect();
         self.apply_nums(&nums);
     }
@@ -163,150 +163,143 @@ fn xterm_rgb(i: u8) -> (u8, u8, u8) {
     (level(i / 36), level((i / 6) % 6), level(i % 6))
 }
 
-/// Renders raw output `bytes` starting in `state`; returns the HTML and how
-/// many bytes were consumed: less than `bytes.len()` only when the input
-/// ends inside an escape sequence or a UTF-8 character, so that the caller
-/// (or `web/ui.js`) can resume from there with [`AnsiState::sgr`]. `state`
-/// is left as it is after the consumed part. Never fails: invalid UTF-8
-/// becomes U+FFFD, unknown sequences are dropped, and the HTML is always
-/// escaped and balanced.
-pub(crate) fn render(bytes: &[u8], state: &mut AnsiState) -> (String, usize) {
-    let mut r = Renderer { out: String::with_capacity(bytes.len() + 64), state: *state, ..Renderer::default() };
+/// One rendered line: its HTML (escaped text in spans) and its plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Line {
+    pub html: String,
+    pub text: String,
+}
+
+/// Renders raw output `bytes` (which start at a line start, in rendition
+/// `state`) as terminal lines: `\r` returns to the start of the line and
+/// what follows overwrites it (so a progress bar redrawn with `\r` is one
+/// line showing its last state), backspace steps back, `ESC[K` erases,
+/// `ESC[nG` moves to a column, SGR sets the rendition, every other control
+/// sequence is dropped. Returns the lines ended by `\n` and the unfinished
+/// last line, if any text follows the last `\n`. `state` is left as it is
+/// after the input. Never fails: invalid UTF-8 becomes U+FFFD and the HTML
+/// is always escaped and balanced.
+pub(crate) fn render_lines(bytes: &[u8], state: &mut AnsiState) -> (Vec<Line>, Option<Line>) {
+    let mut t = Term { state: *state, ..Term::default() };
     let mut parser = vte::Parser::new();
-    let (mut pos, mut clean) = (0, 0);
-    while pos < bytes.len() {
-        r.done = false;
-        // Never past an ESC in one call: what follows it is in a sequence.
-        let end = bytes[pos..].iter().position(|&b| b == 0x1b).map_or(bytes.len(), |i| pos + i + 1);
-        pos += parser.advance_until_terminated(&mut r, &bytes[pos..end]).clamp(1, end - pos);
-        let ends_with_esc = bytes[pos - 1] == 0x1b;
-        if r.done && !r.in_sequence {
-            // The parser is back in its ground state here, except for an
-            // ESC just read (which starts the next sequence) or the first
-            // bytes of a UTF-8 character cut by the end of the input.
-            clean = if ends_with_esc {
-                pos - 1
-            } else if pos == bytes.len() {
-                pos - incomplete_utf8_tail(bytes)
-            } else {
-                pos
-            };
-        }
-        if ends_with_esc {
-            r.in_sequence = true;
-        }
-    }
-    r.flush();
-    if r.open {
-        r.out.push_str("</span>");
-    }
-    *state = r.state;
-    (r.out, clean)
+    parser.advance(&mut t, bytes);
+    *state = t.state;
+    let partial = (!t.cells.is_empty()).then(|| t.line());
+    (t.lines, partial)
 }
 
-/// How many bytes at the end of `b` are the start of a UTF-8 character
-/// that more bytes could complete (0 when `b` ends on a boundary or with
-/// bytes that can never be valid).
-fn incomplete_utf8_tail(b: &[u8]) -> usize {
-    (1..=b.len().min(3))
-        .rev()
-        .find(|&n| {
-            matches!(std::str::from_utf8(&b[b.len() - n..]), Err(e) if e.valid_up_to() == 0 && e.error_len().is_none())
-        })
-        .unwrap_or(0)
+/// The plain text of `bytes` as lines (see [`render_lines`]).
+pub(crate) fn plain_lines(bytes: &[u8]) -> Vec<String> {
+    let (lines, partial) = render_lines(bytes, &mut AnsiState::default());
+    lines.into_iter().chain(partial).map(|l| l.text).collect()
 }
 
-/// The `vte` callbacks: printable text is collected in `run` and written
-/// (escaped) inside a span for the rendition in effect; SGR sequences change
-/// the rendition; every other control sequence is dropped.
+/// A cursor on one line of cells; finished lines are rendered to HTML.
 #[derive(Default)]
-struct Renderer {
-    out: String,
-    run: String,
+struct Term {
+    cells: Vec<(char, AnsiState)>,
+    cursor: usize,
     state: AnsiState,
-    /// A span for `state` is open in `out`.
-    open: bool,
-    /// Something completed during the last `advance` call.
-    done: bool,
-    /// An escape sequence has started and not ended.
-    in_sequence: bool,
+    lines: Vec<Line>,
 }
 
-impl Renderer {
-    fn flush(&mut self) {
-        if self.run.is_empty() {
+/// Longest line kept: what a line writes past this column is dropped (so
+/// lines stay one per `\n`, which line numbers count).
+const MAX_COLUMNS: usize = 64 * 1024;
+
+impl Term {
+    fn put(&mut self, c: char) {
+        if self.cursor >= MAX_COLUMNS {
             return;
         }
-        if !self.state.is_plain() && !self.open {
-            self.out.push_str(&self.state.open_tag());
-            self.open = true;
+        while self.cells.len() < self.cursor {
+            self.cells.push((' ', AnsiState::default()));
         }
-        self.out.push_str(&esc(&self.run));
-        self.run.clear();
+        if self.cursor < self.cells.len() {
+            self.cells[self.cursor] = (c, self.state);
+        } else {
+            self.cells.push((c, self.state));
+        }
+        self.cursor += 1;
     }
 
-    fn end_sequence(&mut self) {
-        self.done = true;
-        self.in_sequence = false;
+    fn line(&self) -> Line {
+        let mut html = String::with_capacity(self.cells.len() + 16);
+        let mut text = String::with_capacity(self.cells.len());
+        let mut i = 0;
+        while i < self.cells.len() {
+            let st = self.cells[i].1;
+            let mut run = String::new();
+            while i < self.cells.len() && self.cells[i].1 == st {
+                run.push(self.cells[i].0);
+                i += 1;
+            }
+            text.push_str(&run);
+            if st.is_plain() {
+                html.push_str(&esc(&run));
+            } else {
+                html.push_str(&st.open_tag());
+                html.push_str(&esc(&run));
+                html.push_str("</span>");
+            }
+        }
+        Line { html, text }
+    }
+
+    fn newline(&mut self) {
+        let l = self.line();
+        self.lines.push(l);
+        self.cells.clear();
+        self.cursor = 0;
     }
 }
 
-impl vte::Perform for Renderer {
+impl vte::Perform for Term {
     fn print(&mut self, c: char) {
         // DEL and C1 controls spelled as UTF-8 are not text either.
         if !c.is_control() {
-            self.run.push(c);
+            self.put(c);
         }
-        self.end_sequence();
     }
 
     fn execute(&mut self, byte: u8) {
         match byte {
-            // CAN and SUB abort a sequence.
-            0x18 | 0x1a => self.end_sequence(),
-            _ if self.in_sequence => {}
-            b'\n' | b'\t' | b'\r' => {
-                self.run.push(byte as char);
-                self.done = true;
+            b'\n' => self.newline(),
+            b'\r' => self.cursor = 0,
+            b'\t' => {
+                let to = ((self.cursor / 8 + 1) * 8).min(MAX_COLUMNS);
+                while self.cursor < to {
+                    self.put(' ');
+                }
             }
-            // Other C0/C1 controls (BEL, BS, NUL...) are not text.
-            _ => self.done = true,
+            0x08 => self.cursor = self.cursor.saturating_sub(1),
+            // Other C0/C1 controls (BEL, NUL...) are not text.
+            _ => {}
         }
     }
 
     fn csi_dispatch(&mut self, params: &vte::Params, intermediates: &[u8], ignore: bool, action: char) {
-        self.end_sequence();
-        if action != 'm' || !intermediates.is_empty() || ignore {
+        if !intermediates.is_empty() || ignore {
             return;
         }
         let nums: Vec<u32> = params.iter().flatten().map(|&v| u32::from(v)).collect();
-        let before = self.state;
-        let mut after = before;
-        after.apply_nums(if nums.is_empty() { &[0] } else { &nums });
-        if after != before {
-            self.flush();
-            if self.open {
-                self.out.push_str("</span>");
-                self.open = false;
-            }
-            self.state = after;
+        let first = nums.first().copied().unwrap_or(0);
+        match action {
+            'm' => self.state.apply_nums(if nums.is_empty() { &[0] } else { &nums }),
+            'K' => match first {
+                0 => self.cells.truncate(self.cursor),
+                1 => {
+                    for c in self.cells.iter_mut().take(self.cursor + 1) {
+                        *c = (' ', AnsiState::default());
+                    }
+                }
+                _ => self.cells.clear(),
+            },
+            'G' => self.cursor = (first.max(1) as usize - 1).min(MAX_COLUMNS - 1),
+            'D' => self.cursor = self.cursor.saturating_sub(first.max(1) as usize),
+            'C' => self.cursor = (self.cursor + first.max(1) as usize).min(MAX_COLUMNS - 1),
+            _ => {}
         }
-    }
-
-    fn esc_dispatch(&mut self, _intermediates: &[u8], _ignore: bool, _byte: u8) {
-        self.end_sequence();
-    }
-
-    fn osc_dispatch(&mut self, _params: &[&[u8]], _bell_terminated: bool) {
-        self.end_sequence();
-    }
-
-    fn unhook(&mut self) {
-        self.end_sequence();
-    }
-
-    fn terminated(&self) -> bool {
-        self.done
     }
 }
 
@@ -315,8 +308,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// All lines' HTML, joined with `\n`.
     fn r(s: &str) -> String {
-        render(s.as_bytes(), &mut AnsiState::default()).0
+        let (lines, partial) = render_lines(s.as_bytes(), &mut AnsiState::default());
+        lines.into_iter().chain(partial).map(|l| l.html).collect::<Vec<_>>().join("\n")
     }
 
     #[test]
@@ -340,47 +335,41 @@ mod tests {
 
     #[test]
     fn other_escape_sequences_and_controls_are_dropped() {
-        assert_eq!(r("a\x1b[2Kb\x1b(Bc\x1b]0;title\x07d\x1b]8;;u\x1b\\e\x1b=f\x07g\x00h"), "abcdefgh");
-        assert_eq!(r("l1\r\nl2\tx"), "l1\r\nl2\tx");
+        assert_eq!(r("ab\x1b(Bc\x1b]0;title\x07d\x1b]8;;u\x1b\\e\x1b=f\x07g\x00h"), "abcdefgh");
+        assert_eq!(r("l1\r\nl2\tx"), "l1\nl2      x");
     }
 
     #[test]
-    fn a_cut_escape_sequence_is_left_for_the_next_chunk_with_the_state() {
+    fn carriage_returns_overwrite_the_line_like_a_terminal() {
+        assert_eq!(r("progress 10%\rprogress 55%\rprogress 100%\ndone\n"), "progress 100%\ndone");
+        assert_eq!(r("abcdef\rxy\n"), "xycdef");
+        assert_eq!(r("50%\r\x1b[Kok\n"), "ok");
+        assert_eq!(r("ab\x08c\n"), "ac");
+        let (lines, partial) = render_lines(b"one\ntwo\rthree", &mut AnsiState::default());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(partial.map(|l| l.text), Some("three".to_string()));
+    }
+
+    #[test]
+    fn the_rendition_carries_over_to_the_next_slice() {
         let mut st = AnsiState::default();
-        let (html, used) = render(b"\x1b[33mwarn\x1b[0", &mut st);
-        assert_eq!(html, "<span class=\"fg3\">warn</span>");
-        assert_eq!(used, "\x1b[33mwarn".len());
+        let (lines, _) = render_lines(b"\x1b[33mwarn\n", &mut st);
+        assert_eq!(lines[0].html, "<span class=\"fg3\">warn</span>");
         assert_eq!(st.sgr(), "38;5;3");
         let mut st2 = AnsiState::default();
         st2.apply(&st.sgr());
         assert_eq!(st2, st);
+        assert_eq!(render_lines(b"more\n", &mut st2).0[0].html, "<span class=\"fg3\">more</span>");
     }
 
     #[test]
-    fn a_cut_utf8_character_is_not_consumed() {
-        let s = "aé€".as_bytes();
-        assert_eq!(render(s, &mut AnsiState::default()), ("aé€".to_string(), s.len()));
-        assert_eq!(render(&s[..2], &mut AnsiState::default()), ("a".to_string(), 1));
-        assert_eq!(render(&s[..5], &mut AnsiState::default()), ("aé".to_string(), 3));
-        // Bytes that can never become valid are replaced, not held back.
-        assert_eq!(render(b"a\xff", &mut AnsiState::default()), ("a\u{fffd}".to_string(), 2));
-    }
-
-    /// Regression: `ESC ] ESC é` (an OSC cut by an escape followed by a
-    /// multi-byte character) made the old hand-written parser slice inside
-    /// a character and panic, for ever, on the task page.
-    #[test]
-    fn osc_cut_by_escape_before_a_multibyte_character_renders() {
-        let (html, used) = render(b"\x1b]\x1b\xc3\xa9", &mut AnsiState::default());
-        assert_eq!(html, "");
-        assert!(used <= 5);
-        // After the ESC, the terminal state machine takes `o` as the final
-        // byte of an escape sequence (ESC o), as a terminal would.
-        assert_eq!(r("\x1b]\x1b\u{e9}ok\x1b[31mred"), "k<span class=\"fg1\">red</span>");
+    fn invalid_utf8_is_replaced() {
+        assert_eq!(r("a\u{e9}\u{20ac}"), "a\u{e9}\u{20ac}");
+        assert_eq!(render_lines(b"a\xff\n", &mut AnsiState::default()).0[0].text, "a\u{fffd}");
     }
 
     /// `html` is text with entities for the HTML specials, inside balanced
-    /// spans the renderer made, with no control characters but \n, \r, \t.
+    /// spans the renderer made, with no control characters.
     /// Returns the text with tags removed and entities decoded.
     fn check_well_formed(html: &str) -> Result<String, String> {
         let mut depth = 0usize;
@@ -406,7 +395,7 @@ mod tests {
                     .ok_or("bare &")?;
                 text.push(ch);
                 rest = &rest[entity.len()..];
-            } else if matches!(c, '<' | '>' | '"' | '\'') || (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            } else if matches!(c, '<' | '>' | '"' | '\'') || c.is_control() {
                 return Err(format!("unescaped {c:?}"));
             } else {
                 text.push(c);
@@ -425,41 +414,59 @@ mod tests {
         let piece = prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..8),
             "[a-z<>&\"' é€\n\t\r]{0,8}".prop_map(String::into_bytes),
-            "\x1b\\[[0-9;:]{0,12}[mKHJ]".prop_map(String::into_bytes),
+            "\x1b\\[[0-9;:]{0,12}[mKHJGCD]".prop_map(String::into_bytes),
             "\x1b\\][0-9;a-z:/.]{0,12}(\x07|\x1b\\\\)?".prop_map(String::into_bytes),
             prop_oneof![Just(b"\x1b".to_vec()), Just(b"\x1b(B".to_vec()), Just(b"\x1bP1$r\x1b\\".to_vec())],
         ];
         proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
     }
 
+    /// One line as programs write them: text, colours, `\r` and erases,
+    /// ending in a newline.
+    fn terminal_line() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            "[a-z<>&\"' é€\t\r]{0,8}".prop_map(String::into_bytes),
+            "\x1b\\[[0-9;]{0,8}[mK]".prop_map(String::into_bytes),
+        ];
+        proptest::collection::vec(piece, 0..6).prop_map(|v| [v.concat(), b"\n".to_vec()].concat())
+    }
+
     proptest! {
         #[test]
-        fn any_bytes_render_to_well_formed_html(bytes in output_bytes()) {
-            let mut st = AnsiState::default();
-            let (html, used) = render(&bytes, &mut st);
-            prop_assert!(used <= bytes.len());
-            check_well_formed(&html).map_err(TestCaseError::fail)?;
+        fn any_bytes_render_to_well_formed_lines(bytes in output_bytes()) {
+            let (lines, partial) = render_lines(&bytes, &mut AnsiState::default());
+            for l in lines.iter().chain(partial.iter()) {
+                let text = check_well_formed(&l.html).map_err(TestCaseError::fail)?;
+                prop_assert_eq!(text, l.text.clone());
+            }
         }
 
         #[test]
-        fn arbitrary_bytes_render_to_well_formed_html(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let (html, used) = render(&bytes, &mut AnsiState::default());
-            prop_assert!(used <= bytes.len());
-            check_well_formed(&html).map_err(TestCaseError::fail)?;
+        fn arbitrary_bytes_render_to_well_formed_lines(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let (lines, partial) = render_lines(&bytes, &mut AnsiState::default());
+            for l in lines.iter().chain(partial.iter()) {
+                check_well_formed(&l.html).map_err(TestCaseError::fail)?;
+            }
         }
 
-        /// Rendering in two chunks (cut anywhere, resumed where the first
-        /// call stopped, with its state) shows the same text as in one.
+        /// Rendering in two slices cut at a line start (the second starting
+        /// in the rendition the first ended in) gives the same lines.
         #[test]
-        fn rendering_resumes_where_it_stopped(bytes in output_bytes(), cut in any::<prop::sample::Index>()) {
-            let whole = check_well_formed(&render(&bytes, &mut AnsiState::default()).0).map_err(TestCaseError::fail)?;
-            let k = cut.index(bytes.len() + 1);
+        fn rendering_resumes_at_a_line_start(
+            lines in proptest::collection::vec(terminal_line(), 1..12),
+            tail in output_bytes(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let k = cut.index(lines.len() + 1);
+            let head: Vec<u8> = lines[..k].concat();
+            let rest: Vec<u8> = [lines[k..].concat(), tail].concat();
+            let whole = render_lines(&[head.clone(), rest.clone()].concat(), &mut AnsiState::default());
             let mut st = AnsiState::default();
-            let (first, used) = render(&bytes[..k], &mut st);
-            let (second, _) = render(&bytes[used..], &mut st);
-            let joined = check_well_formed(&first).map_err(TestCaseError::fail)?
-                + &check_well_formed(&second).map_err(TestCaseError::fail)?;
-            prop_assert_eq!(joined, whole);
+            let (mut first, _) = render_lines(&head, &mut st);
+            let (second, partial) = render_lines(&rest, &mut st);
+            first.extend(second);
+            prop_assert_eq!(first, whole.0);
+            prop_assert_eq!(partial, whole.1);
         }
     }
 }

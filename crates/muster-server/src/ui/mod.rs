@@ -6,7 +6,8 @@
 //! needs no files on disk.
 //!
 //! Pages (deep links match Swarming's): `/` dashboard, `/botlist`, `/bot?id=`,
-//! `/tasklist`, `/task?id=`, `/task/raw?id=[&offset=]`, `/newtask`.
+//! `/tasklist`, `/task?id=`, `/task/raw?id=[&offset=]`, `/newtask`; the
+//! task log viewer reads `/task/log` and `/task/log/search` (see [`log`]).
 //! Actions are HTML forms POSTing to `/ui/...` (see [`actions`]); each calls
 //! the same scheduler op as the matching pRPC handler, then redirects (303).
 //!
@@ -28,6 +29,7 @@ pub(crate) mod csrf;
 mod dashboard;
 mod drains;
 mod fleet;
+mod log;
 mod newtask;
 pub(crate) mod page;
 mod tasks;
@@ -43,10 +45,13 @@ pub(crate) fn routes() -> Router<State> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/botlist", get(fleet::list_page))
+        .route("/botlist/suggest", get(fleet::suggest))
         .route("/bot", get(fleet::bot_page))
         .route("/tasklist", get(tasks::list_page))
         .route("/task", get(tasks::task_page))
         .route("/task/raw", get(tasks::raw_output))
+        .route("/task/log", get(log::slice))
+        .route("/task/log/search", get(log::search))
         .route("/newtask", get(newtask::page))
         .route("/ui/static/ui.css", get(page::css))
         .route("/ui/static/ui.js", get(page::js))
@@ -70,6 +75,12 @@ pub(crate) struct UiError {
 impl UiError {
     pub(crate) fn bad(message: impl Into<String>) -> UiError {
         UiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+    pub(crate) fn is_bad_request(&self) -> bool {
+        self.status == StatusCode::BAD_REQUEST
+    }
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
     pub(crate) fn not_found(message: impl Into<String>) -> UiError {
         UiError { status: StatusCode::NOT_FOUND, message: message.into() }

@@ -4,6 +4,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use muster_core::{TaskState, Time};
 use std::fmt::Write as _;
 
@@ -87,47 +88,97 @@ pub(crate) fn ago(t: Time, now: Time) -> String {
     format!("{} ago", dur(secs))
 }
 
-/// A colored badge for a task state.
-pub(crate) fn state_badge(s: TaskState, failure: bool) -> String {
-    let class = match s {
+/// The CSS class of a task state's badge: every state has its own colour.
+pub(crate) fn state_class(s: TaskState, failure: bool) -> &'static str {
+    match s {
         TaskState::Pending => "pending",
         TaskState::Running => "running",
         TaskState::Completed if failure => "failure",
         TaskState::Completed => "success",
-        _ => "exceptional",
-    };
-    let label = if s == TaskState::Completed && failure { "COMPLETED (FAILURE)" } else { s.name() };
-    format!("<span class=\"badge {class}\" data-state=\"{}\">{label}</span>", s.name())
+        TaskState::Expired => "expired",
+        TaskState::TimedOut => "timed_out",
+        TaskState::BotDied => "bot_died",
+        TaskState::Canceled => "canceled",
+        TaskState::Killed => "killed",
+        TaskState::NoResource => "no_resource",
+        TaskState::ClientError => "client_error",
+        TaskState::Invalid => "exceptional",
+    }
+}
+
+/// The words of a state's badge.
+pub(crate) fn state_label(s: TaskState, failure: bool) -> &'static str {
+    match s {
+        TaskState::Completed if failure => "COMPLETED (FAILURE)",
+        TaskState::Completed => "COMPLETED (SUCCESS)",
+        TaskState::TimedOut => "TIMED OUT",
+        TaskState::BotDied => "BOT DIED",
+        TaskState::NoResource => "NO RESOURCE",
+        TaskState::ClientError => "CLIENT ERROR",
+        s => s.name(),
+    }
+}
+
+/// A colored badge for a task state.
+pub(crate) fn state_badge(s: TaskState, failure: bool) -> String {
+    format!(
+        "<span class=\"badge {}\" data-state=\"{}\">{}</span>",
+        state_class(s, failure),
+        s.name(),
+        state_label(s, failure)
+    )
 }
 
 /// A colored badge for a bot status.
 pub(crate) fn bot_badge(status: &str) -> String {
-    format!("<span class=\"badge bot-{status}\">{status}</span>")
+    format!("<span class=\"badge bot-{status}\">{status}</span>", status = esc(status))
 }
 
-/// Wraps a page body in the shared layout.
-pub(crate) fn layout(title: &str, current: &str, body: &str) -> Html<String> {
-    let mut nav = String::new();
-    for (href, label) in
-        [("/", "Dashboard"), ("/botlist", "Bots"), ("/tasklist", "Tasks"), ("/newtask", "New task"), ("/jobs", "Jobs")]
-    {
-        let class = if href == current { " class=\"current\"" } else { "" };
-        let _ = write!(nav, "<a href=\"{href}\"{class}>{label}</a>");
+/// The pages in the header's navigation: (path, label).
+const NAV: [(&str, &str); 5] =
+    [("/", "Dashboard"), ("/botlist", "Bots"), ("/tasklist", "Tasks"), ("/newtask", "New task"), ("/jobs", "Jobs")];
+
+/// The shared page header: brand, navigation (the page at `current`
+/// marked), and on the right who is signed in. Add header items here.
+pub(crate) fn header(current: &str) -> Markup {
+    let caller = crate::access::current().caller.identity.to_string();
+    html! {
+        header {
+            a.brand href="/" { "muster" }
+            nav aria-label="Main" {
+                @for (href, label) in NAV {
+                    @if href == current { a.current href=(href) aria-current="page" { (label) } }
+                    @else { a href=(href) { (label) } }
+                }
+            }
+            span.caller.small #caller { (caller) }
+        }
     }
+}
+
+/// Wraps a page body in the shared layout ([`header`] on top).
+pub(crate) fn layout(title: &str, current: &str, body: &str) -> Html<String> {
     // Every state-changing form carries this browser's CSRF token.
     let body = insert_csrf(body);
-    let caller = crate::access::current().caller.identity.to_string();
-    Html(format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · muster</title><link rel=\"stylesheet\" href=\"/ui/static/ui.css\">\
-         <script src=\"/ui/static/ui.js\" defer></script></head>\
-         <body><header><a class=\"brand\" href=\"/\">muster</a><nav>{nav}</nav>\
-         <span class=\"caller small\" id=\"caller\">{caller}</span></header>\
-         <main>{body}</main></body></html>",
-        title = esc(title),
-        caller = esc(&caller),
-    ))
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (title) " · muster" }
+                link rel="stylesheet" href="/ui/static/ui.css";
+                script src="/ui/static/ui.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                (header(current))
+                main #main { (PreEscaped(body)) }
+            }
+        }
+    };
+    Html(page.into_string())
 }
 
 /// Puts the CSRF field right after the opening tag of every POST form.

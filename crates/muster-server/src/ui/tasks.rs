@@ -2,9 +2,8 @@
 //! state; cursor pages), `/task?id=` (request, result, live output, buttons)
 //! and `/task/raw?id=[&offset=]` (raw output bytes; the live view polls it).
 
-use super::ansi::{self, AnsiState};
 use super::auth::{self, Perm};
-use super::page::{chips, dur, esc, layout, link, opt_ts, pager, state_badge, ts};
+use super::page::{chips, dur, esc, layout, link, opt_ts, state_badge, state_label, ts};
 use super::{page_limit, parse_filters, UiError, UiResult};
 use crate::State;
 use axum::body::Body;
@@ -19,8 +18,6 @@ use muster_store::{TaskQuery, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use serde::Deserialize;
 use std::fmt::Write as _;
 
-/// The task page renders at most this much output; the rest is one click away.
-const PAGE_OUTPUT_BYTES: u64 = 1024 * 1024;
 /// One live-output poll returns at most this much.
 const POLL_OUTPUT_BYTES: u64 = 256 * 1024;
 /// A name filter scans at most this many store pages per listing page.
@@ -100,6 +97,27 @@ pub(crate) struct ListParams {
     limit: Option<usize>,
     #[serde(default)]
     cursor: String,
+    /// The cursors of the pages before this one, space-separated (the
+    /// store pages forward only; Previous pops one).
+    #[serde(default)]
+    back: String,
+}
+
+/// Page sizes the task list offers.
+const PAGE_SIZES: [usize; 3] = [20, 50, 100];
+
+/// The value of tag `key` (`pool:ci` → `ci`), or "".
+fn tag_value<'a>(tags: &'a [String], key: &str) -> &'a str {
+    tags.iter().find_map(|t| t.strip_prefix(key).and_then(|r| r.strip_prefix(':'))).unwrap_or("")
+}
+
+/// Adds `tag` to a tag filter (unless there already).
+fn with_tag(filter: &str, tag: &str) -> String {
+    if filter.split_whitespace().any(|t| t == tag) {
+        filter.to_string()
+    } else {
+        format!("{} {tag}", filter.trim()).trim().to_string()
+    }
 }
 
 pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Query<ListParams>) -> UiResult {
@@ -145,72 +163,86 @@ pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
         );
     }
     b.push_str("</div>");
-    let opts: String = STATES
-        .iter()
-        .map(|(k, l, _)| {
-            let sel = if p.state == *k || (p.state.is_empty() && *k == "all") { " selected" } else { "" };
-            format!("<option value=\"{k}\"{sel}>{l}</option>")
-        })
-        .collect();
-    let _ = write!(
-        b,
-        "<form class=\"filters\" method=\"get\" action=\"/tasklist\">\
-         <label>State <select name=\"state\" id=\"state\">{opts}</select></label>\
-         <label>Tags <input type=\"text\" name=\"tags\" id=\"tags\" value=\"{tags}\" placeholder=\"pool:ci os:Linux\" size=\"30\"></label>\
-         <label>Name <input type=\"text\" name=\"name\" id=\"name\" value=\"{name}\" size=\"16\"></label>\
-         <label>From <input type=\"datetime-local\" name=\"start\" value=\"{start}\"></label>\
-         <label>To <input type=\"datetime-local\" name=\"end\" value=\"{end}\"></label>\
-         <span class=\"hint\">times in UTC</span>\
-         <button type=\"submit\" id=\"apply\">Apply</button></form>",
-        tags = esc(&p.tags),
-        name = esc(&p.name),
-        start = esc(&p.start),
-        end = esc(&p.end),
-    );
-    b.push_str(
-        "<table class=\"list sortable\" id=\"tasks\"><thead><tr><th>Name</th><th>State</th><th>Created</th>\
-         <th>Pending</th><th>Duration</th><th>Bot</th><th>Exit</th><th>Tags</th></tr></thead><tbody>",
-    );
-    for t in &items {
-        let pending = t.started.map(|s| dur(secs_between(t.created, s))).unwrap_or_else(|| "—".into());
-        let bot = if t.bot_id.is_empty() {
-            "—".into()
-        } else {
-            format!("<a href=\"{}\">{}</a>", esc(&link("/bot", &[("id", &t.bot_id)])), esc(&t.bot_id))
-        };
-        let user_tags: Vec<&String> = t.tags.iter().filter(|t| !is_automatic_tag(t)).collect();
-        let _ = write!(
-            b,
-            "<tr class=\"task\" data-task=\"{id}\"><td><a href=\"/task?id={id}\">{name}</a></td><td>{st}</td>\
-             <td data-sort=\"{cs}\">{created}</td><td>{pending}</td><td>{dur}</td><td>{bot}</td><td>{exit}</td><td class=\"dims\">{tags}</td></tr>",
-            id = t.id.summary_id(),
-            name = esc(if t.name.is_empty() { "(unnamed)" } else { &t.name }),
-            st = state_badge(t.state, t.failure),
-            cs = t.created.timestamp_micros(),
-            created = ts(t.created),
-            dur = t.duration.map(dur).unwrap_or_else(|| "—".into()),
-            exit = t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
-            tags = chips(user_tags),
-        );
-    }
-    if items.is_empty() {
-        b.push_str("<tr><td colspan=\"8\" class=\"empty\">No tasks match.</td></tr>");
-    }
-    b.push_str("</tbody></table>");
-    let limit_s = limit.to_string();
-    b.push_str(&pager(
-        "/tasklist",
-        &[
+    let keep = |extra: &[(&str, &str)]| -> String {
+        let limit_s = limit.to_string();
+        let mut q: Vec<(&str, &str)> = vec![
             ("state", &p.state),
             ("tags", &p.tags),
             ("name", &p.name),
             ("start", &p.start),
             ("end", &p.end),
             ("limit", &limit_s),
-        ],
-        "cursor",
-        cursor.as_deref(),
-    ));
+        ];
+        q.extend_from_slice(extra);
+        link("/tasklist", &q)
+    };
+    let next = cursor.as_deref().map(|c| {
+        let back = format!("{} {}", p.back, if p.cursor.is_empty() { "-" } else { &p.cursor });
+        keep(&[("cursor", c), ("back", back.trim())])
+    });
+    let prev = (!p.cursor.is_empty()).then(|| {
+        let mut back: Vec<&str> = p.back.split_whitespace().collect();
+        let c = back.pop().filter(|c| *c != "-").unwrap_or("");
+        keep(&[("cursor", c), ("back", &back.join(" "))])
+    });
+    let form = maud::html! {
+        form.filters method="get" action="/tasklist" {
+            label { "State"
+                select #state name="state" {
+                    @for (k, l, _) in STATES { option value=(k) selected[p.state == k || (p.state.is_empty() && k == "all")] { (l) } }
+                }
+            }
+            label { "Tags" input #tags type="text" name="tags" value=(p.tags) placeholder="pool:ci os:Linux" size="30"; }
+            label { "Name" input #name type="text" name="name" value=(p.name) size="16"; }
+            label { "From" input type="datetime-local" name="start" value=(p.start); }
+            label { "To" input type="datetime-local" name="end" value=(p.end); }
+            label { "Per page"
+                select #limit name="limit" {
+                    @for n in &PAGE_SIZES { option value=(n) selected[*n == limit] { (n) } }
+                }
+            }
+            span.hint { "times in UTC" }
+            button #apply type="submit" { "Apply" }
+        }
+        div.tablewrap {
+        table.list.sortable #tasks {
+            thead { tr {
+                th { "Name" } th { "State" } th { "User" } th { "Priority" } th { "Pool" } th { "Created" }
+                th { "Pending" } th { "Duration" } th { "Bot" } th { "Exit" } th { "Tags" }
+            } }
+            tbody {
+                @for t in &items {
+                    @let pending = t.started.map(|s| dur(secs_between(t.created, s))).unwrap_or_else(|| "—".into());
+                    @let pool = tag_value(&t.tags, "pool");
+                    tr.task data-task=(t.id.summary_id()) {
+                        td { a href={ "/task?id=" (t.id.summary_id()) } { (if t.name.is_empty() { "(unnamed)" } else { &t.name }) } }
+                        td { (maud::PreEscaped(state_badge(t.state, t.failure))) }
+                        td.nowrap { (if t.user.is_empty() { "—" } else { &t.user }) }
+                        td { (tag_value(&t.tags, "priority")) }
+                        td.nowrap { @if !pool.is_empty() { a href=(keep(&[("tags", &with_tag(&p.tags, &format!("pool:{pool}")))])) { (pool) } } }
+                        td.nowrap data-sort=(t.created.timestamp_micros()) { (ts(t.created)) }
+                        td.nowrap { (pending) }
+                        td.nowrap { (t.duration.map(dur).unwrap_or_else(|| "—".into())) }
+                        td.nowrap { @if t.bot_id.is_empty() { "—" } @else { a href=(link("/bot", &[("id", &t.bot_id)])) { (t.bot_id) } } }
+                        td { (t.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())) }
+                        td.dims {
+                            @for tag in t.tags.iter().filter(|t| !is_automatic_tag(t) && !t.starts_with("pool:")) {
+                                a.chip href=(keep(&[("tags", &with_tag(&p.tags, tag))])) title="Show tasks with this tag" { (tag) }
+                            }
+                        }
+                    }
+                }
+                @if items.is_empty() { tr { td.empty colspan="11" { "No tasks match." } } }
+            }
+        }
+        }
+        nav.pager aria-label="Pages" {
+            @if let Some(h) = &prev { a.prev href=(h) rel="prev" { "← Previous" } }
+            @if let Some(h) = &next { a.next href=(h) rel="next" { "Next page →" } }
+            a href=(keep(&[])) { "First page" }
+        }
+    };
+    b.push_str(&form.into_string());
     Ok(layout("Tasks", "/tasklist", &b).into_response())
 }
 
@@ -253,7 +285,7 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     let mut b = String::new();
     let _ = write!(
         b,
-        "<h1>{name} <span class=\"mono small\">{sid}</span> <span id=\"task-state\">{st}</span></h1>",
+        "<h1>{name} <span class=\"mono small\">{sid}</span> <span id=\"task-state\" aria-live=\"polite\">{st}</span></h1>",
         name = esc(if req.name.is_empty() { "(unnamed task)" } else { &req.name }),
         st = state_badge(res.state, res.failure),
     );
@@ -283,32 +315,18 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
             uuid = uuid::Uuid::new_v4()
         );
     }
-    let _ = write!(b, "<a class=\"button\" id=\"raw\" href=\"/task/raw?id={sid}\">Download raw output</a></div>");
+    b.push_str("</div>");
 
+    if let Some(text) = explain(&req, &res) {
+        b.push_str(&maud::html! { p.explain #explain role="note" { (text) } }.into_string());
+    }
     if matches!(res.state, TaskState::Pending | TaskState::NoResource) {
         if let Ok(why) = app.sched.why_pending(res.id, now).await {
             b.push_str(&super::why::section(&why));
         }
     }
-    // Output: rendered up to PAGE_OUTPUT_BYTES; ui.js follows from data-offset.
-    let bytes = app.store.read_output(res.output_of, 0, PAGE_OUTPUT_BYTES).await?;
-    let mut st = AnsiState::default();
-    let (html, offset) = ansi::render(&bytes, &mut st);
-    let live = matches!(res.state, TaskState::Pending | TaskState::Running);
-    let truncated = bytes.len() as u64 >= PAGE_OUTPUT_BYTES;
-    let _ = write!(
-        b,
-        "<h2>Output {live_tag}</h2>{trunc}<pre class=\"output\" id=\"output\" data-task=\"{sid}\" data-offset=\"{offset}\" \
-         data-ansi=\"{sgr}\" data-state=\"{state}\" data-live=\"{live}\">{html}</pre>",
-        live_tag = if live { "<span class=\"live\" id=\"live\">live</span>" } else { "" },
-        trunc = if truncated {
-            format!("<p class=\"note\">Showing the first {} KiB; <a href=\"/task/raw?id={sid}\">download the rest</a>.</p>", PAGE_OUTPUT_BYTES / 1024)
-        } else {
-            String::new()
-        },
-        sgr = st.sgr(),
-        state = res.state.name(),
-    );
+    // Output: head and tail, the rest on demand (ui.js).
+    b.push_str(&super::log::section(&app, &res, &sid).await?.into_string());
     // Result.
     b.push_str("<div class=\"cols\"><section><h2>Result</h2><table class=\"kv\" id=\"result\">");
     let bot = if res.bot_id.is_empty() {
@@ -383,7 +401,69 @@ pub(crate) async fn task_page(S(app): S<State>, headers: HeaderMap, Query(p): Qu
     }
     b.push_str("</section></div>");
 
-    Ok(layout(&format!("Task {}", if req.name.is_empty() { &sid } else { &req.name }), "/tasklist", &b).into_response())
+    // The state leads the tab title, so a tab left open tells how it went.
+    let title =
+        format!("{} · {}", state_label(res.state, res.failure), if req.name.is_empty() { &sid } else { &req.name });
+    Ok(layout(&title, "/tasklist", &b).into_response())
+}
+
+/// What an end state means for this task, in words (None: nothing to add).
+fn explain(req: &TaskRequest, res: &TaskResult) -> Option<String> {
+    let slice = req.slices.get(res.current_slice.max(0) as usize);
+    let bot = if res.bot_id.is_empty() { "its bot".to_string() } else { format!("bot {}", res.bot_id) };
+    Some(match res.state {
+        TaskState::BotDied => format!(
+            "The task was running on {bot} when the bot stopped reporting (it crashed, lost its network or was \
+             shut down), so the task's outcome is unknown.{} Retrying usually works; if it keeps happening, look \
+             at the bot's events.",
+            if res.internal_failure { " The bot reported an internal failure." } else { "" }
+        ),
+        TaskState::TimedOut => {
+            let (hard, io) =
+                slice.map_or((0, 0), |s| (s.properties.execution_timeout_secs, s.properties.io_timeout_secs));
+            let ran = res.duration.unwrap_or(0.0);
+            if hard > 0 && ran + 1.0 >= hard as f64 {
+                format!(
+                    "The task ran for {} and hit its execution timeout of {}; the bot stopped it. Raise the \
+                     execution timeout or make the task faster.",
+                    dur(ran),
+                    dur(hard as f64)
+                )
+            } else {
+                format!(
+                    "The task printed nothing for {} (its I/O timeout) and was stopped after running {}. A hung \
+                     command is the usual cause; a task that is quiet for long should print progress or raise \
+                     its I/O timeout.",
+                    dur(io as f64),
+                    dur(ran)
+                )
+            }
+        }
+        TaskState::Killed => {
+            "Someone killed the task while it ran (Kill on this page, the API or the CLI); the bot stopped the \
+             command, which had its grace period to clean up."
+                .to_string()
+        }
+        TaskState::Expired => format!(
+            "No bot matching the task's dimensions became free within its expiration ({}), so it never ran. \
+             Check that bots with these dimensions are alive and not all busy.",
+            slice.map(|s| dur(s.expiration_secs as f64)).unwrap_or_else(|| "—".into())
+        ),
+        TaskState::NoResource => {
+            "No bot with the task's dimensions exists (or none is alive), so the task was refused at once rather \
+             than waiting. Check the dimensions, or allow waiting for capacity."
+                .to_string()
+        }
+        TaskState::Canceled => "The task was canceled before it started; it never ran.".to_string(),
+        TaskState::ClientError => {
+            "The task's request could not be run as given (for example missing inputs).".to_string()
+        }
+        TaskState::Completed if res.failure => format!(
+            "The command ran and exited with code {}.",
+            res.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())
+        ),
+        _ => return None,
+    })
 }
 
 /// Quotes a command for display.

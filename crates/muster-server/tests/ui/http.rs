@@ -25,7 +25,7 @@ async fn every_page_renders_with_the_fleet_and_task_data() -> anyhow::Result<()>
     assert_eq!(s, 200);
     assert!(html.contains("data-bot=\"linux-1\"") && html.contains("data-bot=\"win-1\""), "{html}");
     assert!(html.contains("compile-things"), "current task shown: {html}");
-    assert!(html.contains("os:Linux"), "dimension suggestions and chips: {html}");
+    assert!(html.contains("data-col=\"os\">Linux<"), "the os column: {html}");
     assert_eq!(count_in(&html, "busy"), Some(1));
     assert_eq!(count_in(&html, "idle"), Some(1));
 
@@ -208,7 +208,7 @@ async fn unknown_things_are_error_pages_with_the_right_status() -> anyhow::Resul
     let (s, css) = get(&srv, "/ui/static/ui.css").await?;
     assert!(s == 200 && css.contains(".badge"));
     let (s, js) = get(&srv, "/ui/static/ui.js").await?;
-    assert!(s == 200 && js.contains("followOutput"));
+    assert!(s == 200 && js.contains("setupLog"));
     srv.stop().await;
     Ok(())
 }

@@ -4,8 +4,12 @@
 //! protocol-level bots. Screenshots land in `$CARGO_TARGET_DIR/ui-shots/`.
 
 mod browser;
+mod fleet20k;
+mod forms;
 mod http;
 mod jobs;
+mod logview;
+mod tour;
 mod webdriver;
 
 use muster_testkit::{TestBot, TestServer};

@@ -1,15 +1,18 @@
-//! A small WebDriver client (W3C protocol over HTTP) driving Debian's
-//! `chromium` through `chromedriver`: enough to open pages, type, click,
-//! accept confirmations, run scripts and take screenshots.
+//! The browser the UI tests drive: Debian's `chromium`, headless, through
+//! `chromedriver`, spoken to with the `fantoccini` WebDriver client. This
+//! file only starts the driver and wraps the calls the tests use (CSS
+//! selectors, scripts, dialogs, screenshots, and two DevTools commands for
+//! the viewport and the colour scheme).
 
 use anyhow::{anyhow, bail, Context};
-use base64::Engine as _;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Hang guard for every wait (not a timing assertion).
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -37,10 +40,22 @@ pub fn shots_dir() -> PathBuf {
     target.join("ui-shots")
 }
 
+/// chromedriver's DevTools passthrough (`POST /session/{id}/goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
 pub struct Browser {
-    http: reqwest::Client,
-    base: String,
-    session: String,
+    client: Client,
     driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -71,21 +86,6 @@ impl Browser {
             .spawn()
             .with_context(|| format!("starting {}", driver_exe.display()))?;
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await {
-                if let Ok(v) = r.json::<Value>().await {
-                    if v["value"]["ready"] == json!(true) {
-                        break;
-                    }
-                }
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("chromedriver did not become ready on port {port}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let profile = tempfile::tempdir().context("profile dir")?;
         let args = vec![
             "--headless".to_string(),
@@ -100,63 +100,63 @@ impl Browser {
             "--window-size=1366,900".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "unhandledPromptBehavior": "ignore",
-            "goog:chromeOptions": {"binary": chromium.to_string_lossy(), "args": args},
-        }}});
-        let v = raw(&http, reqwest::Method::POST, &format!("{base}/session"), Some(caps)).await?;
-        let session = v["sessionId"].as_str().ok_or_else(|| anyhow!("no sessionId in {v}"))?.to_string();
-        Ok(Browser { http, base, session, driver, _profile: profile })
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        raw(&self.http, method, &url, body).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.cmd(reqwest::Method::POST, path, Some(body)).await
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert("unhandledPromptBehavior".into(), json!("ignore"));
+        caps.insert("goog:chromeOptions".into(), json!({"binary": chromium.to_string_lossy(), "args": args}));
+        // chromedriver takes a moment to listen: retry the session until it does.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let client = loop {
+            // chromedriver is on loopback: plain HTTP, no TLS stack.
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            builder.capabilities(caps.clone());
+            match builder.connect(&base).await {
+                Ok(c) => break c,
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    bail!("chromedriver on port {port} gave no session: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        Ok(Browser { client, driver, _profile: profile })
     }
 
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
-        self.post("/url", json!({"url": url})).await?;
-        Ok(())
+        self.client.goto(url).await.with_context(|| format!("opening {url}"))
     }
 
     pub async fn url(&self) -> anyhow::Result<String> {
-        let v = self.cmd(reqwest::Method::GET, "/url", None).await?;
-        Ok(v.as_str().unwrap_or_default().to_string())
+        Ok(self.client.current_url().await?.to_string())
     }
 
-    pub async fn find(&self, css: &str) -> anyhow::Result<String> {
-        let v = self.post("/element", json!({"using": "css selector", "value": css})).await?;
-        v[ELEMENT].as_str().map(str::to_string).ok_or_else(|| anyhow!("no element {css}: {v}"))
+    async fn find(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        self.client.find(Locator::Css(css)).await.with_context(|| format!("no element {css}"))
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        let e = self.find(css).await?;
-        self.post(&format!("/element/{e}/click"), json!({})).await?;
-        Ok(())
+        self.find(css).await?.click().await.with_context(|| format!("clicking {css}"))
     }
 
     /// Clears the input and types `text` into it.
     pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
         let e = self.find(css).await?;
-        self.post(&format!("/element/{e}/clear"), json!({})).await?;
-        self.post(&format!("/element/{e}/value"), json!({"text": text})).await?;
-        Ok(())
+        e.clear().await?;
+        e.send_keys(text).await.with_context(|| format!("typing into {css}"))
     }
 
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
-        let e = self.find(css).await?;
-        let v = self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None).await?;
-        Ok(v.as_str().unwrap_or_default().to_string())
+        Ok(self.find(css).await?.text().await?)
     }
 
     /// Runs `script` (a function body; `return` gives the value).
     pub async fn js(&self, script: &str) -> anyhow::Result<Value> {
-        self.post("/execute/sync", json!({"script": script, "args": []})).await
+        Ok(self.client.execute(script, Vec::new()).await?)
+    }
+
+    /// Runs `script` asynchronously: it calls `done(value)` (bound for it).
+    pub async fn js_async(&self, script: &str) -> anyhow::Result<Value> {
+        let script = format!("const done = arguments[arguments.length - 1];\n{script}");
+        Ok(self.client.execute_async(&script, Vec::new()).await?)
     }
 
     /// Waits until `script` returns true (hang guard: 30 s).
@@ -180,13 +180,34 @@ impl Browser {
         }
     }
 
+    /// Sets the viewport to `width`x`height` CSS pixels (a phone: 390x844).
+    pub async fn set_viewport(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700}),
+        )
+        .await
+    }
+
+    /// Makes pages see `prefers-color-scheme: dark` (or light).
+    pub async fn set_dark(&self, dark: bool) -> anyhow::Result<()> {
+        let v = if dark { "dark" } else { "light" };
+        self.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": v}]}))
+            .await
+    }
+
+    /// A Chrome DevTools command through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<()> {
+        self.client.issue_cmd(Cdp(json!({"cmd": cmd, "params": params}))).await.with_context(|| cmd.to_string())?;
+        Ok(())
+    }
+
     /// Accepts the confirm() dialog that the last click opened.
     pub async fn accept_dialog(&self) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Ok(v) = self.cmd(reqwest::Method::GET, "/alert/text", None).await {
-                let text = v.as_str().unwrap_or_default().to_string();
-                self.post("/alert/accept", json!({})).await?;
+            if let Ok(text) = self.client.get_alert_text().await {
+                self.client.accept_alert().await?;
                 return Ok(text);
             }
             if tokio::time::Instant::now() > deadline {
@@ -198,10 +219,7 @@ impl Browser {
 
     /// Saves a PNG of the viewport as `<shots>/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or_default())
-            .context("decoding the screenshot")?;
+        let png = self.client.screenshot().await.context("taking a screenshot")?;
         let dir = shots_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.png"));
@@ -210,22 +228,8 @@ impl Browser {
     }
 
     pub async fn close(mut self) {
-        let _ = self.cmd(reqwest::Method::DELETE, "", None).await;
+        let _ = self.client.close().await;
         let _ = self.driver.start_kill();
         let _ = self.driver.wait().await;
     }
-}
-
-async fn raw(http: &reqwest::Client, method: reqwest::Method, url: &str, body: Option<Value>) -> anyhow::Result<Value> {
-    let mut rb = http.request(method.clone(), url);
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    let resp = rb.send().await.with_context(|| format!("{method} {url}"))?;
-    let status = resp.status();
-    let v: Value = resp.json().await.with_context(|| format!("{method} {url}: non-JSON reply"))?;
-    if !status.is_success() {
-        bail!("{method} {url}: HTTP {status}: {}", v["value"]);
-    }
-    Ok(v["value"].clone())
 }
