@@ -222,7 +222,8 @@ impl Agent {
         match dirs::write_machine_token(&self.dir, machine) {
             Ok(()) => tracing::info!("bootstrap token exchanged; machine token stored in {}", dirs::MACHINE_TOKEN_FILE),
             Err(e) => {
-                let msg = format!("storing the machine token in {}: {e}", self.dir.join(dirs::MACHINE_TOKEN_FILE).display());
+                let msg =
+                    format!("storing the machine token in {}: {e}", self.dir.join(dirs::MACHINE_TOKEN_FILE).display());
                 self.bot_error(&msg).await;
             }
         }

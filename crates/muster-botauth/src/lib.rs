@@ -304,7 +304,9 @@ fn check(m: &AuthMethod, host: &str, p: &Presented) -> Result<String, String> {
         Credential::User { emails } => match &p.user {
             Some(u) if emails.iter().any(|e| u.strip_prefix("user:") == Some(e.as_str())) => Ok(u.clone()),
             Some(u) => Err(format!("{u} is not one of the group's service accounts")),
-            None => Err("require_service_account never passes: muster does not authenticate bots as users yet".to_string()),
+            None => {
+                Err("require_service_account never passes: muster does not authenticate bots as users yet".to_string())
+            }
         },
         Credential::Unsupported(what) => Err(format!("{what} is not supported by muster")),
     }

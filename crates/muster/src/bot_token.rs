@@ -140,7 +140,8 @@ async fn run(store: &dyn Store, cmd: BotTokenCommand) -> anyhow::Result<()> {
                 anyhow::bail!("the database has no server key yet: start the server once first");
             };
             let by = format!("user:{}", created_by.or_else(|| std::env::var("USER").ok()).unwrap_or_default());
-            let (token, exp) = muster_access::bootstrap::issue(&key, &by, now).context("issuing the bootstrap token")?;
+            let (token, exp) =
+                muster_access::bootstrap::issue(&key, &by, now).context("issuing the bootstrap token")?;
             let exp = exp.format("%Y-%m-%d %H:%M:%S UTC");
             match &out {
                 Some(path) => {
@@ -149,7 +150,9 @@ async fn run(store: &dyn Store, cmd: BotTokenCommand) -> anyhow::Result<()> {
                 }
                 None => {
                     println!("{token}");
-                    eprintln!("bootstrap token: one use, valid until {exp}; give it to the bot with --bootstrap-token-file");
+                    eprintln!(
+                        "bootstrap token: one use, valid until {exp}; give it to the bot with --bootstrap-token-file"
+                    );
                 }
             }
         }

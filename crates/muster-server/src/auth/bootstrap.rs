@@ -55,9 +55,13 @@ pub async fn exchange(
         return Err(refused("invalid or expired bootstrap token"));
     };
     let host = host_id(bot_id).to_string();
-    let would_be = Presented { peer: Some(peer), machine: MachineCheck::Valid { host: host.clone() }, ..Default::default() };
+    let would_be =
+        Presented { peer: Some(peer), machine: MachineCheck::Valid { host: host.clone() }, ..Default::default() };
     let (groups, auth) = access.decide(bot_id, peer, &would_be).map_err(|e| {
-        refused(format!("a bootstrap token gives a machine token, which the bot's group does not accept: {}", e.message))
+        refused(format!(
+            "a bootstrap token gives a machine token, which the bot's group does not accept: {}",
+            e.message
+        ))
     })?;
     let minted = token::new_machine_token();
     let record = BotToken {
@@ -83,7 +87,13 @@ pub async fn exchange(
             Err(refused("bootstrap token already used: ask for a new one"))
         }
         Ok(CommitOutcome::Committed) => {
-            tracing::info!(bot_id, host, token_id = minted.id, by = claims.by, "bootstrap token exchanged for a machine token");
+            tracing::info!(
+                bot_id,
+                host,
+                token_id = minted.id,
+                by = claims.by,
+                "bootstrap token exchanged for a machine token"
+            );
             Ok(Exchanged { groups, auth, machine_token: minted.token })
         }
     }

@@ -34,8 +34,16 @@ pub(crate) async fn handle(
         None => (authorize(&app, &bot_id, peer.ip(), &headers).await?, None),
         Some(bootstrap) => {
             let key = &app.config.session_secret;
-            let x = crate::auth::bootstrap::exchange(&app.bot_access, app.store.as_ref(), key, &bot_id, peer.ip(), bootstrap, now)
-                .await?;
+            let x = crate::auth::bootstrap::exchange(
+                &app.bot_access,
+                app.store.as_ref(),
+                key,
+                &bot_id,
+                peer.ip(),
+                bootstrap,
+                now,
+            )
+            .await?;
             let caller = BotCaller { bot_id: bot_id.clone(), groups: x.groups, auth: x.auth, peer: peer.ip() };
             (caller, Some(x.machine_token))
         }

@@ -354,8 +354,10 @@ async fn the_ui_new_task_form_shares_the_new_task_rate_limit() -> anyhow::Result
     assert_eq!(second.status().as_u16(), 429, "the form past the rate is refused");
     let body = second.text().await?;
     assert!(body.contains("NewTask rate limit") && body.contains("retry in"), "{body}");
-    let listed = p.ok("Tasks", "ListTasks", &json!({"tags": ["pool:nobody"], "state": "QUERY_ALL", "limit": 10})).await?;
-    let names: Vec<&str> = listed["items"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    let listed =
+        p.ok("Tasks", "ListTasks", &json!({"tags": ["pool:nobody"], "state": "QUERY_ALL", "limit": 10})).await?;
+    let names: Vec<&str> =
+        listed["items"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
     assert!(!names.contains(&"by-form-2"), "a refused form created a task: {names:?}");
     assert_eq!(names.len(), 2, "{names:?}");
     srv.stop().await;

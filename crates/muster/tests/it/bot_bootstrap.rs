@@ -141,8 +141,8 @@ async fn a_bootstrap_token_buys_one_machine_token_that_survives_a_restart() -> a
     let body = replay.text().await?;
     assert!(body.contains("already used"), "{body}");
     // A real second bot with it never gets in, and says why in its log.
-    let _second = BotProcess::start(&s.srv.url, &home.join("boot-2"), "boot-2", &["--bootstrap-token-file", &boot_arg])
-        .await?;
+    let _second =
+        BotProcess::start(&s.srv.url, &home.join("boot-2"), "boot-2", &["--bootstrap-token-file", &boot_arg]).await?;
     wait_for("boot-2 to log the refusal", PATIENCE, || async {
         Ok(log_of(home, "boot-2").contains("bootstrap token already used").then_some(()))
     })
@@ -164,8 +164,8 @@ async fn a_group_config_change_restarts_the_groups_bots() -> anyhow::Result<()> 
     let boot = home.join("boot.token");
     bootstrap_token(&s.srv, &boot).await?;
     let boot_arg = boot.to_string_lossy().to_string();
-    let _bot = BotProcess::start(&s.srv.url, &home.join("boot-r"), "boot-r", &["--bootstrap-token-file", &boot_arg])
-        .await?;
+    let _bot =
+        BotProcess::start(&s.srv.url, &home.join("boot-r"), "boot-r", &["--bootstrap-token-file", &boot_arg]).await?;
     wait_in_pool(&prpc, home, "boot-r", "before").await?;
     let r = run_in_pool(&prpc, "before", "before").await?;
     assert_eq!(r["state"], "COMPLETED", "{r}\n{}", log_of(home, "boot-r"));
@@ -188,12 +188,8 @@ async fn a_group_config_change_restarts_the_groups_bots() -> anyhow::Result<()> 
     assert_eq!(r["state"], "COMPLETED", "{r}\n{}", log_of(home, "boot-r"));
     assert_eq!(r["botId"], "boot-r");
     let events = prpc.ok("Bots", "ListBotEvents", &json!({"botId": "boot-r", "limit": 100})).await?;
-    let connects = events["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["eventType"] == "bot_connected")
-        .count();
+    let connects =
+        events["items"].as_array().into_iter().flatten().filter(|e| e["eventType"] == "bot_connected").count();
     assert!(connects >= 2, "the bot did not handshake again: {events}");
     s.srv.stop().await;
     Ok(())
