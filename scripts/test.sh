@@ -87,11 +87,25 @@ step clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The muster binary the end-to-end tests start as real processes.
 step build cargo build -p muster --quiet
 
-# Tests that need what CI cannot have are #[ignore = "reason"]; they run
-# when their input is present.
+# Tests that need what CI cannot have are #[ignore = "reason"], the reason
+# ending in "set VAR to run"; each runs when its VAR is set.
+ignored_tests() { grep -rnE '#\[ignore = ".*"\]' crates --include='*.rs' || true; }
+ignored_var() { echo "$1" | sed -nE 's/.*set ([A-Z0-9_]+) to run.*/\1/p'; }
+ignored_name() { local file=${1%%:*} rest=${1#*:}; tail -n "+${rest%%:*}" "$file" | grep -m1 -oE 'fn [a-z0-9_]+' | cut -c4-; }
 ignored_args=()
-if [ -n "${MUSTER_PYTHON_BOT_DIR:-}" ]; then
+missing=()
+any_present=0
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  var=$(ignored_var "$line")
+  if [ -n "$var" ] && [ -n "${!var:-}" ]; then any_present=1; else missing+=("test(=$(ignored_name "$line"))"); fi
+done < <(ignored_tests)
+if [ "$any_present" = 1 ]; then
   ignored_args=(--run-ignored all)
+  if [ ${#missing[@]} -gt 0 ]; then
+    filter=$(IFS='|'; echo "${missing[*]}" | sed 's/|/ | /g')
+    ignored_args+=(-E "not ($filter)")
+  fi
 fi
 # nextest keeps its report in its store: <target dir>/nextest, though some
 # versions put it under ./target/nextest; the summary reads whichever exists.
@@ -140,14 +154,16 @@ fi
 # the pipe early must not end the script before its closing line.)
 set +o pipefail
 while IFS= read -r line; do
-  file=${line%%:*}; rest=${line#*:}; lineno=${rest%%:*}
+  [ -n "$line" ] || continue
+  file=${line%%:*}
   reason=$(echo "$line" | sed -E 's/.*#\[ignore = "(.*)"\].*/\1/')
-  name=$(tail -n "+$lineno" "$file" | grep -m1 -oE 'fn [a-z0-9_]+' | cut -c4-)
-  if [ -n "${MUSTER_PYTHON_BOT_DIR:-}" ]; then
+  name=$(ignored_name "$line")
+  var=$(ignored_var "$line")
+  if [ -n "$var" ] && [ -n "${!var:-}" ]; then
     echo "  ran ignored: $file $name"
   else
     echo "  skipped: $file $name: $reason"
   fi
-done < <(grep -rnE '#\[ignore = ".*"\]' crates --include='*.rs' || true)
+done < <(ignored_tests)
 echo "muster: ${passed} passed, ${failed} failed"
 exit "$status"

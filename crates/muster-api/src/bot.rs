@@ -65,6 +65,10 @@ pub struct HandshakeResponse {
     pub bot_config_name: String,
     pub bot_config_rev: String,
     pub bot_group_cfg: BotGroupCfg,
+    /// muster only: the machine token a bootstrap token was exchanged for,
+    /// sent once (docs/bot-groups.md#bootstrap-tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

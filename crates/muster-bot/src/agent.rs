@@ -59,9 +59,21 @@ pub(crate) async fn run(opts: BotOptions, shutdown: CancellationToken) -> Result
         opts.servers.clone()
     };
     let bot_id = host::bot_id(opts.bot_id.as_deref());
-    let token = opts.token.clone().filter(|t| !t.is_empty());
+    // The credential: given, else the machine token a bootstrap token was
+    // exchanged for earlier, else the bootstrap token (exchanged at handshake).
+    let mut token = opts.token.clone().filter(|t| !t.is_empty());
+    let mut bootstrap = opts.bootstrap_token.clone().filter(|t| !t.is_empty());
+    if token.is_none() {
+        token = dirs::read_machine_token(&dir);
+    }
+    if token.is_some() && bootstrap.is_some() {
+        tracing::info!("a credential is at hand: the bootstrap token is not used");
+        bootstrap = None;
+    }
     // Validates every URL (NoServer, BadServer) before the directory is touched.
-    let remote = Remote::new(&servers, &bot_id, token, shutdown.clone())?.with_ca_file(opts.ca_file.as_deref())?;
+    let remote = Remote::new(&servers, &bot_id, token, shutdown.clone())?
+        .with_ca_file(opts.ca_file.as_deref())?
+        .with_bootstrap(bootstrap);
     for problem in dirs::clean(&dir) {
         tracing::warn!(problem, "cleaning the bot directory");
     }
@@ -174,6 +186,9 @@ impl Agent {
             };
             match res {
                 Ok(resp) => {
+                    if let Some(machine) = resp.machine_token.as_deref().filter(|t| !t.is_empty()) {
+                        self.store_machine_token(machine).await;
+                    }
                     if let Some(script) = resp.bot_config.as_deref().filter(|s| !s.is_empty()) {
                         self.install_group_hook(&resp.bot_config_name, script);
                     }
@@ -194,6 +209,22 @@ impl Agent {
                     tracing::warn!(error = %e, "handshake failed");
                     self.pause(loop_backoff(failures + 1, 2.0, BACKOFF_CAP)).await;
                 }
+            }
+        }
+    }
+
+    /// Keeps the machine token a bootstrap token was exchanged for: in
+    /// `<dir>/machine.token` (mode 0600) for later starts, and for every call
+    /// from now on. A failure to store it is reported: the bot then needs a
+    /// new bootstrap token after its next restart.
+    async fn store_machine_token(&mut self, machine: &str) {
+        self.remote.adopt_machine_token(machine);
+        match dirs::write_machine_token(&self.dir, machine) {
+            Ok(()) => tracing::info!("bootstrap token exchanged; machine token stored in {}", dirs::MACHINE_TOKEN_FILE),
+            Err(e) => {
+                let msg =
+                    format!("storing the machine token in {}: {e}", self.dir.join(dirs::MACHINE_TOKEN_FILE).display());
+                self.bot_error(&msg).await;
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The bot directory: one bot per directory (an exclusive `flock` on
 //! `<dir>/muster-bot.lck`), cleaning at start, and the names of what lives
 //! there (`c/` named caches, `w/` work dirs, `logs/`, the binary slots
-//! `muster-bot.1`, `muster-bot.2`, `muster-bot.lkg`, the `hook`).
+//! `muster-bot.1`, `muster-bot.2`, `muster-bot.lkg`, the `hook`, and the
+//! machine token a bootstrap token was exchanged for, `machine.token`).
 
 use crate::BotError;
 use fs4::fs_std::FileExt;
@@ -20,6 +21,8 @@ pub const LOGS_DIR: &str = "logs";
 pub const SLOTS: [&str; 3] = ["muster-bot.1", "muster-bot.2", "muster-bot.lkg"];
 /// The usual name of the binary fetched from `/bot_code`, kept.
 pub const BOOTSTRAP_NAME: &str = "muster-bot";
+/// The machine token received for a bootstrap token (mode 0600), kept.
+pub const MACHINE_TOKEN_FILE: &str = "machine.token";
 /// Where a hook script delivered in the trailer is written.
 pub const HOOK_FILE: &str = "hook";
 
@@ -73,8 +76,8 @@ pub fn check_safe(dir: &Path) -> Result<(), BotError> {
     Ok(())
 }
 
-/// Deletes everything in `dir` except the lock, caches, logs, binary slots and
-/// the running executable. Returns what could not be removed.
+/// Deletes everything in `dir` except the lock, caches, logs, binary slots,
+/// the machine token and the running executable. Returns what could not be removed.
 pub fn clean(dir: &Path) -> Vec<String> {
     let me = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
     let mut problems = Vec::new();
@@ -89,6 +92,7 @@ pub fn clean(dir: &Path) -> Vec<String> {
             || name_s == CACHES_DIR
             || name_s == LOGS_DIR
             || name_s == BOOTSTRAP_NAME
+            || name_s == MACHINE_TOKEN_FILE
             || SLOTS.contains(&name_s.as_ref());
         let path = entry.path();
         if keep || path.canonicalize().ok().is_some_and(|p| Some(p) == me) {
@@ -103,4 +107,25 @@ pub fn clean(dir: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The machine token stored in `dir` by an earlier bootstrap exchange.
+pub fn read_machine_token(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(MACHINE_TOKEN_FILE)).ok()?;
+    let t = text.lines().next().unwrap_or("").trim().to_string();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Stores `token` as `<dir>/machine.token`, readable by the bot's user only:
+/// written to a temporary file created with mode 0600, synced, then renamed.
+pub fn write_machine_token(dir: &Path, token: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = dir.join(format!("{MACHINE_TOKEN_FILE}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    f.write_all(format!("{token}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(MACHINE_TOKEN_FILE))?;
+    File::open(dir)?.sync_all()
 }

@@ -52,6 +52,11 @@ pub struct BotOptions {
     /// Credential sent as `Authorization: Bearer` (a group token or a
     /// machine token `msm_…`). Never taken from the served executable.
     pub token: Option<String>,
+    /// A one-time bootstrap token, used when there is no `token` and no
+    /// machine token stored in the bot directory yet: presented at the first
+    /// handshake, it is exchanged for a machine token that the bot stores as
+    /// `<dir>/machine.token` (mode 0600) and uses from then on.
+    pub bootstrap_token: Option<String>,
     /// Obey `update` commands. When false, `update` is treated as a sleep and
     /// reported once as a `bot_error`.
     pub self_update: bool,
@@ -85,6 +90,7 @@ impl BotOptions {
             hook: None,
             hook_timeout: hooks::DEFAULT_HOOK_TIMEOUT,
             token: None,
+            bootstrap_token: None,
             self_update: true,
             min_free_disk_mb: 1024,
             runner: RunnerConfig::default(),

@@ -82,7 +82,9 @@ pub struct Remote {
     /// Server URLs (no trailing slash) and the one the next call goes to.
     servers: Replicas,
     bot_id: String,
-    token: Option<String>,
+    token: Mutex<Option<String>>,
+    /// A bootstrap token sent (at handshake) until a machine token replaces it.
+    bootstrap: Mutex<Option<String>>,
     user_agent: String,
     session: Mutex<Option<String>>,
     shutdown: CancellationToken,
@@ -105,7 +107,8 @@ impl Remote {
             http,
             servers,
             bot_id: bot_id.to_string(),
-            token,
+            token: Mutex::new(token),
+            bootstrap: Mutex::new(None),
             user_agent: format!("muster-bot/{}@{host}", env!("CARGO_PKG_VERSION")),
             session: Mutex::new(None),
             shutdown,
@@ -142,6 +145,31 @@ impl Remote {
         }
     }
 
+    /// Sends `token` as `X-Muster-Bootstrap-Token` until
+    /// [`Remote::adopt_machine_token`].
+    pub fn with_bootstrap(self, token: Option<String>) -> Self {
+        if let Ok(mut g) = self.bootstrap.lock() {
+            *g = token;
+        }
+        self
+    }
+
+    /// Whether a bootstrap token is still being presented.
+    pub fn bootstrapping(&self) -> bool {
+        self.bootstrap.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    /// From now on, authenticates with `token` (the machine token a
+    /// bootstrap token was exchanged for) and no longer sends the bootstrap.
+    pub fn adopt_machine_token(&self, token: &str) {
+        if let Ok(mut g) = self.token.lock() {
+            *g = Some(token.to_string());
+        }
+        if let Ok(mut g) = self.bootstrap.lock() {
+            *g = None;
+        }
+    }
+
     /// The bot id sent in the `X-Luci-Swarming-Bot-ID` header.
     pub fn bot_id(&self) -> &str {
         &self.bot_id
@@ -167,8 +195,11 @@ impl Remote {
             .timeout(timeout)
             .header("X-Luci-Swarming-Bot-ID", &self.bot_id)
             .header(USER_AGENT, &self.user_agent);
-        if let Some(t) = &self.token {
+        if let Some(t) = self.token.lock().ok().and_then(|g| g.clone()) {
             rb = rb.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(t) = self.bootstrap.lock().ok().and_then(|g| g.clone()) {
+            rb = rb.header("X-Muster-Bootstrap-Token", t);
         }
         rb
     }

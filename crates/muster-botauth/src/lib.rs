@@ -89,6 +89,31 @@ pub struct BotGroup {
     pub hook_script: Option<(String, String)>,
 }
 
+impl BotGroup {
+    /// A digest of what a bot learns from its group at handshake (forced
+    /// dimensions, hook script): when a reload changes it, the group's
+    /// running bots are told to restart.
+    pub fn config_version(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        for (k, vs) in &self.dimensions {
+            h.update(k.as_bytes());
+            for v in vs {
+                h.update([0]);
+                h.update(v.as_bytes());
+            }
+            h.update([1]);
+        }
+        if let Some((name, body)) = &self.hook_script {
+            h.update([2]);
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update(body.as_bytes());
+        }
+        hex::encode(&h.finalize()[..12])
+    }
+}
+
 /// Every bot group, ready for lookups.
 #[derive(Debug, Clone, Default)]
 pub struct BotGroups {
@@ -279,7 +304,9 @@ fn check(m: &AuthMethod, host: &str, p: &Presented) -> Result<String, String> {
         Credential::User { emails } => match &p.user {
             Some(u) if emails.iter().any(|e| u.strip_prefix("user:") == Some(e.as_str())) => Ok(u.clone()),
             Some(u) => Err(format!("{u} is not one of the group's service accounts")),
-            None => Err("no user credentials presented".to_string()),
+            None => {
+                Err("require_service_account never passes: muster does not authenticate bots as users yet".to_string())
+            }
         },
         Credential::Unsupported(what) => Err(format!("{what} is not supported by muster")),
     }

@@ -219,6 +219,13 @@ pub fn build(spec: &BotsSpec, cx: &Context<'_>) -> Result<Built, Vec<Problem>> {
                         err(path.clone(), format!("invalid service account email {e:?}"));
                     }
                 }
+                warnings.push(Problem {
+                    path: path.clone(),
+                    message: format!(
+                        "require_service_account is not supported by muster yet: this auth entry of bot group \
+                         {name} never passes (give its bots a machine token or a group token)"
+                    ),
+                });
                 Credential::User { emails: a.require_service_account.clone() }
             } else if let Some(project) = &a.require_gce_vm_token {
                 if project.is_empty() {
@@ -226,7 +233,9 @@ pub fn build(spec: &BotsSpec, cx: &Context<'_>) -> Result<Built, Vec<Problem>> {
                 }
                 warnings.push(Problem {
                     path: path.clone(),
-                    message: "GCE VM tokens are not supported by muster: this alternative never passes".into(),
+                    message: format!(
+                        "GCE VM tokens are not supported by muster: this auth entry of bot group {name} never passes"
+                    ),
                 });
                 Credential::Unsupported("require_gce_vm_token".into())
             } else {

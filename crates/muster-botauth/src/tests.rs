@@ -154,3 +154,56 @@ fn single_default_group_trusts_only_its_own_keys() {
     let reported: Dimensions = [("pool".to_string(), vec!["default".to_string()])].into();
     assert_eq!(g.merge_dimensions(0, &reported), reported);
 }
+
+#[test]
+fn service_account_and_gce_alternatives_warn_with_the_group_name_and_never_pass() {
+    let spec = BotsSpec {
+        trusted_dimensions: vec!["pool".into()],
+        bot_group: vec![
+            GroupSpec {
+                bot_id_prefix: vec!["sa-".into()],
+                auth: vec![AuthSpec { require_service_account: vec!["bot@example.com".into()], ..Default::default() }],
+                dimensions: vec!["pool:sa".into()],
+                ..Default::default()
+            },
+            GroupSpec {
+                bot_id_prefix: vec!["gce-".into()],
+                auth: vec![AuthSpec { require_gce_vm_token: Some("proj".into()), ..Default::default() }],
+                dimensions: vec!["pool:gce".into()],
+                ..Default::default()
+            },
+        ],
+    };
+    let built = build(&spec, &cx()).expect("loads, with warnings");
+    let warnings: Vec<String> = built.warnings.iter().map(|p| p.to_string()).collect();
+    let has = |s: &str| warnings.iter().any(|w| w.contains(s));
+    assert!(has("bot_group[0].auth[0]") && has("bot group bot_id_prefix:sa- never passes"), "{warnings:?}");
+    assert!(has("bot_group[1].auth[0]") && has("bot group bot_id_prefix:gce- never passes"), "{warnings:?}");
+    let anyone = Presented { peer: Some(ip("10.1.2.3")), bearer: Some("x".into()), ..Default::default() };
+    let sa = built.groups.authorize("sa-1", &anyone).expect_err("never passes").to_string();
+    assert!(sa.contains("require_service_account never passes"), "{sa}");
+    let gce = built.groups.authorize("gce-1", &anyone).expect_err("never passes").to_string();
+    assert!(gce.contains("require_gce_vm_token is not supported"), "{gce}");
+}
+
+#[test]
+fn the_config_version_changes_with_forced_dimensions_and_hooks_only() {
+    let g = |dims: &[&str], hook: Option<&str>| BotGroup {
+        name: "default".into(),
+        auth: Vec::new(),
+        dimensions: dims.iter().filter_map(|d| d.split_once(':')).fold(Dimensions::new(), |mut m, (k, v)| {
+            m.entry(k.to_string()).or_default().push(v.to_string());
+            m
+        }),
+        owners: Vec::new(),
+        hook_script: hook.map(|h| ("hooks.py".to_string(), h.to_string())),
+    };
+    let base = g(&["pool:a"], None).config_version();
+    assert_eq!(base, g(&["pool:a"], None).config_version());
+    assert_ne!(base, g(&["pool:b"], None).config_version());
+    assert_ne!(base, g(&["pool:a", "pool:b"], None).config_version());
+    assert_ne!(base, g(&["pool:a"], Some("x")).config_version());
+    let mut owners = g(&["pool:a"], None);
+    owners.owners.push("o@example.com".into());
+    assert_eq!(base, owners.config_version(), "owners are not sent to bots");
+}

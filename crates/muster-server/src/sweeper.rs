@@ -51,6 +51,7 @@ pub(crate) async fn run(sched: Arc<Scheduler>, clock: Arc<dyn Clock>, s: Setting
             if let Err(e) = sched.flush(now).await {
                 tracing::warn!(error = %e, "flushing bot records failed");
             }
+            metrics::counter!("muster_sweeps_total", "lease" => "not_held").increment(1);
             continue;
         }
         match sched.sweep(now).await {
@@ -69,6 +70,7 @@ pub(crate) async fn run(sched: Arc<Scheduler>, clock: Arc<dyn Clock>, s: Setting
                 evict(&sched, now - keep).await;
             }
         }
+        metrics::counter!("muster_sweeps_total", "lease" => "held").increment(1);
     }
     // Write what is only in memory (bot last contact and state) before exiting.
     if let Err(e) = sched.flush(clock.now()).await {

@@ -35,6 +35,7 @@ pub async fn run_all(store: &dyn Store) {
     drains_put_replace_delete_load(store).await;
     api_tokens_insert_once_revoke_and_touch(store).await;
     bot_tokens_are_stored_listed_and_revoked_once(store).await;
+    bootstrap_tokens_are_used_once(store).await;
     batch_reads_return_what_exists(store).await;
     evict(store).await;
     jobs::run_all(store).await;
@@ -190,6 +191,34 @@ pub async fn bot_tokens_are_stored_listed_and_revoked_once(store: &dyn Store) {
             ("c0ffee02".to_string(), None),
         ]
     );
+}
+
+/// A bootstrap token is exchanged once: its use and the machine token it
+/// buys commit together; a second use conflicts and stores nothing.
+pub async fn bootstrap_tokens_are_used_once(store: &dyn Store) {
+    use muster_core::bot::BotToken;
+    let exchange = |token_id: &str, bot_id: &str| {
+        let machine = BotToken {
+            id: token_id.to_string(),
+            host: bot_id.to_string(),
+            secret_sha256: format!("{:064}", 9),
+            created: t44(11, 4, 0),
+            created_by: "bootstrap".to_string(),
+            revoked: None,
+        };
+        Txn::new()
+            .with(Write::UseBootstrapToken {
+                token_sha256: "b0".repeat(32),
+                bot_id: bot_id.to_string(),
+                bot_token_id: token_id.to_string(),
+                at: t44(11, 4, 0),
+            })
+            .with(Write::PutBotToken(Box::new(machine)))
+    };
+    assert_eq!(commit(store, exchange("b0075701", "zz-boot-a")).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, exchange("b0075702", "zz-boot-b")).await, CommitOutcome::Conflict { index: 0 });
+    assert!(store.get_bot_token("b0075701").await.expect("get token").is_some());
+    assert_eq!(store.get_bot_token("b0075702").await.expect("get token"), None, "a replayed exchange stored a token");
 }
 
 /// `<year>-<month>-<day> 00:00:<sec>` UTC.

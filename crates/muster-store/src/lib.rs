@@ -86,6 +86,10 @@ pub enum Write {
     /// Mark a machine token revoked at `at`; a no-op if unknown or already
     /// revoked.
     RevokeBotToken { id: String, at: Time },
+    /// Record that the bootstrap token whose SHA-256 is `token_sha256` was
+    /// exchanged by `bot_id` for machine token `bot_token_id`. Conflict if
+    /// it already was: a bootstrap token is good once.
+    UseBootstrapToken { token_sha256: String, bot_id: String, bot_token_id: String, at: Time },
     /// Scheduled-job state (see [`jobs::JobWrite`]).
     Jobs(Box<jobs::JobWrite>),
     /// Insert an API token. Conflict if the id exists.
@@ -160,7 +164,10 @@ impl Txn {
                 | Write::PutApiToken(_)
                 | Write::RevokeApiToken { .. }
                 | Write::TouchApiToken { .. } => {}
-                Write::PutBotToken(_) | Write::RevokeBotToken { .. } | Write::Jobs(_) => {}
+                Write::PutBotToken(_)
+                | Write::RevokeBotToken { .. }
+                | Write::UseBootstrapToken { .. }
+                | Write::Jobs(_) => {}
             }
         }
         c.tasks.sort_unstable();

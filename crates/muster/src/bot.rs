@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 /// An executable downloaded from a server's /bot_code knows its server and
 /// needs no flags. It carries no credential: unless the server accepts the
 /// machine's address, give the bot its group token or machine token with
-/// --token-file (or $MUSTER_BOT_TOKEN_FILE, $MUSTER_BOT_TOKEN).
+/// --token-file (or $MUSTER_BOT_TOKEN_FILE, $MUSTER_BOT_TOKEN), or a one-time
+/// bootstrap token with --bootstrap-token-file ($MUSTER_BOT_BOOTSTRAP_TOKEN_FILE).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct BotArgs {
     /// Server URL [default: from the executable's config trailer]. Repeat the
@@ -46,6 +47,15 @@ pub(crate) struct BotArgs {
     /// File holding the credential (first line; e.g. mode 0600, owned by the bot's user).
     #[arg(long, env = "MUSTER_BOT_TOKEN_FILE", value_name = "PATH", conflicts_with = "token")]
     pub token_file: Option<PathBuf>,
+    /// One-time bootstrap token (`muster bot-token bootstrap`, or the
+    /// swarming.v2 GetToken call): exchanged at the first handshake for a
+    /// machine token, which the bot keeps in `<dir>/machine.token` (mode 0600)
+    /// and uses from then on. Ignored once that file exists.
+    #[arg(long, env = "MUSTER_BOT_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    /// File holding the bootstrap token (first line).
+    #[arg(long, env = "MUSTER_BOT_BOOTSTRAP_TOKEN_FILE", value_name = "PATH", conflicts_with = "bootstrap_token")]
+    pub bootstrap_token_file: Option<PathBuf>,
     /// Do not replace this executable when the server serves another version.
     #[arg(long)]
     pub no_self_update: bool,
@@ -85,6 +95,14 @@ pub(crate) fn main(args: BotArgs) -> anyhow::Result<()> {
     opts.token = match &token_file {
         Some(path) => Some(read_token_file(path)?),
         None => args.token.clone().or_else(|| std::env::var("MUSTER_BOT_TOKEN").ok()),
+    };
+    let bootstrap_file = args
+        .bootstrap_token_file
+        .clone()
+        .or_else(|| std::env::var_os("MUSTER_BOT_BOOTSTRAP_TOKEN_FILE").map(PathBuf::from));
+    opts.bootstrap_token = match &bootstrap_file {
+        Some(path) => Some(read_token_file(path)?),
+        None => args.bootstrap_token.clone().or_else(|| std::env::var("MUSTER_BOT_BOOTSTRAP_TOKEN").ok()),
     };
     opts.self_update = !args.no_self_update;
     opts.ca_file = args.ca_file.clone();

@@ -1,4 +1,4 @@
-//! `muster bot-token create|list|revoke`: per-machine bot credentials,
+//! `muster bot-token create|list|revoke|bootstrap`: per-machine bot credentials,
 //! written straight into the server's database (like `muster migrate`), so
 //! only someone who can reach the database can mint them.
 
@@ -22,6 +22,7 @@ use std::path::PathBuf;
 ///   scp /tmp/vm12.token vm12:/etc/muster/bot.token   # then: muster bot --token-file /etc/muster/bot.token
 ///   muster bot-token list
 ///   muster bot-token revoke 3f9a0c1b2d4e
+///   muster bot-token bootstrap --out /tmp/boot.token   # then: muster bot --bootstrap-token-file /tmp/boot.token
 #[derive(Args, Debug, Clone)]
 pub(crate) struct BotTokenArgs {
     #[command(subcommand)]
@@ -52,6 +53,16 @@ pub(crate) enum BotTokenCommand {
     List,
     /// Revoke a token by id; bots using it are refused from their next call.
     Revoke { id: String },
+    /// Issue a one-time bootstrap token (valid 1 h): a new bot presents it at
+    /// its first handshake and gets a machine token of its own.
+    Bootstrap {
+        /// Write the token to this new file (mode 0600) instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// Recorded as the creator [default: $USER].
+        #[arg(long)]
+        created_by: Option<String>,
+    },
 }
 
 fn valid_host(h: &str) -> bool {
@@ -122,6 +133,27 @@ async fn run(store: &dyn Store, cmd: BotTokenCommand) -> anyhow::Result<()> {
                     t.created.format("%Y-%m-%d %H:%M:%S").to_string(),
                     t.created_by
                 )?;
+            }
+        }
+        BotTokenCommand::Bootstrap { out, created_by } => {
+            let Some(key) = store.get_meta(crate::server::SESSION_KEY).await.context("reading the server key")? else {
+                anyhow::bail!("the database has no server key yet: start the server once first");
+            };
+            let by = format!("user:{}", created_by.or_else(|| std::env::var("USER").ok()).unwrap_or_default());
+            let (token, exp) =
+                muster_access::bootstrap::issue(&key, &by, now).context("issuing the bootstrap token")?;
+            let exp = exp.format("%Y-%m-%d %H:%M:%S UTC");
+            match &out {
+                Some(path) => {
+                    write_new_private_file(path, &format!("{token}\n"))?;
+                    eprintln!("bootstrap token written to {} (one use, valid until {exp})", path.display());
+                }
+                None => {
+                    println!("{token}");
+                    eprintln!(
+                        "bootstrap token: one use, valid until {exp}; give it to the bot with --bootstrap-token-file"
+                    );
+                }
             }
         }
         BotTokenCommand::Revoke { id } => match store.get_bot_token(&id).await.context("reading the token")? {

@@ -40,3 +40,20 @@ fn bad_groups_are_errors_with_a_file_position_and_a_reload_keeps_the_old_groups(
     let errors = holder.reload().expect_err("missing hooks script refused");
     assert!(errors.to_string().contains("scripts/linux_hooks.py does not exist"), "{errors}");
 }
+
+/// Auth alternatives muster cannot check load (upstream files stay valid)
+/// with a warning that places them in bots.cfg and names their group.
+#[test]
+fn a_service_account_alternative_loads_with_a_warning_naming_its_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("bots.cfg"),
+        "bot_group {\n  bot_id_prefix: \"sa-\"\n  auth { require_service_account: \"bot@example.com\" }\n  dimensions: \"pool:sa\"\n}\n",
+    )
+    .expect("write");
+    let snap = load_dir(dir.path(), LoadOptions::default()).expect("loads");
+    let text: Vec<String> = snap.warnings.iter().map(|w| w.to_string()).collect();
+    let w = text.iter().find(|w| w.contains("require_service_account")).expect("a warning");
+    assert!(w.starts_with("bots.cfg:") && w.contains("bot_group[0].auth[0]"), "{w}");
+    assert!(w.contains("bot group bot_id_prefix:sa- never passes"), "{w}");
+}

@@ -79,9 +79,19 @@ impl BotAccess {
         peer: IpAddr,
         headers: &HeaderMap,
     ) -> Result<(Arc<BotGroups>, Authorized), Error> {
-        let groups = self.current();
         let presented = presented(store, peer, headers).await?;
-        match groups.authorize(bot_id, &presented) {
+        self.decide(bot_id, peer, &presented)
+    }
+
+    /// Authorizes `bot_id` with what was presented (lookups done).
+    pub fn decide(
+        &self,
+        bot_id: &str,
+        peer: IpAddr,
+        presented: &Presented,
+    ) -> Result<(Arc<BotGroups>, Authorized), Error> {
+        let groups = self.current();
+        match groups.authorize(bot_id, presented) {
             Ok(a) => {
                 for f in &a.loud_failures {
                     tracing::error!(bot_id, %peer, failure = %f, "bot auth alternative failed (log_if_failed)");

@@ -1,4 +1,6 @@
-//! Authentication: bot session tokens ([`session`]) and bot access ([`bots`]).
+//! Authentication: bot session tokens ([`session`]), bot access ([`bots`])
+//! and the one-time bootstrap exchange ([`bootstrap`]).
 
+pub mod bootstrap;
 pub mod bots;
 pub mod session;

@@ -1,7 +1,9 @@
 //! HMAC-SHA256 bot session tokens (docs/bot-protocol.md#sessions).
 //!
-//! A token binds a bot id and a session id to an expiry:
-//! `base64url(bot_id \n session_id \n expiry_unix_secs) "." hex(hmac)`.
+//! A token binds a bot id and a session id to an expiry, and records the
+//! version of the bot group's config the bot got at handshake:
+//! `base64url(bot_id \n session_id \n expiry_unix_secs \n cfg) "." hex(hmac)`
+//! (tokens of older servers have no `cfg` line; they never count as stale).
 //! The bot treats it as opaque and echoes it; every reply carries a fresh
 //! one, so an active bot never expires while a stolen token does.
 
@@ -19,6 +21,8 @@ pub struct Session {
     pub bot_id: String,
     pub session_id: String,
     pub expiry: i64,
+    /// The group config version given at handshake (empty: unknown).
+    pub cfg: String,
 }
 
 /// Why a token was refused.
@@ -80,8 +84,8 @@ impl SessionKey {
     }
 
     /// Issues a token valid until `expiry` (unix seconds).
-    pub fn issue(&self, bot_id: &str, session_id: &str, expiry: i64) -> String {
-        let payload = format!("{bot_id}\n{session_id}\n{expiry}");
+    pub fn issue(&self, bot_id: &str, session_id: &str, expiry: i64, cfg: &str) -> String {
+        let payload = format!("{bot_id}\n{session_id}\n{expiry}\n{cfg}");
         format!("{}.{}", URL_SAFE_NO_PAD.encode(payload.as_bytes()), hex::encode(self.tag(payload.as_bytes())))
     }
 
@@ -95,10 +99,11 @@ impl SessionKey {
         m.update(&payload);
         m.verify_slice(&tag).map_err(|_| SessionError::BadSignature)?;
         let text = String::from_utf8(payload).map_err(|_| SessionError::Malformed)?;
-        let mut parts = text.splitn(3, '\n');
+        let mut parts = text.splitn(4, '\n');
         let (Some(b), Some(s), Some(e)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SessionError::Malformed);
         };
+        let cfg = parts.next().unwrap_or("").to_string();
         let expiry: i64 = e.parse().map_err(|_| SessionError::Malformed)?;
         if let Some(want) = bot_id {
             if want != b {
@@ -108,7 +113,7 @@ impl SessionKey {
         if expiry <= now.timestamp() {
             return Err(SessionError::Expired);
         }
-        Ok(Session { bot_id: b.to_string(), session_id: s.to_string(), expiry })
+        Ok(Session { bot_id: b.to_string(), session_id: s.to_string(), expiry, cfg })
     }
 }
 
@@ -124,9 +129,14 @@ mod tests {
     #[test]
     fn a_token_verifies_for_its_bot_until_it_expires() {
         let k = SessionKey::new(b"secret".to_vec());
-        let t = k.issue("bot1", "s1", now().timestamp() + 60);
+        let t = k.issue("bot1", "s1", now().timestamp() + 60, "c1");
         assert_eq!(k.verify(Some(&t), Some("bot1"), now()).map(|s| s.session_id), Ok("s1".to_string()));
+        assert_eq!(k.verify(Some(&t), Some("bot1"), now()).map(|s| s.cfg), Ok("c1".to_string()));
         assert_eq!(k.verify(Some(&t), Some("bot2"), now()), Err(SessionError::WrongBot));
+        // A token of an older server (no config line) still verifies.
+        let payload = format!("bot1\ns1\n{}", now().timestamp() + 60);
+        let old = format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), hex::encode(k.sign(payload.as_bytes())));
+        assert_eq!(k.verify(Some(&old), Some("bot1"), now()).map(|s| s.cfg), Ok(String::new()));
         let later = now() + chrono::Duration::seconds(61);
         assert_eq!(k.verify(Some(&t), Some("bot1"), later), Err(SessionError::Expired));
     }
@@ -135,9 +145,9 @@ mod tests {
     fn a_forged_or_foreign_token_is_refused() {
         let k = SessionKey::new(b"secret".to_vec());
         let other = SessionKey::new(b"other".to_vec());
-        let t = other.issue("bot1", "s1", now().timestamp() + 60);
+        let t = other.issue("bot1", "s1", now().timestamp() + 60, "");
         assert_eq!(k.verify(Some(&t), Some("bot1"), now()), Err(SessionError::BadSignature));
-        let good = k.issue("bot1", "s1", now().timestamp() + 60);
+        let good = k.issue("bot1", "s1", now().timestamp() + 60, "c1");
         let (p, sig) = good.split_once('.').expect("has dot");
         let forged_payload = URL_SAFE_NO_PAD.encode(b"bot2\ns1\n99999999999");
         assert_eq!(k.verify(Some(&format!("{forged_payload}.{sig}")), None, now()), Err(SessionError::BadSignature));

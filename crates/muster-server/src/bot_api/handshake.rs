@@ -1,11 +1,12 @@
 //! `POST /swarming/api/v1/bot/handshake` (docs/bot-protocol.md#handshake).
 //!
 //! The bot's credentials must pass its group's auth (401 otherwise, nothing
-//! stored). The new session becomes the bot's current one: calls with an
+//! stored), or it presents a one-time bootstrap token that is exchanged for
+//! a machine token of its own (`crate::auth::bootstrap`). The new session becomes the bot's current one: calls with an
 //! older session of the same bot id are refused, and the process holding it
 //! is told to stop at its next poll (docs/bot-groups.md).
 
-use super::{authorize, bot_id_of, decode, hello, is_python_bot, refresh};
+use super::{authorize, bot_id_of, decode, hello, is_python_bot, refresh, BotCaller};
 use crate::error::JsonError;
 use crate::State;
 use axum::body::Bytes;
@@ -28,8 +29,25 @@ pub(crate) async fn handle(
 ) -> Result<Json<HandshakeResponse>, JsonError> {
     let req: HandshakeRequest = decode(&body)?;
     let bot_id = bot_id_of(&req.dimensions, &headers).ok_or_else(|| Error::invalid("dimensions.id is required"))?;
-    let caller = authorize(&app, &bot_id, peer.ip(), &headers).await?;
     let now = app.clock.now();
+    let (caller, machine_token) = match crate::auth::bootstrap::presented_token(&headers) {
+        None => (authorize(&app, &bot_id, peer.ip(), &headers).await?, None),
+        Some(bootstrap) => {
+            let key = &app.config.session_secret;
+            let x = crate::auth::bootstrap::exchange(
+                &app.bot_access,
+                app.store.as_ref(),
+                key,
+                &bot_id,
+                peer.ip(),
+                bootstrap,
+                now,
+            )
+            .await?;
+            let caller = BotCaller { bot_id: bot_id.clone(), groups: x.groups, auth: x.auth, peer: peer.ip() };
+            (caller, Some(x.machine_token))
+        }
+    };
     let session_id = match req.session_id.as_deref() {
         Some(s) if valid_session_id(s) => s.to_string(),
         _ => format!("autogen-{}-{:04x}", now.timestamp_millis(), rand::random::<u16>()),
@@ -47,12 +65,13 @@ pub(crate) async fn handle(
         None => ("bot_config.py".to_string(), None),
     };
     Ok(Json(HandshakeResponse {
-        session: Some(refresh(&app, &bot_id, &session_id, now)),
+        session: Some(refresh(&app, &bot_id, &session_id, &group.config_version(), now)),
         server_version: app.config.server_version.clone(),
         bot_version,
         bot_config,
         bot_config_name,
         bot_config_rev: app.config.server_version.clone(),
         bot_group_cfg: BotGroupCfg { dimensions: group.dimensions.clone() },
+        machine_token,
     }))
 }

@@ -206,8 +206,9 @@ pub(crate) fn require_session(
     })
 }
 
-/// A fresh token for `bot_id`/`session_id`, valid from `now`.
-pub(crate) fn refresh(app: &AppState, bot_id: &str, session_id: &str, now: Time) -> String {
+/// A fresh token for `bot_id`/`session_id` (group config version `cfg`),
+/// valid from `now`.
+pub(crate) fn refresh(app: &AppState, bot_id: &str, session_id: &str, cfg: &str, now: Time) -> String {
     let expiry = now.timestamp() + app.config.session_expiry.as_secs() as i64;
-    app.sessions.issue(bot_id, session_id, expiry)
+    app.sessions.issue(bot_id, session_id, expiry, cfg)
 }

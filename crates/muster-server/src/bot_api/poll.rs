@@ -2,8 +2,9 @@
 //!
 //! Decision order: credentials (401), session (missing/expired →
 //! `bot_restart`, another bot's → 403, replaced by a newer handshake of the
-//! same bot → `terminate`), version (→ `update`), then the scheduler: `run`, `terminate` or
-//! `sleep` (quarantine and maintenance included).
+//! same bot → `terminate`), version (→ `update`), the group's config changed
+//! since the handshake (→ `bot_restart`), then the scheduler: `run`,
+//! `terminate` or `sleep` (quarantine and maintenance included).
 //!
 //! Version check: muster bots (User-Agent `muster-bot/…`) are compared with
 //! the muster executable for their platform; upstream Python bots
@@ -69,6 +70,15 @@ pub(crate) async fn handle(
             }));
         }
     }
+    // The bot's group changed its forced dimensions or hook script since the
+    // handshake (a config reload): restart so that the bot picks them up.
+    if !session.cfg.is_empty() && session.cfg != caller.group().config_version() {
+        return Ok(Json(PollResponse {
+            cmd: cmd::BOT_RESTART.to_string(),
+            message: Some("Restarting to pick up new bots.cfg config".to_string()),
+            ..Default::default()
+        }));
+    }
     if let Some(py) = app.python_bot.as_ref().filter(|_| is_python_bot(&headers) && !req.version.is_empty()) {
         let current = py.current(now).await;
         if req.version != current.version {
@@ -88,7 +98,7 @@ pub(crate) async fn handle(
     drop((req, body, headers));
     let outcome = app.sched.poll(h, &request_uuid, now).await?;
     // The reply is sent after a (possibly long) poll: refresh from a fresh read.
-    let token = refresh(&app, &bot_id, &session.session_id, app.clock.now());
+    let token = refresh(&app, &bot_id, &session.session_id, &session.cfg, app.clock.now());
     let reply = match outcome {
         PollOutcome::Run { request, result } => {
             record_dispatch(&request, &result, now);

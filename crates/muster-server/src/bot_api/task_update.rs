@@ -125,6 +125,6 @@ async fn update(
         ok: out.ok,
         must_stop: out.must_stop,
         stop_reason: (!out.ok).then(|| "task is not assigned to this bot".to_string()),
-        session: Some(refresh(&app, &req.id, &session.session_id, now)),
+        session: Some(refresh(&app, &req.id, &session.session_id, &session.cfg, now)),
     }))
 }

@@ -9,7 +9,7 @@ mod bots;
 pub(crate) mod common;
 mod muster;
 mod swarming;
-mod tasks;
+pub(crate) mod tasks;
 mod text;
 mod tokens;
 

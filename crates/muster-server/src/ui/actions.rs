@@ -6,6 +6,7 @@
 
 use super::auth::{self, Perm};
 use super::{UiError, UiResult};
+use crate::client_api::tasks::new_task::create_limited;
 use crate::State;
 use axum::extract::State as S;
 use axum::http::HeaderMap;
@@ -73,7 +74,12 @@ fn is_server_tag(tag: &str, dims: &[TaskDimensions]) -> bool {
 }
 
 /// Retry = NewTask with the same request (a new task id).
-pub(crate) async fn retry_task(S(app): S<State>, headers: HeaderMap, Form(f): Form<IdForm>) -> UiResult {
+pub(crate) async fn retry_task(
+    S(app): S<State>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    Form(f): Form<IdForm>,
+) -> UiResult {
     let caller = auth::check(&headers, Perm::NewTask)?;
     let id = task_id(&f.id)?;
     let req = app.store.get_request(id).await?.ok_or_else(|| UiError::not_found(format!("no task {}", f.id)))?;
@@ -94,7 +100,8 @@ pub(crate) async fn retry_task(S(app): S<State>, headers: HeaderMap, Form(f): Fo
         ..Default::default()
     };
     let sched_caller = crate::access::authorize_new_task(&caller.ctx, &mut new)?;
-    let out = app.sched.new_task(new, &sched_caller, app.clock.now()).await?;
+    let (key, size) = (crate::edge::caller_key(&ext), form_bytes(&headers));
+    let out = create_limited(&app, new, &sched_caller, &key, size, app.clock.now()).await?;
     let new_id = out.result.map(|r| r.id).unwrap_or(out.request.id);
     Ok(to_task(new_id))
 }
@@ -201,14 +208,27 @@ pub(crate) fn form_request(f: &NewTaskForm) -> UiResult<NewTaskRequest> {
     })
 }
 
-/// Creates the task, or (a request the server refuses) shows the form
-/// again with the server's message next to the field it is about.
-pub(crate) async fn new_task(S(app): S<State>, headers: HeaderMap, Form(f): Form<NewTaskForm>) -> UiResult {
+/// The size a form post counts for against the pending-bytes quota.
+fn form_bytes(headers: &HeaderMap) -> u64 {
+    let len = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    len.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Creates the task, limited like pRPC NewTask (same caller key, rate and
+/// quota), or (a request the server refuses) shows the form again with the
+/// server's message next to the field it is about.
+pub(crate) async fn new_task(
+    S(app): S<State>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    Form(f): Form<NewTaskForm>,
+) -> UiResult {
     let caller = auth::check(&headers, Perm::NewTask)?;
     let created = async {
         let mut new = form_request(&f)?;
         let sched_caller = crate::access::authorize_new_task(&caller.ctx, &mut new)?;
-        let out = app.sched.new_task(new, &sched_caller, app.clock.now()).await?;
+        let (key, size) = (crate::edge::caller_key(&ext), form_bytes(&headers));
+        let out = create_limited(&app, new, &sched_caller, &key, size, app.clock.now()).await?;
         UiResult::Ok(out.result.map(|r| r.id).unwrap_or(out.request.id))
     }
     .await;

@@ -318,3 +318,48 @@ async fn a_task_page_renders_an_osc_cut_before_a_multibyte_character() -> anyhow
     srv.stop().await;
     Ok(())
 }
+
+/// The UI's new-task form is limited like pRPC NewTask: the same caller
+/// (here the client address) draws from the same bucket, and past it the
+/// form is refused with 429 and the same message, creating nothing.
+#[tokio::test]
+async fn the_ui_new_task_form_shares_the_new_task_rate_limit() -> anyhow::Result<()> {
+    let srv = TestServer::start_configured(Arc::new(SystemClock), quick_sched(), |c| {
+        c.edge.new_task_rate = 0.001;
+        c.edge.new_task_burst = 2;
+    })
+    .await?;
+    let p = Prpc::new(&srv.url);
+    p.new_task("by-prpc", "nobody", &["true"]).await?;
+    let page = reqwest::get(format!("{}/botlist", srv.url)).await?;
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("muster_csrf=").map(|r| r.split(';').next().unwrap_or_default().to_string()))
+        .unwrap_or_default();
+    anyhow::ensure!(!csrf.is_empty(), "a UI page sets the CSRF cookie");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let post = |name: &'static str| {
+        client
+            .post(format!("{}/ui/task/new", srv.url))
+            .header("cookie", format!("muster_csrf={csrf}"))
+            .form(&[("name", name), ("dimensions", "pool:nobody"), ("command", "true"), ("csrf", csrf.as_str())])
+            .send()
+    };
+    let first = post("by-form-1").await?;
+    assert!(first.status().is_redirection(), "the form within the burst creates a task: {}", first.status());
+    let second = post("by-form-2").await?;
+    assert_eq!(second.status().as_u16(), 429, "the form past the rate is refused");
+    let body = second.text().await?;
+    assert!(body.contains("NewTask rate limit") && body.contains("retry in"), "{body}");
+    let listed =
+        p.ok("Tasks", "ListTasks", &json!({"tags": ["pool:nobody"], "state": "QUERY_ALL", "limit": 10})).await?;
+    let names: Vec<&str> =
+        listed["items"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!names.contains(&"by-form-2"), "a refused form created a task: {names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
+    srv.stop().await;
+    Ok(())
+}

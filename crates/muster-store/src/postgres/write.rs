@@ -255,6 +255,20 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
             tx.execute(&st, &[id, &to_micros(*at)]).await.map_err(db("revoking bot token"))?;
             Ok(true)
         }
+        Write::UseBootstrapToken { token_sha256, bot_id, bot_token_id, at } => {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO bootstrap_use (token_sha256, bot_id, bot_token_id, used) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (token_sha256) DO NOTHING",
+                )
+                .await
+                .map_err(db("preparing bootstrap token use"))?;
+            let n = tx
+                .execute(&st, &[token_sha256, bot_id, bot_token_id, &to_micros(*at)])
+                .await
+                .map_err(db("recording bootstrap token use"))?;
+            Ok(n == 1)
+        }
         Write::Jobs(j) => super::jobs::apply(tx, j).await,
     }
 }

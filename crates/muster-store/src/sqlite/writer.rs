@@ -330,6 +330,16 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
                 .map_err(sql_err("revoking bot token"))?;
             Ok(true)
         }
+        Write::UseBootstrapToken { token_sha256, bot_id, bot_token_id, at } => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO bootstrap_use (token_sha256, bot_id, bot_token_id, used) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (token_sha256) DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![token_sha256, bot_id, bot_token_id, to_micros(*at)]))
+                .map_err(sql_err("recording bootstrap token use"))?;
+            Ok(n == 1)
+        }
         Write::Jobs(j) => super::jobs::apply(conn, j),
     }
 }

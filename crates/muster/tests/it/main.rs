@@ -3,6 +3,7 @@
 
 mod access;
 mod bot_auth;
+mod bot_bootstrap;
 mod bot_groups;
 mod cli;
 mod common;
@@ -19,6 +20,7 @@ mod lease;
 mod ops;
 mod output_cap;
 mod postgres;
+mod power_loss;
 mod python_compat;
 mod replicas;
 mod swarming;

@@ -21,9 +21,7 @@ pub(crate) async fn handle(
     let now = app.clock.now();
     let mut new = convert::new_task_request_from_pb(req);
     let caller = crate::access::authorize_new_task(&access(), &mut new)?;
-    let admitted = app.quotas.admit(limits_key, size, now, |id| app.sched.is_pending(id))?;
-    let out = app.sched.new_task(new, &caller, now).await?;
-    admitted.commit(out.result.as_ref().filter(|r| r.state == muster_core::TaskState::Pending).map(|r| r.id));
+    let out = create_limited(&app, new, &caller, limits_key, size, now).await?;
     if let Some(r) = &out.result {
         tracing::Span::current().record("task_id", r.id.summary_id());
     }
@@ -50,4 +48,26 @@ pub(crate) async fn handle(
         },
     };
     Ok((reply, headers))
+}
+
+/// Creates `new` under the per-caller NewTask rate limit and pending-bytes
+/// quota (docs/edge.md#newtask-rate-limit-and-quota): `limits_key` is who
+/// the call counts against, `size` its bytes as received. Every way a client
+/// creates a task (pRPC NewTask, the UI's new-task form and retry) goes
+/// through here.
+pub(crate) async fn create_limited(
+    app: &crate::AppState,
+    new: muster_core::task::NewTaskRequest,
+    caller: &muster_sched::Caller,
+    limits_key: &str,
+    size: u64,
+    now: muster_core::Time,
+) -> Result<muster_sched::NewTaskOutcome, muster_core::Error> {
+    let admitted = app
+        .quotas
+        .admit(limits_key, size, now, |id| app.sched.is_pending(id))
+        .map_err(|s| muster_core::Error::new(muster_core::ErrorKind::ResourceExhausted, s.message))?;
+    let out = app.sched.new_task(new, caller, now).await?;
+    admitted.commit(out.result.as_ref().filter(|r| r.state == muster_core::TaskState::Pending).map(|r| r.id));
+    Ok(out)
 }
