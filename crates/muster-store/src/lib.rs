@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod jobs;
+pub mod outbox;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
@@ -88,6 +89,8 @@ pub enum Write {
     RevokeBotToken { id: String, at: Time },
     /// Scheduled-job state (see [`jobs::JobWrite`]).
     Jobs(Box<jobs::JobWrite>),
+    /// Notification outbox rows (see [`outbox::OutboxWrite`]).
+    Outbox(Box<outbox::OutboxWrite>),
     /// Insert an API token. Conflict if the id exists.
     PutApiToken(Box<ApiToken>),
     /// Mark a token revoked at `at` unless it already is (idempotent).
@@ -160,7 +163,7 @@ impl Txn {
                 | Write::PutApiToken(_)
                 | Write::RevokeApiToken { .. }
                 | Write::TouchApiToken { .. } => {}
-                Write::PutBotToken(_) | Write::RevokeBotToken { .. } | Write::Jobs(_) => {}
+                Write::PutBotToken(_) | Write::RevokeBotToken { .. } | Write::Jobs(_) | Write::Outbox(_) => {}
             }
         }
         c.tasks.sort_unstable();
@@ -322,6 +325,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads of scheduled-job state, where the backend has them.
     fn jobs(&self) -> Option<&dyn jobs::JobStore> {
+        None
+    }
+
+    /// Reads of the notification outbox, where the backend has it.
+    fn outbox(&self) -> Option<&dyn outbox::OutboxStore> {
         None
     }
 }

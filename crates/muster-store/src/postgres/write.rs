@@ -256,6 +256,7 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
             Ok(true)
         }
         Write::Jobs(j) => super::jobs::apply(tx, j).await,
+        Write::Outbox(o) => super::outbox::apply(tx, o).await,
     }
 }
 

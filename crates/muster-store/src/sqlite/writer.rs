@@ -331,6 +331,7 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
             Ok(true)
         }
         Write::Jobs(j) => super::jobs::apply(conn, j),
+        Write::Outbox(o) => super::outbox::apply(conn, o),
     }
 }
 
