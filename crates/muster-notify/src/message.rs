@@ -1,4 +1,4 @@
-//! What goes on the wire (docs/notifications.md#webhook, #pubsub_push).
+//! What goes on the wire (docs/notifications.md#webhook and #pubsub-push).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 const SECRET: &str = "s3cret-for-tests";
-const TOPIC: &str = "projects/ci/topics/muster-builds";
+const TOPIC: &str = "projects/example-ci/topics/muster-builds";
 
 /// Writes `<data-dir>/config/notifications.toml` and the secret file.
 fn configure(data_dir: &Path, toml: &str) -> anyhow::Result<()> {
@@ -25,7 +25,7 @@ fn configure(data_dir: &Path, toml: &str) -> anyhow::Result<()> {
 
 fn webhook_sink(url: &str, extra: &str) -> String {
     format!(
-        "[[sink]]\nname = \"ci\"\ntopic = \"projects/ci/topics/muster-*\"\nkind = \"webhook\"\n\
+        "[[sink]]\nname = \"ci\"\ntopic = \"projects/example-ci/topics/muster-*\"\nkind = \"webhook\"\n\
          url = \"{url}/hook\"\nsecret_file = \"hook.key\"\n{extra}\n"
     )
 }
@@ -52,17 +52,13 @@ fn signature_ok(secret: &[u8], header: &str, body: &[u8]) -> bool {
     mac.verify_slice(&v1).is_ok()
 }
 
-fn pending_task(name: &str, topic: &str, userdata: &str) -> Value {
+/// No bot serves its pool: it ends NO_RESOURCE at submit, which is announced.
+fn unservable_task(name: &str, topic: &str, userdata: &str) -> Value {
     let mut t = task(name, &["true"], json!({"dimensions": [{"key": "pool", "value": "nobody-serves-this"}]}));
     t["pubsubTopic"] = json!(topic);
     t["pubsubAuthToken"] = json!("tok-123");
     t["pubsubUserdata"] = json!(userdata);
     t
-}
-
-async fn cancel(prpc: &Prpc, id: &str) -> anyhow::Result<()> {
-    prpc.ok("Tasks", "CancelTask", &json!({"taskId": id, "killRunning": true})).await?;
-    Ok(())
 }
 
 /// Waits until `r` has received at least `n` requests.
@@ -112,7 +108,7 @@ async fn a_task_run_by_a_real_bot_notifies_its_claim_and_completion_through_both
         &data,
         &format!(
             "{}\n[[sink]]\nname = \"push\"\ntopic = \"{TOPIC}\"\nkind = \"pubsub_push\"\nurl = \"{}/_ah/push-handlers/x\"\n\
-             subscription = \"projects/ci/subscriptions/muster\"\nstates = \"final\"\n",
+             subscription = \"projects/example-ci/subscriptions/muster\"\nstates = \"final\"\n",
             webhook_sink(&hook.url, ""),
             push.url
         ),
@@ -122,7 +118,7 @@ async fn a_task_run_by_a_real_bot_notifies_its_claim_and_completion_through_both
 
     // A topic no sink takes is refused before anything is stored.
     let mut bad = task("unmapped", &["true"], json!({}));
-    bad["pubsubTopic"] = json!("projects/other/topics/t");
+    bad["pubsubTopic"] = json!("projects/other-project/topics/tttt");
     let r = prpc.call("Tasks", "NewTask", &bad).await?;
     assert_eq!(r.code, 3, "INVALID_ARGUMENT: {}", r.text);
     assert!(r.text.contains("no notification sink"), "{}", r.text);
@@ -172,7 +168,7 @@ async fn a_task_run_by_a_real_bot_notifies_its_claim_and_completion_through_both
     // Pub/Sub push: only the final state, in the push envelope.
     let pushed = received(&push, 1, "the push sink to get COMPLETED").await?;
     let env = pushed[0].json();
-    assert_eq!(env["subscription"], "projects/ci/subscriptions/muster");
+    assert_eq!(env["subscription"], "projects/example-ci/subscriptions/muster");
     assert_eq!(env["message"]["attributes"]["auth_token"], "tok-123");
     let data = base64::engine::general_purpose::STANDARD.decode(env["message"]["data"].as_str().unwrap_or(""))?;
     let inner: Value = serde_json::from_slice(&data)?;
@@ -196,11 +192,13 @@ async fn a_404_is_dead_until_an_operator_retries_it_with_the_same_id() -> anyhow
     configure(dir.path(), &webhook_sink(&hook.url, ""))?;
     let srv = start_server(dir.path(), &[]).await?;
     let prpc = Prpc::new(&srv.url);
-    let id = submit(&prpc, &pending_task("dead-letter", TOPIC, "u")).await?;
-    cancel(&prpc, &id).await?;
-    let first = received(&hook, 1, "the CANCELED notification").await?;
+    let id = submit(&prpc, &unservable_task("dead-letter", TOPIC, "u")).await?;
+    let first = received(&hook, 1, "the NO_RESOURCE notification").await?;
     let delivery = first[0].header("muster-delivery-id");
-    assert_eq!(first[0].json()["state"], "CANCELED");
+    assert_eq!(
+        (first[0].json()["state"].as_str(), first[0].json()["task_id"].as_str()),
+        (Some("NO_RESOURCE"), Some(id.as_str()))
+    );
     wait_row_state(&srv, &delivery, "dead").await?;
     let dead = list(&srv, true).await?;
     assert!(dead["items"][0]["last_error"].as_str().is_some_and(|e| e.contains("404")), "{dead}");
@@ -226,11 +224,11 @@ async fn a_hanging_receiver_times_out_and_the_retry_delivers() -> anyhow::Result
     configure(dir.path(), &format!("[delivery]\ntimeout = \"1s\"\n\n{}", webhook_sink(&hook.url, "")))?;
     let srv = start_server(dir.path(), &[]).await?;
     let prpc = Prpc::new(&srv.url);
-    let id = submit(&prpc, &pending_task("hang", TOPIC, "")).await?;
-    cancel(&prpc, &id).await?;
+    let id = submit(&prpc, &unservable_task("hang", TOPIC, "")).await?;
     let got = received(&hook, 2, "a second attempt after the timeout").await?;
     let delivery = got[0].header("muster-delivery-id");
     assert_eq!(got[1].header("muster-delivery-id"), delivery);
+    assert_eq!(got[1].json()["task_id"], id);
     wait_row_state(&srv, &delivery, "delivered").await?;
     let rows = list(&srv, false).await?;
     let attempts = &rows["items"][0]["attempts"];
@@ -247,8 +245,7 @@ async fn a_server_killed_mid_delivery_delivers_again_with_the_same_id_after_rest
     configure(dir.path(), &format!("[delivery]\ntimeout = \"10m\"\n\n{}", webhook_sink(&hook.url, "")))?;
     let srv = start_server(dir.path(), &[]).await?;
     let prpc = Prpc::new(&srv.url);
-    let id = submit(&prpc, &pending_task("crash", TOPIC, "")).await?;
-    cancel(&prpc, &id).await?;
+    let id = submit(&prpc, &unservable_task("crash", TOPIC, "")).await?;
     let first = received(&hook, 1, "the first attempt").await?;
     let delivery = first[0].header("muster-delivery-id");
     srv.kill9().await?;
