@@ -208,7 +208,7 @@ impl Deliverer {
         match req.body(body).send().await {
             Ok(resp) => classify(resp.status().as_u16(), resp.headers().get("location").and_then(|l| l.to_str().ok())),
             Err(e) if e.is_timeout() => Outcome::Retry(format!("no answer within {}ms", d.timeout.as_millis())),
-            Err(e) => Outcome::Retry(format!("{}", error_chain(&e))),
+            Err(e) => Outcome::Retry(error_chain(&e)),
         }
     }
 }

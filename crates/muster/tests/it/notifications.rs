@@ -257,3 +257,18 @@ async fn a_server_killed_mid_delivery_delivers_again_with_the_same_id_after_rest
     wait_row_state(&srv, &delivery, "delivered").await?;
     srv.stop().await
 }
+
+#[tokio::test]
+async fn config_check_reports_notifications_toml_problems_by_line() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let toml = "[[sink]]\ntopic = \"projects/example-ci/topics/a\"\nkind = \"email\"\nurl = \"https://x.example\"\n";
+    std::fs::write(dir.path().join("notifications.toml"), toml)?;
+    let out = tokio::process::Command::new(exe()).arg("config").arg("check").arg(dir.path()).output().await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("notifications.toml:3:8: sink kind \"email\""), "{stderr}");
+    std::fs::write(dir.path().join("notifications.toml"), toml.replace("email", "pubsub_push"))?;
+    let out = tokio::process::Command::new(exe()).arg("config").arg("check").arg(dir.path()).output().await?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
