@@ -4,8 +4,13 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] =
-    &["swarming/v2/swarming.proto", "google/rpc/status.proto", "muster/v1/ops.proto", "scheduler/scheduler.proto"];
+const PROTOS: &[&str] = &[
+    "swarming/v2/swarming.proto",
+    "google/rpc/status.proto",
+    "muster/v1/ops.proto",
+    "muster/v1/notifications.proto",
+    "scheduler/scheduler.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);

@@ -73,6 +73,7 @@ pub const SERVICES: &[(&str, &[&str])] = &[
     ),
     ("muster.v1.Fleet", &["Drain", "Undrain", "ListDrains"]),
     ("muster.v1.Scheduler", &["WhyPending"]),
+    ("muster.v1.Notifications", &["List", "Retry"]),
     (
         "scheduler.Scheduler",
         &[

@@ -40,6 +40,7 @@ pub mod collect;
 pub mod error;
 pub mod format;
 pub mod jobs;
+pub mod notifications;
 pub mod ops;
 pub mod progress;
 pub mod reproduce;
@@ -100,6 +101,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Create, list or revoke API tokens.
     Token(tokens::TokenArgs),
+    /// Task notifications: list (`--dead`) and retry.
+    Notifications(notifications::NotificationsArgs),
     /// Save an API token for this user (paste it when asked).
     Login(tokens::LoginArgs),
     /// Act exactly as the upstream `swarming` CLI (Go-style flags, its
@@ -244,6 +247,7 @@ pub async fn run_with(cmd: Command, env: &Env, out: &mut dyn Write) -> Result<i3
         Command::Drains(a) => ops::drains(&a.common.client(env)?, env, a, out).await,
         Command::Why(a) => ops::why(&a.common.client(env)?, env, a, out).await,
         Command::Token(a) => tokens::token(env, a, out).await,
+        Command::Notifications(a) => notifications::notifications(env, a, out).await,
         Command::Login(a) => tokens::login(env, a, out).await,
         Command::Jobs(a) => match a.action.common() {
             Some(c) => jobs::jobs(&c.client(env)?, env, a, out).await,

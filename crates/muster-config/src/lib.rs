@@ -11,6 +11,7 @@
 pub mod access_toml;
 pub mod bots;
 pub mod error;
+pub mod notifications_toml;
 pub mod reload;
 pub mod roles;
 pub mod snapshot;

@@ -23,6 +23,7 @@ pub const SETTINGS_CFG: &str = "settings.cfg";
 pub const REALMS_CFG: &str = "realms.cfg";
 pub const BOTS_CFG: &str = "bots.cfg";
 pub const IP_ALLOWLIST_CFG: &str = "ip_allowlist.cfg";
+pub const NOTIFICATIONS_TOML: &str = "notifications.toml";
 pub const REALMS_DIR: &str = "realms";
 
 /// Built-in groups: every identity / every identity but anonymous.
@@ -104,6 +105,8 @@ pub struct Snapshot {
     pub realms: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     /// Problems that do not block loading ("ignored by muster").
     pub warnings: Vec<ConfigError>,
+    /// `notifications.toml` (no sinks when absent).
+    pub notifications: crate::notifications_toml::Notifications,
 }
 
 impl Snapshot {
@@ -188,7 +191,7 @@ impl Files {
         let mut files = BTreeMap::new();
         let mut errors = Errors::default();
         let mut names: Vec<(String, PathBuf)> =
-            [ACCESS_TOML, POOLS_CFG, SETTINGS_CFG, REALMS_CFG, BOTS_CFG, IP_ALLOWLIST_CFG]
+            [ACCESS_TOML, POOLS_CFG, SETTINGS_CFG, REALMS_CFG, BOTS_CFG, IP_ALLOWLIST_CFG, NOTIFICATIONS_TOML]
                 .iter()
                 .map(|n| (n.to_string(), dir.join(n)))
                 .collect();
@@ -726,10 +729,20 @@ pub fn build(files: &Files, options: LoadOptions) -> Result<Snapshot, Errors> {
         &mut errors,
         &mut warnings,
     );
+    let notifications = match get(NOTIFICATIONS_TOML) {
+        Some(t) => crate::notifications_toml::parse(NOTIFICATIONS_TOML, t).unwrap_or_else(|es| {
+            for e in es {
+                errors.push(e);
+            }
+            Default::default()
+        }),
+        None => Default::default(),
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Snapshot {
+        notifications,
         digest: files.digest(),
         options,
         has_access_toml: get(ACCESS_TOML).is_some(),

@@ -227,4 +227,7 @@ impl Store for ObservedStore {
     fn jobs(&self) -> Option<&dyn muster_store::jobs::JobStore> {
         self.inner.jobs()
     }
+    fn outbox(&self) -> Option<&dyn muster_store::outbox::OutboxStore> {
+        self.inner.outbox()
+    }
 }

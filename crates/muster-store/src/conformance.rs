@@ -7,6 +7,7 @@
 //! touches nothing of the others. Failures panic (this is test code).
 
 pub mod jobs;
+pub mod outbox;
 
 use crate::{CommitOutcome, EventQuery, Store, TaskQuery, Txn, Write, OUTPUT_CHUNK_SIZE, OUTPUT_MAX_CHUNKS};
 use chrono::{TimeZone, Utc};
@@ -39,6 +40,7 @@ pub async fn run_all(store: &dyn Store) {
     batch_reads_return_what_exists(store).await;
     evict(store).await;
     jobs::run_all(store).await;
+    outbox::run_all(store).await;
 }
 
 /// `get_bots` / `get_requests` return the records that exist, skip the rest

@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod jobs;
+pub mod outbox;
 pub mod postgres;
 mod shared;
 pub mod sqlite;
@@ -92,6 +93,8 @@ pub enum Write {
     UseBootstrapToken { token_sha256: String, bot_id: String, bot_token_id: String, at: Time },
     /// Scheduled-job state (see [`jobs::JobWrite`]).
     Jobs(Box<jobs::JobWrite>),
+    /// Notification outbox rows (see [`outbox::OutboxWrite`]).
+    Outbox(Box<outbox::OutboxWrite>),
     /// Insert an API token. Conflict if the id exists.
     PutApiToken(Box<ApiToken>),
     /// Mark a token revoked at `at` unless it already is (idempotent).
@@ -167,7 +170,8 @@ impl Txn {
                 Write::PutBotToken(_)
                 | Write::RevokeBotToken { .. }
                 | Write::UseBootstrapToken { .. }
-                | Write::Jobs(_) => {}
+                | Write::Jobs(_)
+                | Write::Outbox(_) => {}
             }
         }
         c.tasks.sort_unstable();
@@ -329,6 +333,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads of scheduled-job state, where the backend has them.
     fn jobs(&self) -> Option<&dyn jobs::JobStore> {
+        None
+    }
+
+    /// Reads of the notification outbox, where the backend has it.
+    fn outbox(&self) -> Option<&dyn outbox::OutboxStore> {
         None
     }
 }

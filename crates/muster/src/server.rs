@@ -351,9 +351,13 @@ pub(crate) async fn serve(
         );
     }
     std::fs::create_dir_all(&r.data_dir).with_context(|| format!("creating {}", r.data_dir.display()))?;
-    let store: Arc<dyn Store> =
+    let observed: Arc<dyn Store> =
         Arc::new(muster_observe::ObservedStore::new(open_store(r.database.as_deref(), &r.data_dir).await?));
+    // Task notifications: outbox rows join the transitions' own Txns.
+    let notifier = muster_notify::Notifier::new(bot_config.clone());
+    let store: Arc<dyn Store> = Arc::new(muster_notify::NotifyingStore::new(observed, notifier.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    tokio::spawn(muster_notify::Deliverer::new(store.clone(), notifier, clock.clone()).run(shutdown.clone()));
     let sched_cfg =
         SchedConfig { long_poll: r.long_poll, bot_death_timeout: r.bot_death_timeout, ..Default::default() };
     // Listen to other replicas before loading state, so nothing committed in

@@ -174,6 +174,8 @@ async fn route(app: State, service: &str, method: &str, i: Format, o: Format, b:
         ("muster.v1.Fleet", "Undrain") => call(app, i, o, b, muster::undrain::handle).await,
         ("muster.v1.Fleet", "ListDrains") => call(app, i, o, b, muster::list_drains::handle).await,
         ("muster.v1.Scheduler", "WhyPending") => call(app, i, o, b, muster::why_pending::handle).await,
+        ("muster.v1.Notifications", "List") => call(app, i, o, b, muster::notifications::list).await,
+        ("muster.v1.Notifications", "Retry") => call(app, i, o, b, muster::notifications::retry).await,
         ("muster.v1.Tokens", "Create") => call(app, i, o, b, tokens::create).await,
         ("muster.v1.Tokens", "List") => call(app, i, o, b, tokens::list).await,
         ("muster.v1.Tokens", "Revoke") => call(app, i, o, b, tokens::revoke).await,

@@ -11,6 +11,7 @@
 mod drain;
 mod jobs;
 mod notify;
+mod outbox;
 mod read;
 mod schema;
 mod write;
@@ -218,6 +219,10 @@ impl Store for PostgresStore {
     }
 
     fn jobs(&self) -> Option<&dyn crate::jobs::JobStore> {
+        Some(self)
+    }
+
+    fn outbox(&self) -> Option<&dyn crate::outbox::OutboxStore> {
         Some(self)
     }
 }

@@ -270,6 +270,7 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
             Ok(n == 1)
         }
         Write::Jobs(j) => super::jobs::apply(tx, j).await,
+        Write::Outbox(o) => super::outbox::apply(tx, o).await,
     }
 }
 

@@ -9,6 +9,7 @@ mod backup;
 pub(crate) mod blob;
 pub(crate) mod drain;
 mod jobs;
+mod outbox;
 mod read;
 mod schema;
 mod writer;
@@ -267,6 +268,10 @@ impl Store for SqliteStore {
     }
 
     fn jobs(&self) -> Option<&dyn crate::jobs::JobStore> {
+        Some(self)
+    }
+
+    fn outbox(&self) -> Option<&dyn crate::outbox::OutboxStore> {
         Some(self)
     }
 }

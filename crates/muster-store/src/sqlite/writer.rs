@@ -341,6 +341,7 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
             Ok(n == 1)
         }
         Write::Jobs(j) => super::jobs::apply(conn, j),
+        Write::Outbox(o) => super::outbox::apply(conn, o),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod drain;
 pub(crate) mod list_drains;
+pub(crate) mod notifications;
 pub(crate) mod undrain;
 pub(crate) mod why_pending;
 

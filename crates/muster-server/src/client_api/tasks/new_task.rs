@@ -21,6 +21,7 @@ pub(crate) async fn handle(
     let now = app.clock.now();
     let mut new = convert::new_task_request_from_pb(req);
     let caller = crate::access::authorize_new_task(&access(), &mut new)?;
+    check_topic(&app, &new.pubsub_topic)?;
     let out = create_limited(&app, new, &caller, limits_key, size, now).await?;
     if let Some(r) = &out.result {
         tracing::Span::current().record("task_id", r.id.summary_id());
@@ -70,4 +71,12 @@ pub(crate) async fn create_limited(
     let out = app.sched.new_task(new, caller, now).await?;
     admitted.commit(out.result.as_ref().filter(|r| r.state == muster_core::TaskState::Pending).map(|r| r.id));
     Ok(out)
+}
+
+/// Only topics a configured sink takes (docs/notifications.md#topics).
+fn check_topic(app: &State, topic: &str) -> Result<(), Status> {
+    let snap = app.config.bot_config.as_ref().map(|c| c.get());
+    let none = Default::default();
+    let n = snap.as_ref().map_or(&none, |s| &s.notifications);
+    muster_notify::check_topic(n, topic).map_err(Status::from)
 }
