@@ -104,6 +104,17 @@ impl OidcVerifier {
 
     /// Verifies `token` against the configured issuers; returns the identity.
     pub async fn verify(&self, issuers: &[OidcToml], token: &str, now: Time) -> Result<Identity, OidcError> {
+        self.verify_claims(issuers, token, now).await.map(|(identity, _)| identity)
+    }
+
+    /// Like [`OidcVerifier::verify`], also returning the verified claims
+    /// (browser sign-in checks its `nonce`).
+    pub async fn verify_claims(
+        &self,
+        issuers: &[OidcToml],
+        token: &str,
+        now: Time,
+    ) -> Result<(Identity, Value), OidcError> {
         // The header first: `alg: none` (or anything but RS256/ES256) is
         // refused before any key is looked at.
         let header_json = token
@@ -147,7 +158,8 @@ impl OidcVerifier {
                 return Err(OidcError::Requirement(k.clone()));
             }
         }
-        identity_from(cfg, &claims)
+        let identity = identity_from(cfg, &claims)?;
+        Ok((identity, claims))
     }
 
     async fn key(&self, cfg: &OidcToml, kid: &str) -> Result<jsonwebtoken::jwk::Jwk, OidcError> {

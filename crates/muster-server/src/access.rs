@@ -67,7 +67,11 @@ pub(crate) async fn middleware(S(app): S<State>, req: Request, next: Next) -> Re
     let now = app.clock.now();
     let path = req.uri().path().to_string();
     let csrf_cookie = crate::ui::csrf::cookie_token(req.headers());
-    let result = app.authn.authenticate(&snap, req.headers(), req.uri().query(), peer, None, now).await;
+    // Browser sessions count on UI routes only: a pRPC call must carry its
+    // own credential, so a cookie can never be replayed cross-site there.
+    let session =
+        if path.starts_with("/prpc/") { None } else { crate::ui::signin::session_identity(&app, req.headers()).await };
+    let result = app.authn.authenticate(&snap, req.headers(), req.uri().query(), peer, session, now).await;
     let caller = match result {
         Ok(c) => c,
         Err(e) => {
@@ -149,6 +153,33 @@ pub(crate) fn filter_pools(filters: &[muster_core::DimFilter]) -> Vec<String> {
     pools.sort();
     pools.dedup();
     pools
+}
+
+/// The UI lists' version of the listing ACL: a caller with the server-level
+/// permission sees everything it asked for; a filter naming pools needs the
+/// permission in every one of them (as the pRPC lists); without a pool
+/// filter the list is narrowed to the configured pools the caller may list
+/// (PERMISSION_DENIED when there are none).
+pub(crate) fn scope_listing(
+    ctx: &RequestAccess,
+    mut filters: Vec<muster_core::DimFilter>,
+    perm: &str,
+) -> Result<Vec<muster_core::DimFilter>, Error> {
+    let checker = ctx.checker();
+    if checker.server_perm(perm) {
+        return Ok(filters);
+    }
+    let named = filter_pools(&filters);
+    if !named.is_empty() {
+        checker.check_listing(&named, perm)?;
+        return Ok(filters);
+    }
+    let visible = checker.pools_with(perm);
+    if visible.is_empty() {
+        checker.check_listing(&[], perm)?;
+    }
+    filters.push(muster_core::DimFilter { key: "pool".to_string(), values: visible });
+    Ok(filters)
 }
 
 /// NewTask's authorization, in upstream's order: the single pool (IA), pool

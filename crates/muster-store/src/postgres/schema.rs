@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/postgres/0004_bot_token.sql")),
     (5, include_str!("../../migrations/postgres/0005_drain.sql")),
     (6, include_str!("../../migrations/postgres/0006_jobs.sql")),
+    (8, include_str!("../../migrations/postgres/0008_ui_sessions.sql")),
 ];
 
 /// The newest schema version this binary knows.
