@@ -59,6 +59,33 @@ pub fn can(snap: &Snapshot, identity: &str, perm: &str, realm: &str) -> bool {
     snap.has_realm_permission(identity, &[], realm, perm)
 }
 
+/// Job permissions (`muster_jobs::access::JobAccess`) from the same config
+/// and caller as every other check: administrators (server level) may do
+/// everything; anyone else needs the `scheduler.jobs.*` permission in the
+/// job's realm (`role/scheduler.reader`, `triggerer`, `owner`).
+pub(crate) struct ConfigJobAccess {
+    pub config: Arc<muster_config::ConfigHolder>,
+}
+
+impl muster_jobs::access::JobAccess for ConfigJobAccess {
+    fn allows(&self, identity: &str, perm: muster_jobs::access::JobPerm, realm: &str) -> bool {
+        // The request's snapshot and connection-granted groups when the
+        // question is about the request's caller.
+        let ctx = current();
+        let (snap, extra) = if ctx.caller.identity.as_str() == identity {
+            (ctx.snap.clone(), ctx.caller.extra_groups.clone())
+        } else {
+            (self.config.get(), Vec::new())
+        };
+        let allowed = snap.is_member(identity, &extra, &snap.server_groups.admins)
+            || snap.has_realm_permission(identity, &extra, realm, perm.name());
+        if !allowed && perm != muster_jobs::access::JobPerm::Get {
+            tracing::info!(caller = identity, permission = perm.name(), realm, "permission denied");
+        }
+        allowed
+    }
+}
+
 /// Authenticates the request, then runs the rest of the stack with its
 /// [`RequestAccess`] in scope. Invalid credentials end here (401).
 pub(crate) async fn middleware(S(app): S<State>, req: Request, next: Next) -> Response {
@@ -134,11 +161,26 @@ pub(crate) fn request_acl<'a>(app: &State, id: &'a str, r: &'a TaskRequest) -> T
     acl
 }
 
-/// The pools a bot belongs to for ACLs: its `pool` dimensions as the server
-/// holds them, `unassigned` when it has none or is unknown.
+/// The pools a bot belongs to for ACLs (upstream rule): with bot groups in
+/// the config directory, the `pool` dimensions of the group the bot id
+/// selects now (not what the bot reported or what was stored); without
+/// groups, its `pool` dimensions as the server holds them. `unassigned` when
+/// that gives none (or the bot is unknown).
 pub(crate) fn bot_pools(app: &State, bot_id: &str) -> Vec<String> {
-    let pools: Vec<String> =
-        app.sched.get_bot(bot_id, app.clock.now()).map(|b| b.dimensions.get("pool").to_vec()).unwrap_or_default();
+    let configured = app
+        .config
+        .bot_config
+        .as_ref()
+        .and_then(|c| c.get().bot_groups.clone())
+        .or_else(|| app.config.access.get().bot_groups.clone());
+    let pools: Vec<String> = match configured {
+        Some(groups) => {
+            groups.select(bot_id).and_then(|gi| groups.group(gi).dimensions.get("pool").cloned()).unwrap_or_default()
+        }
+        None => {
+            app.sched.get_bot(bot_id, app.clock.now()).map(|b| b.dimensions.get("pool").to_vec()).unwrap_or_default()
+        }
+    };
     if pools.is_empty() {
         vec!["unassigned".to_string()]
     } else {
