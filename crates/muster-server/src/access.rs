@@ -115,10 +115,15 @@ pub(crate) async fn middleware(S(app): S<State>, req: Request, next: Next) -> Re
         None => (crate::ui::csrf::new_token(), true),
     };
     let ctx = Arc::new(RequestAccess { snap, caller, csrf: csrf.clone() });
-    let req = match crate::ui::csrf::check(&app, &ctx, req).await {
+    let mut req = match crate::ui::csrf::check(&app, &ctx, req).await {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
+    // NewTask rate limits and quotas count per authenticated identity;
+    // anonymous callers stay counted per client address.
+    if !ctx.caller.identity.is_anonymous() {
+        req.extensions_mut().insert(crate::edge::CallerIdentity(ctx.caller.identity.to_string()));
+    }
     let mut resp = ACCESS.scope(ctx, next.run(req)).await;
     if new_cookie && !path.starts_with("/prpc/") {
         crate::ui::csrf::set_cookie(&mut resp, &csrf, app.config.external_url.starts_with("https://"));

@@ -340,3 +340,42 @@ async fn a_job_viewer_cannot_trigger_it() {
     assert_eq!(r.code, OK, "an administrator may: {}", r.text);
     server.stop().await;
 }
+
+/// NewTask's rate limit counts per authenticated identity: one identity
+/// over its burst is refused while another on the same address is not.
+#[tokio::test]
+async fn new_task_quotas_are_per_identity() {
+    let config = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        config.path().join("access.toml"),
+        "[[pool]]\nname = \"q\"\nsubmitters = [\"user:one@x.com\", \"user:two@x.com\"]\n",
+    )
+    .expect("write");
+    let holder = Arc::new(ConfigHolder::load(config.path(), LoadOptions::default()).expect("valid config"));
+    let server = TestServer::start_configured(
+        Arc::new(muster_core::time::SystemClock),
+        SchedConfig { long_poll: Duration::from_secs(1), ..Default::default() },
+        |c| {
+            c.access = holder.clone();
+            c.edge.new_task_rate = 0.001;
+            c.edge.new_task_burst = 2;
+        },
+    )
+    .await
+    .expect("server");
+    let mut clients = Vec::new();
+    for id in ["user:one@x.com", "user:two@x.com"] {
+        let id = Identity::parse(id).expect("identity");
+        let issued = token::create(server.store.as_ref(), &id, "test", &id, server.now(), 3600).await.expect("token");
+        clients.push(server.prpc().with_token(&issued.token));
+    }
+    let (one, two) = (&clients[0], &clients[1]);
+    for name in ["a", "b"] {
+        assert_eq!(one.call("Tasks", "NewTask", &new_task("q")).await.expect("call").code, OK, "{name}");
+    }
+    let r = one.call("Tasks", "NewTask", &new_task("q")).await.expect("call");
+    assert_eq!(r.code, 8, "one is over its burst: {}", r.text);
+    let r = two.call("Tasks", "NewTask", &new_task("q")).await.expect("call");
+    assert_eq!(r.code, OK, "two has its own budget: {}", r.text);
+    server.stop().await;
+}
