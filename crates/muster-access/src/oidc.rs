@@ -135,7 +135,11 @@ impl OidcVerifier {
         let jwk = self.key(cfg, &kid).await?;
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| OidcError::Invalid(e.to_string()))?;
         let mut v = Validation::new(algorithm);
-        v.set_audience(&cfg.audiences);
+        // Tokens issued to muster's own client (browser sign-in, `muster
+        // login`) are meant for muster too.
+        let mut audiences = cfg.audiences.clone();
+        audiences.extend(cfg.client_id.iter().cloned());
+        v.set_audience(&audiences);
         v.set_issuer(&[cfg.issuer.as_str()]);
         // Times are checked below against the request's clock.
         v.validate_exp = false;

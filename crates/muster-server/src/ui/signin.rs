@@ -11,6 +11,8 @@
 //!   its id) and sets the `muster_session` cookie (HttpOnly, SameSite=Lax,
 //!   Secure on TLS).
 //! - `POST /ui/signout` (CSRF-protected like every `/ui/` form) ends it.
+//! - `GET /ui/signin/cli` tells `muster login` the issuer and client id
+//!   (public facts) for its device login.
 //!
 //! The session's identity goes through the same checks as API callers: the
 //! access middleware resolves the cookie ([`session_identity`]) and passes
@@ -36,6 +38,7 @@ const ATTEMPT_COOKIE: &str = "muster_signin";
 pub(crate) fn routes() -> Router<State> {
     Router::new()
         .route("/ui/signin", get(start))
+        .route("/ui/signin/cli", get(cli_config))
         .route("/ui/signin/{*rest}", get(callback))
         .route("/ui/signout", post(signout))
 }
@@ -106,6 +109,21 @@ pub(crate) fn header_html() -> String {
         out.push_str("<a class=\"signin\" id=\"signin\" href=\"/ui/signin\">Sign in</a>");
     }
     out
+}
+
+/// The issuer and client id `muster login` signs in with (404: none).
+async fn cli_config(S(app): S<State>) -> Response {
+    let snap = app.config.access.get();
+    match browser::browser_issuer(&snap.access.oidc) {
+        Some(cfg) => axum::Json(serde_json::json!({
+            "issuer": cfg.issuer,
+            "client_id": cfg.client_id,
+            "scopes": cfg.scopes,
+        }))
+        .into_response(),
+        None => (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "sign-in is not configured"})))
+            .into_response(),
+    }
 }
 
 fn refused(status: StatusCode, e: SigninError) -> UiError {

@@ -16,6 +16,7 @@ mod expiry;
 mod idempotency;
 mod jobs;
 mod lease;
+mod login;
 mod ops;
 mod output_cap;
 mod postgres;
