@@ -57,6 +57,7 @@ const TOUCH_EVERY_SECS: i64 = 60;
 pub struct Authenticator {
     store: Arc<dyn Store>,
     oidc: OidcVerifier,
+    signin: crate::browser::SignIn,
     touched: Mutex<HashMap<String, Time>>,
 }
 
@@ -78,11 +79,16 @@ impl Authenticator {
     }
 
     pub fn with_oidc(store: Arc<dyn Store>, oidc: OidcVerifier) -> Authenticator {
-        Authenticator { store, oidc, touched: Mutex::new(HashMap::new()) }
+        Authenticator { store, oidc, signin: crate::browser::SignIn::new(), touched: Mutex::new(HashMap::new()) }
     }
 
     pub fn oidc(&self) -> &OidcVerifier {
         &self.oidc
+    }
+
+    /// The browser sign-in client (discovery cache, code redemption).
+    pub fn signin(&self) -> &crate::browser::SignIn {
+        &self.signin
     }
 
     /// Authenticates one request. `session` is the identity of a valid

@@ -4,7 +4,8 @@
 //! issue/list/revoke over the store), OIDC ID-token verification against the
 //! issuer's JWKS ([`oidc`]), request authentication ([`authn`]: bearer
 //! token, OIDC, trusted proxy, anonymous), bootstrap tokens for `/bot_code`
-//! ([`bootstrap`]), and the permission checker ([`checker`]) that applies
+//! ([`bootstrap`]), browser sign-in (OIDC code + PKCE) and UI sessions
+//! ([`browser`]), and the permission checker ([`checker`]) that applies
 //! server-level groups, pool realms, task realms and bot pools the way
 //! upstream Swarming does. Groups and realms come compiled from a
 //! muster-config [`Snapshot`](muster_config::Snapshot).
@@ -15,6 +16,7 @@
 
 pub mod authn;
 pub mod bootstrap;
+pub mod browser;
 pub mod checker;
 pub mod identity;
 pub mod oidc;

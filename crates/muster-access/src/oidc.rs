@@ -104,6 +104,17 @@ impl OidcVerifier {
 
     /// Verifies `token` against the configured issuers; returns the identity.
     pub async fn verify(&self, issuers: &[OidcToml], token: &str, now: Time) -> Result<Identity, OidcError> {
+        self.verify_claims(issuers, token, now).await.map(|(identity, _)| identity)
+    }
+
+    /// Like [`OidcVerifier::verify`], also returning the verified claims
+    /// (browser sign-in checks its `nonce`).
+    pub async fn verify_claims(
+        &self,
+        issuers: &[OidcToml],
+        token: &str,
+        now: Time,
+    ) -> Result<(Identity, Value), OidcError> {
         // The header first: `alg: none` (or anything but RS256/ES256) is
         // refused before any key is looked at.
         let header_json = token
@@ -124,7 +135,11 @@ impl OidcVerifier {
         let jwk = self.key(cfg, &kid).await?;
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| OidcError::Invalid(e.to_string()))?;
         let mut v = Validation::new(algorithm);
-        v.set_audience(&cfg.audiences);
+        // Tokens issued to muster's own client (browser sign-in, `muster
+        // login`) are meant for muster too.
+        let mut audiences = cfg.audiences.clone();
+        audiences.extend(cfg.client_id.iter().cloned());
+        v.set_audience(&audiences);
         v.set_issuer(&[cfg.issuer.as_str()]);
         // Times are checked below against the request's clock.
         v.validate_exp = false;
@@ -147,7 +162,8 @@ impl OidcVerifier {
                 return Err(OidcError::Requirement(k.clone()));
             }
         }
-        identity_from(cfg, &claims)
+        let identity = identity_from(cfg, &claims)?;
+        Ok((identity, claims))
     }
 
     async fn key(&self, cfg: &OidcToml, kid: &str) -> Result<jsonwebtoken::jwk::Jwk, OidcError> {

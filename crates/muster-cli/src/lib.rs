@@ -37,6 +37,7 @@ pub mod args;
 pub mod bots;
 pub mod client;
 pub mod collect;
+pub mod device;
 pub mod error;
 pub mod format;
 pub mod jobs;

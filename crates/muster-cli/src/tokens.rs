@@ -3,8 +3,10 @@
 //! Tokens are created by the server (muster.v1.Tokens) and shown once.
 //! `muster login` stores a token in the credentials file
 //! (`~/.config/muster/credentials`, mode 0600) after checking it with the
-//! server; later commands send it automatically. Only the paste flow exists:
-//! create a token (or have an administrator create one) and paste it.
+//! server; later commands send it automatically. When the server names an
+//! identity provider with a device login (`crate::device`), `muster login`
+//! signs in there (no browser needed on this machine) and stores the ID
+//! token; otherwise, or with `--paste`, paste an API token.
 
 use crate::args::{CommonArgs, Env};
 use crate::error::CliError;
@@ -58,10 +60,44 @@ pub enum TokenAction {
 
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 #[command(after_help = "Examples:
-  muster login -S https://muster.example.com     # then paste the token")]
+  muster login -S https://muster.example.com           # device login at the server's identity provider
+  muster login -S https://muster.example.com --paste   # paste an API token (mst_...)")]
 pub struct LoginArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Paste an API token instead of signing in at the identity provider.
+    #[arg(long)]
+    pub paste: bool,
+}
+
+fn paste_token() -> Result<String, CliError> {
+    eprint!("Paste your muster API token (mst_…): ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::io("reading the token", e))?;
+    let token = line.trim().to_string();
+    if !token.starts_with("mst_") {
+        return Err(CliError::usage("that is not a muster API token (it starts with mst_)"));
+    }
+    Ok(token)
+}
+
+/// The token to save: from the device login when the server's identity
+/// provider offers one, else pasted.
+async fn obtain_token(env: &Env, a: &LoginArgs) -> Result<String, CliError> {
+    if a.paste {
+        return paste_token();
+    }
+    let server = a.common.client(env)?.server().to_string();
+    let Some(cfg) = crate::device::login_config(&server).await? else { return paste_token() };
+    match crate::device::device_endpoints(&cfg.issuer).await? {
+        Some((device, token)) => {
+            crate::device::device_flow(&cfg, &device, &token, &mut |m: &str| eprintln!("{m}")).await
+        }
+        None => {
+            eprintln!("{} offers no device login; paste an API token instead", cfg.issuer);
+            paste_token()
+        }
+    }
 }
 
 fn rpc(context: &'static str) -> impl Fn(crate::error::RpcError) -> CliError {
@@ -176,13 +212,7 @@ pub async fn token(env: &Env, a: &TokenArgs, out: &mut dyn Write) -> Result<i32,
 pub async fn login(env: &Env, a: &LoginArgs, out: &mut dyn Write) -> Result<i32, CliError> {
     let path =
         env.credentials_file.clone().ok_or_else(|| CliError::usage("no home directory for the credentials file"))?;
-    eprint!("Paste your muster API token (mst_…): ");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::io("reading the token", e))?;
-    let token = line.trim().to_string();
-    if !token.starts_with("mst_") {
-        return Err(CliError::usage("that is not a muster API token (it starts with mst_)"));
-    }
+    let token = obtain_token(env, a).await?;
     // Check it with the server before saving.
     let mut common = a.common.clone();
     common.token = Some(token.clone());

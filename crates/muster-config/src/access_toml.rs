@@ -54,6 +54,14 @@ pub struct OidcToml {
     /// File holding the client secret (confidential clients; PKCE is always used).
     #[serde(default)]
     pub client_secret_file: Option<String>,
+    /// Where the issuer sends the browser back after sign-in: a path under
+    /// `/ui/signin/` on this server's external URL (register
+    /// `<external-url><redirect_path>` with the issuer).
+    #[serde(default = "default_redirect_path")]
+    pub redirect_path: String,
+    /// Scopes asked for at browser sign-in and `muster login`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
     /// Identity template, e.g. `user:{email}` or `service:github:{repository}`.
     #[serde(default = "default_identity")]
     pub identity: String,
@@ -63,6 +71,36 @@ pub struct OidcToml {
     /// Accept `{email}` without `email_verified = true`.
     #[serde(default)]
     pub allow_unverified_email: bool,
+}
+
+/// The default sign-in callback path.
+pub const DEFAULT_REDIRECT_PATH: &str = "/ui/signin/callback";
+
+fn default_redirect_path() -> String {
+    DEFAULT_REDIRECT_PATH.to_string()
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].iter().map(|s| s.to_string()).collect()
+}
+
+impl OidcToml {
+    /// An issuer entry for ID tokens of `issuer` with these audiences and
+    /// defaults for everything else.
+    pub fn new(issuer: &str, audiences: Vec<String>) -> OidcToml {
+        OidcToml {
+            issuer: issuer.to_string(),
+            audiences,
+            jwks_uri: None,
+            client_id: None,
+            client_secret_file: None,
+            redirect_path: default_redirect_path(),
+            scopes: default_scopes(),
+            identity: default_identity(),
+            require: BTreeMap::new(),
+            allow_unverified_email: false,
+        }
+    }
 }
 
 fn default_identity() -> String {

@@ -16,6 +16,12 @@ pub const TASKS_GET: &str = "swarming.tasks.get";
 pub const TASKS_CANCEL: &str = "swarming.tasks.cancel";
 pub const SERVERS_PEEK: &str = "swarming.servers.peek";
 
+/// Scheduled jobs (LUCI Scheduler's names), checked in the job's realm.
+pub const JOBS_GET: &str = "scheduler.jobs.get";
+pub const JOBS_TRIGGER: &str = "scheduler.jobs.trigger";
+pub const JOBS_PAUSE: &str = "scheduler.jobs.pause";
+pub const JOBS_ABORT: &str = "scheduler.jobs.abort";
+
 /// Every permission muster knows (custom roles may only list these or
 /// permissions of other services, which are accepted and never checked).
 pub const ALL: &[&str] = &[
@@ -49,6 +55,9 @@ const TASK_VIEWER: &[&str] = &[TASKS_GET];
 const TASK_TRIGGERER: &[&str] = &[TASKS_CREATE_IN_REALM, TASKS_GET, TASKS_CANCEL];
 const TASK_SERVICE_ACCOUNT: &[&str] = &[TASKS_ACT_AS];
 const REALM_USER: &[&str] = &[TASKS_CREATE_IN_REALM];
+const JOB_READER: &[&str] = &[JOBS_GET];
+const JOB_TRIGGERER: &[&str] = &[JOBS_GET, JOBS_TRIGGER];
+const JOB_OWNER: &[&str] = &[JOBS_GET, JOBS_TRIGGER, JOBS_PAUSE, JOBS_ABORT];
 
 pub const POOL_OWNER_ROLE: &str = "role/swarming.poolOwner";
 pub const POOL_USER_ROLE: &str = "role/swarming.poolUser";
@@ -66,6 +75,9 @@ pub fn builtin(role: &str) -> Option<&'static [&'static str]> {
         "role/swarming.taskTriggerer" => TASK_TRIGGERER,
         "role/swarming.taskServiceAccount" => TASK_SERVICE_ACCOUNT,
         "role/swarming.realmUser" => REALM_USER,
+        "role/scheduler.reader" => JOB_READER,
+        "role/scheduler.triggerer" => JOB_TRIGGERER,
+        "role/scheduler.owner" => JOB_OWNER,
         _ => return None,
     })
 }

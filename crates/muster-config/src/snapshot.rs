@@ -525,6 +525,22 @@ pub fn build(files: &Files, options: LoadOptions) -> Result<Snapshot, Errors> {
             ));
         }
     }
+    for o in access.oidc.iter().filter(|o| o.client_id.is_some()) {
+        let rest = o.redirect_path.strip_prefix("/ui/signin/").unwrap_or("");
+        let ok = !rest.is_empty()
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'.'));
+        if !ok {
+            errors.push(ConfigError::near(
+                ACCESS_TOML,
+                access_text,
+                &o.redirect_path,
+                "oidc redirect_path must be a path under /ui/signin/ (default /ui/signin/callback)",
+            ));
+        }
+        if !o.scopes.iter().any(|s| s == "openid") {
+            errors.push(ConfigError::near(ACCESS_TOML, access_text, &o.issuer, "oidc scopes must include \"openid\""));
+        }
+    }
     if access.oidc.iter().map(|o| &o.issuer).collect::<BTreeSet<_>>().len() != access.oidc.len() {
         errors.push(ConfigError::file(ACCESS_TOML, "oidc: each issuer may be listed once"));
     }

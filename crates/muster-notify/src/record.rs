@@ -228,6 +228,9 @@ impl Store for NotifyingStore {
     async fn list_api_tokens(&self) -> Result<Vec<muster_store::ApiToken>> {
         self.inner.list_api_tokens().await
     }
+    async fn get_ui_session(&self, id_sha256: &[u8]) -> Result<Option<muster_store::UiSession>> {
+        self.inner.get_ui_session(id_sha256).await
+    }
     async fn get_bot_token(&self, id: &str) -> Result<Option<muster_core::bot::BotToken>> {
         self.inner.get_bot_token(id).await
     }

@@ -59,6 +59,33 @@ pub fn can(snap: &Snapshot, identity: &str, perm: &str, realm: &str) -> bool {
     snap.has_realm_permission(identity, &[], realm, perm)
 }
 
+/// Job permissions (`muster_jobs::access::JobAccess`) from the same config
+/// and caller as every other check: administrators (server level) may do
+/// everything; anyone else needs the `scheduler.jobs.*` permission in the
+/// job's realm (`role/scheduler.reader`, `triggerer`, `owner`).
+pub(crate) struct ConfigJobAccess {
+    pub config: Arc<muster_config::ConfigHolder>,
+}
+
+impl muster_jobs::access::JobAccess for ConfigJobAccess {
+    fn allows(&self, identity: &str, perm: muster_jobs::access::JobPerm, realm: &str) -> bool {
+        // The request's snapshot and connection-granted groups when the
+        // question is about the request's caller.
+        let ctx = current();
+        let (snap, extra) = if ctx.caller.identity.as_str() == identity {
+            (ctx.snap.clone(), ctx.caller.extra_groups.clone())
+        } else {
+            (self.config.get(), Vec::new())
+        };
+        let allowed = snap.is_member(identity, &extra, &snap.server_groups.admins)
+            || snap.has_realm_permission(identity, &extra, realm, perm.name());
+        if !allowed && perm != muster_jobs::access::JobPerm::Get {
+            tracing::info!(caller = identity, permission = perm.name(), realm, "permission denied");
+        }
+        allowed
+    }
+}
+
 /// Authenticates the request, then runs the rest of the stack with its
 /// [`RequestAccess`] in scope. Invalid credentials end here (401).
 pub(crate) async fn middleware(S(app): S<State>, req: Request, next: Next) -> Response {
@@ -67,7 +94,11 @@ pub(crate) async fn middleware(S(app): S<State>, req: Request, next: Next) -> Re
     let now = app.clock.now();
     let path = req.uri().path().to_string();
     let csrf_cookie = crate::ui::csrf::cookie_token(req.headers());
-    let result = app.authn.authenticate(&snap, req.headers(), req.uri().query(), peer, None, now).await;
+    // Browser sessions count on UI routes only: a pRPC call must carry its
+    // own credential, so a cookie can never be replayed cross-site there.
+    let session =
+        if path.starts_with("/prpc/") { None } else { crate::ui::signin::session_identity(&app, req.headers()).await };
+    let result = app.authn.authenticate(&snap, req.headers(), req.uri().query(), peer, session, now).await;
     let caller = match result {
         Ok(c) => c,
         Err(e) => {
@@ -84,10 +115,15 @@ pub(crate) async fn middleware(S(app): S<State>, req: Request, next: Next) -> Re
         None => (crate::ui::csrf::new_token(), true),
     };
     let ctx = Arc::new(RequestAccess { snap, caller, csrf: csrf.clone() });
-    let req = match crate::ui::csrf::check(&app, &ctx, req).await {
+    let mut req = match crate::ui::csrf::check(&app, &ctx, req).await {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
+    // NewTask rate limits and quotas count per authenticated identity;
+    // anonymous callers stay counted per client address.
+    if !ctx.caller.identity.is_anonymous() {
+        req.extensions_mut().insert(crate::edge::CallerIdentity(ctx.caller.identity.to_string()));
+    }
     let mut resp = ACCESS.scope(ctx, next.run(req)).await;
     if new_cookie && !path.starts_with("/prpc/") {
         crate::ui::csrf::set_cookie(&mut resp, &csrf, app.config.external_url.starts_with("https://"));
@@ -130,11 +166,26 @@ pub(crate) fn request_acl<'a>(app: &State, id: &'a str, r: &'a TaskRequest) -> T
     acl
 }
 
-/// The pools a bot belongs to for ACLs: its `pool` dimensions as the server
-/// holds them, `unassigned` when it has none or is unknown.
+/// The pools a bot belongs to for ACLs (upstream rule): with bot groups in
+/// the config directory, the `pool` dimensions of the group the bot id
+/// selects now (not what the bot reported or what was stored); without
+/// groups, its `pool` dimensions as the server holds them. `unassigned` when
+/// that gives none (or the bot is unknown).
 pub(crate) fn bot_pools(app: &State, bot_id: &str) -> Vec<String> {
-    let pools: Vec<String> =
-        app.sched.get_bot(bot_id, app.clock.now()).map(|b| b.dimensions.get("pool").to_vec()).unwrap_or_default();
+    let configured = app
+        .config
+        .bot_config
+        .as_ref()
+        .and_then(|c| c.get().bot_groups.clone())
+        .or_else(|| app.config.access.get().bot_groups.clone());
+    let pools: Vec<String> = match configured {
+        Some(groups) => {
+            groups.select(bot_id).and_then(|gi| groups.group(gi).dimensions.get("pool").cloned()).unwrap_or_default()
+        }
+        None => {
+            app.sched.get_bot(bot_id, app.clock.now()).map(|b| b.dimensions.get("pool").to_vec()).unwrap_or_default()
+        }
+    };
     if pools.is_empty() {
         vec!["unassigned".to_string()]
     } else {
@@ -149,6 +200,33 @@ pub(crate) fn filter_pools(filters: &[muster_core::DimFilter]) -> Vec<String> {
     pools.sort();
     pools.dedup();
     pools
+}
+
+/// The UI lists' version of the listing ACL: a caller with the server-level
+/// permission sees everything it asked for; a filter naming pools needs the
+/// permission in every one of them (as the pRPC lists); without a pool
+/// filter the list is narrowed to the configured pools the caller may list
+/// (PERMISSION_DENIED when there are none).
+pub(crate) fn scope_listing(
+    ctx: &RequestAccess,
+    mut filters: Vec<muster_core::DimFilter>,
+    perm: &str,
+) -> Result<Vec<muster_core::DimFilter>, Error> {
+    let checker = ctx.checker();
+    if checker.server_perm(perm) {
+        return Ok(filters);
+    }
+    let named = filter_pools(&filters);
+    if !named.is_empty() {
+        checker.check_listing(&named, perm)?;
+        return Ok(filters);
+    }
+    let visible = checker.pools_with(perm);
+    if visible.is_empty() {
+        checker.check_listing(&[], perm)?;
+    }
+    filters.push(muster_core::DimFilter { key: "pool".to_string(), values: visible });
+    Ok(filters)
 }
 
 /// NewTask's authorization, in upstream's order: the single pool (IA), pool

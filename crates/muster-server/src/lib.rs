@@ -89,7 +89,7 @@ fn app(deps: Deps) -> Result<(Router, Option<Arc<muster_jobs::Engine>>), error::
     let state = Arc::new(AppState {
         bot_access: auth::bots::BotAccess::new(groups, deps.config.bot_config.clone()),
         jobs: jobs.clone(),
-        job_access: Arc::new(muster_jobs::access::AllowAll),
+        job_access: Arc::new(access::ConfigJobAccess { config: deps.config.access.clone() }),
         sessions: auth::session::SessionKey::new(deps.config.session_secret.clone()),
         bot_code: bot_code::BotCode::load(&deps.config)?,
         python_bot: python_bot::PythonBotCode::load(&deps.config)?,
@@ -106,13 +106,13 @@ fn app(deps: Deps) -> Result<(Router, Option<Arc<muster_jobs::Engine>>), error::
     let clients = Router::new()
         .merge(client_api::routes())
         .merge(ui::routes())
+        .merge(jobs::ui::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::middleware));
     let app = Router::new()
         .merge(bot_api::routes())
         .merge(clients)
         .merge(health::routes())
         .merge(telemetry::routes())
-        .merge(jobs::ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -26,6 +26,7 @@ pub(crate) async fn run(sched: Arc<Scheduler>, clock: Arc<dyn Clock>, s: Setting
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut leading = false;
     let mut next_evict: Option<Time> = None;
+    let mut next_session_purge: Option<Time> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -63,6 +64,13 @@ pub(crate) async fn run(sched: Arc<Scheduler>, clock: Arc<dyn Clock>, s: Setting
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+        if next_session_purge.is_none_or(|t| now >= t) {
+            next_session_purge = Some(now + EVICT_EVERY);
+            let purge = muster_store::Txn::new().with(muster_store::Write::PurgeUiSessions { before: now });
+            if let Err(e) = sched.store().commit(purge).await {
+                tracing::warn!(error = %e, "forgetting expired sign-in sessions failed");
+            }
         }
         if let Some(keep) = s.retention.and_then(|r| chrono::Duration::from_std(r).ok()) {
             if next_evict.is_none_or(|t| now >= t) {

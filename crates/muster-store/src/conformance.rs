@@ -35,12 +35,38 @@ pub async fn run_all(store: &dyn Store) {
     meta_values_are_written_once(store).await;
     drains_put_replace_delete_load(store).await;
     api_tokens_insert_once_revoke_and_touch(store).await;
+    ui_sessions_insert_once_delete_and_purge(store).await;
     bot_tokens_are_stored_listed_and_revoked_once(store).await;
     bootstrap_tokens_are_used_once(store).await;
     batch_reads_return_what_exists(store).await;
     evict(store).await;
     jobs::run_all(store).await;
     outbox::run_all(store).await;
+}
+
+/// Web UI sessions: inserted once (an existing id hash conflicts), read
+/// back by hash, deleted (twice is fine), expired ones purged.
+pub async fn ui_sessions_insert_once_delete_and_purge(store: &dyn Store) {
+    let session = |h: u8, identity: &str, expires: u32| crate::UiSession {
+        id_sha256: vec![h; 32],
+        identity: identity.to_string(),
+        created_at: t44(11, 1, 0),
+        expires_at: t44(11, 2, expires),
+    };
+    let put = |s: crate::UiSession| Txn::new().with(Write::PutUiSession(Box::new(s)));
+    assert_eq!(store.get_ui_session(&[1u8; 32]).await.expect("get"), None);
+    assert_eq!(commit(store, put(session(1, "user:a@example.com", 0))).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, put(session(2, "user:b@example.com", 30))).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, put(session(1, "user:evil@example.com", 0))).await, CommitOutcome::Conflict { index: 0 });
+    assert_eq!(store.get_ui_session(&[1u8; 32]).await.expect("get"), Some(session(1, "user:a@example.com", 0)));
+    let purge = Txn::new().with(Write::PurgeUiSessions { before: t44(11, 2, 10) });
+    assert_eq!(commit(store, purge).await, CommitOutcome::Committed);
+    assert_eq!(store.get_ui_session(&[1u8; 32]).await.expect("get"), None, "expired session purged");
+    assert!(store.get_ui_session(&[2u8; 32]).await.expect("get").is_some(), "live session kept");
+    let delete = || Txn::new().with(Write::DeleteUiSession { id_sha256: vec![2u8; 32] });
+    assert_eq!(commit(store, delete()).await, CommitOutcome::Committed);
+    assert_eq!(commit(store, delete()).await, CommitOutcome::Committed);
+    assert_eq!(store.get_ui_session(&[2u8; 32]).await.expect("get"), None);
 }
 
 /// `get_bots` / `get_requests` return the records that exist, skip the rest

@@ -101,6 +101,22 @@ pub enum Write {
     RevokeApiToken { id: String, at: Time },
     /// Record a token's last use.
     TouchApiToken { id: String, at: Time },
+    /// Insert a web UI session. Conflict if the id hash exists.
+    PutUiSession(Box<UiSession>),
+    /// End a web UI session (no-op when absent).
+    DeleteUiSession { id_sha256: Vec<u8> },
+    /// Forget every web UI session that expired before `before`.
+    PurgeUiSessions { before: Time },
+}
+
+/// A signed-in browser's session as stored: never the session id (the
+/// cookie), only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSession {
+    pub id_sha256: Vec<u8>,
+    pub identity: String,
+    pub created_at: Time,
+    pub expires_at: Time,
 }
 
 /// A client API token as stored: never the secret, only its SHA-256.
@@ -166,7 +182,10 @@ impl Txn {
                 | Write::PutMetaIfAbsent { .. }
                 | Write::PutApiToken(_)
                 | Write::RevokeApiToken { .. }
-                | Write::TouchApiToken { .. } => {}
+                | Write::TouchApiToken { .. }
+                | Write::PutUiSession(_)
+                | Write::DeleteUiSession { .. }
+                | Write::PurgeUiSessions { .. } => {}
                 Write::PutBotToken(_)
                 | Write::RevokeBotToken { .. }
                 | Write::UseBootstrapToken { .. }
@@ -308,6 +327,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_api_token(&self, id: &str) -> Result<Option<ApiToken>>;
     /// Every API token (revoked and expired included), oldest first.
     async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
+    /// A web UI session by the SHA-256 of its id (expired ones included).
+    async fn get_ui_session(&self, id_sha256: &[u8]) -> Result<Option<UiSession>>;
 
     /// Every drain ([`Write::PutDrain`]), ordered by target key.
     async fn load_drains(&self) -> Result<Vec<muster_core::Drain>>;

@@ -210,17 +210,14 @@ impl ServerArgs {
     }
 }
 
-/// Loads the configuration directory (it must be valid to start). With bot
-/// groups there (bots.cfg or `[[bot_auth]]`), the bot flags would be a second
-/// source for the same thing: refused.
-fn load_config_dir(r: &Resolved) -> anyhow::Result<Arc<muster_config::ConfigHolder>> {
+/// Loads the configuration directory once (it must be valid to start): one
+/// hot-reloaded snapshot serves access control and bot groups alike. With
+/// bot groups there (bots.cfg or `[[bot_auth]]`), the bot flags would be a
+/// second source for the same thing: refused.
+fn load_config_dir(r: &Resolved, loopback: bool) -> anyhow::Result<Arc<muster_config::ConfigHolder>> {
     let dir = r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config"));
-    let holder = muster_config::ConfigHolder::load(&dir, muster_config::snapshot::LoadOptions::default())
-        .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", dir.display()))?;
+    let holder = crate::access::load_config(&dir, r.dev, loopback)?;
     let snap = holder.get();
-    for w in &snap.warnings {
-        tracing::warn!(warning = %w, "configuration");
-    }
     if snap.bot_groups.is_some() {
         let mut flags = Vec::new();
         if r.bot_token.is_some() {
@@ -341,7 +338,7 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = listener.local_addr().context("reading the bound address")?;
     let loopback = addr.ip().is_loopback();
-    let bot_config = load_config_dir(&r)?;
+    let bot_config = load_config_dir(&r, loopback)?;
     let groups_from_config = bot_config.get().bot_groups.is_some();
     if !loopback && !groups_from_config && r.bot_token.is_none() && r.bot_allow.is_empty() && !r.insecure_allow_any_bot
     {
@@ -383,11 +380,8 @@ pub(crate) async fn serve(
     config.python_bot_dir = r.python_bot_dir.clone();
     config.python_bot_config = r.python_bot_config.clone();
     config.bot_dimensions = parse_dims(&r.bot_dimensions)?;
-    config.access = Arc::new(crate::access::load_config(
-        &r.config_dir.clone().unwrap_or_else(|| r.data_dir.join("config")),
-        r.dev,
-        loopback,
-    )?);
+    // The same snapshot for access and bot groups; `run` watches it.
+    config.access = bot_config.clone();
     config.bot_auth = BotAuth {
         ip_allowlist: if !r.bot_allow.is_empty() {
             r.bot_allow.clone()
@@ -400,7 +394,6 @@ pub(crate) async fn serve(
     };
     config.bot_config = Some(bot_config.clone());
     config.ready_checks.push(Arc::new(muster_server::health::ConfigReady(bot_config.clone())));
-    tokio::spawn(bot_config.watch(shutdown.clone().cancelled_owned()));
     println!("listening on {scheme}://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, data_dir = %r.data_dir.display(), "muster server started");

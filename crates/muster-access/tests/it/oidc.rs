@@ -5,16 +5,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn cfg(issuer: &OidcIssuer) -> Vec<OidcToml> {
-    vec![OidcToml {
-        issuer: issuer.url.clone(),
-        audiences: vec!["muster".into()],
-        jwks_uri: None,
-        client_id: None,
-        client_secret_file: None,
-        identity: "user:{email}".into(),
-        require: Default::default(),
-        allow_unverified_email: false,
-    }]
+    vec![OidcToml::new(&issuer.url, vec!["muster".into()])]
 }
 
 fn now() -> muster_core::Time {

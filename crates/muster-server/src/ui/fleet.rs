@@ -184,7 +184,11 @@ pub(crate) async fn list_page(
     auth::check(&headers, Perm::Read)?;
     let p = ListParams::parse(raw.as_deref())?;
     let now = app.clock.now();
-    let dims = parse_filters(&p.f)?;
+    let dims = crate::access::scope_listing(
+        &crate::access::current(),
+        parse_filters(&p.f)?,
+        muster_access::perms::POOLS_LIST_BOTS,
+    )?;
     let limit = page_limit(p.limit);
     let mut q = BotQuery {
         dimensions: dims.clone(),

@@ -32,6 +32,7 @@ mod fleet;
 mod log;
 mod newtask;
 pub(crate) mod page;
+pub(crate) mod signin;
 mod tasks;
 mod why;
 
@@ -63,6 +64,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/ui/bot/delete", post(actions::delete_bot))
         .route("/ui/drain", post(drains::drain))
         .route("/ui/undrain", post(drains::undrain))
+        .merge(signin::routes())
 }
 
 /// A UI failure, shown as an HTML error page.

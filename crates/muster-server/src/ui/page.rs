@@ -141,7 +141,6 @@ const NAV: [(&str, &str); 5] =
 /// The shared page header: brand, navigation (the page at `current`
 /// marked), and on the right who is signed in. Add header items here.
 pub(crate) fn header(current: &str) -> Markup {
-    let caller = crate::access::current().caller.identity.to_string();
     html! {
         header {
             a.brand href="/" { "muster" }
@@ -151,7 +150,7 @@ pub(crate) fn header(current: &str) -> Markup {
                     @else { a href=(href) { (label) } }
                 }
             }
-            span.caller.small #caller { (caller) }
+            (PreEscaped(super::signin::header_html()))
         }
     }
 }

@@ -123,7 +123,11 @@ fn with_tag(filter: &str, tag: &str) -> String {
 pub(crate) async fn list_page(S(app): S<State>, headers: HeaderMap, Query(p): Query<ListParams>) -> UiResult {
     auth::check(&headers, Perm::Read)?;
     let state = state_of(&p.state)?;
-    let tags = parse_filters(&p.tags)?;
+    let tags = crate::access::scope_listing(
+        &crate::access::current(),
+        parse_filters(&p.tags)?,
+        muster_access::perms::POOLS_LIST_TASKS,
+    )?;
     let (start, end) = (parse_time(&p.start)?, parse_time(&p.end)?);
     if let (Some(s), Some(e)) = (start, end) {
         if s >= e {

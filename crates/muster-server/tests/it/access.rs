@@ -202,3 +202,180 @@ async fn a_broken_config_keeps_the_last_good_one() {
     }
     w.server.stop().await;
 }
+
+/// A server over one config directory (access, bot groups and jobs from
+/// the same snapshot) and token-carrying clients for `who`.
+async fn configured(files: &[(&str, &str)], who: &[&str]) -> (TestServer, tempfile::TempDir, Vec<Prpc>) {
+    let config = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = config.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write config file");
+    }
+    let holder = Arc::new(ConfigHolder::load(config.path(), LoadOptions::default()).expect("valid config"));
+    let dir = config.path().to_path_buf();
+    let server = TestServer::start_configured(
+        Arc::new(muster_core::time::SystemClock),
+        SchedConfig { long_poll: Duration::from_secs(1), ..Default::default() },
+        |c| {
+            c.access = holder.clone();
+            c.bot_config = Some(holder.clone());
+            c.jobs.config_dir = Some(dir);
+            c.jobs.reload_interval = Duration::from_millis(200);
+        },
+    )
+    .await
+    .expect("server");
+    let mut clients = Vec::new();
+    for id in who {
+        let id = Identity::parse(id).expect("identity");
+        let issued = token::create(server.store.as_ref(), &id, "test", &id, server.now(), 3600).await.expect("token");
+        clients.push(server.prpc().with_token(&issued.token));
+    }
+    (server, config, clients)
+}
+
+const GROUPS_ACCESS: &str = r#"
+[[pool]]
+name = "a"
+viewers = ["user:viewer@x.com"]
+
+[[bot_auth]]
+group = "bot_id_prefix:lab"
+token_sha256 = ["0000000000000000000000000000000000000000000000000000000000000000"]
+"#;
+
+const GROUPS_BOTS: &str = r#"
+bot_group {
+  bot_id_prefix: "lab"
+  auth { ip_whitelist: "nowhere" }
+  dimensions: "pool:a"
+}
+bot_group {
+  auth { ip_whitelist: "nowhere" }
+  dimensions: "pool:unassigned"
+}
+"#;
+
+const GROUPS_ALLOWLIST: &str = r#"
+ip_allowlists { name: "nowhere" subnets: "192.0.2.1/32" }
+"#;
+
+/// With bot groups configured, a bot's pools for ACLs are its group's
+/// `pool` dimensions (upstream), also for a bot that never connected.
+#[tokio::test]
+async fn bot_permissions_follow_the_bots_group_pools() {
+    let (server, _config, clients) = configured(
+        &[("access.toml", GROUPS_ACCESS), ("bots.cfg", GROUPS_BOTS), ("ip_allowlist.cfg", GROUPS_ALLOWLIST)],
+        &["user:viewer@x.com"],
+    )
+    .await;
+    let viewer = &clients[0];
+    // lab-9 is in pool a by its group: the viewer passes the check, the
+    // bot does not exist.
+    let r = viewer.call("Bots", "GetBot", &json!({"botId": "lab-9"})).await.expect("call");
+    assert_eq!(r.code, NF, "{}", r.text);
+    // other-1 lands in the default group (unassigned): denied.
+    let r = viewer.call("Bots", "GetBot", &json!({"botId": "other-1"})).await.expect("call");
+    assert_eq!(r.code, PD, "{}", r.text);
+    server.stop().await;
+}
+
+const JOBS_ACCESS: &str = r#"
+[groups.administrators]
+members = ["user:admin@x.com"]
+"#;
+
+const JOBS_REALMS: &str = r#"
+realms {
+  name: "ci"
+  bindings { role: "role/scheduler.reader" principals: "user:viewer@x.com" }
+  bindings { role: "role/scheduler.triggerer" principals: "user:trig@x.com" }
+}
+"#;
+
+const JOBS_TOML: &str = r#"
+project = "e2e"
+
+[[job]]
+id = "nightly"
+realm = "ci"
+[job.noop]
+"#;
+
+/// Job permissions come from the realms: a reader sees the job and may not
+/// trigger it, a triggerer may, a stranger does not see it at all, an
+/// administrator may do anything.
+#[tokio::test]
+async fn a_job_viewer_cannot_trigger_it() {
+    let (server, _config, clients) = configured(
+        &[("access.toml", JOBS_ACCESS), ("realms/e2e.cfg", JOBS_REALMS), ("jobs.toml", JOBS_TOML)],
+        &["user:viewer@x.com", "user:trig@x.com", "user:stranger@x.com", "user:admin@x.com"],
+    )
+    .await;
+    let (viewer, triggerer, stranger, admin) = (&clients[0], &clients[1], &clients[2], &clients[3]);
+    const SCHED: &str = "scheduler.Scheduler";
+    muster_testkit::wait_for("the job is loaded", muster_testkit::PATIENCE, || async {
+        let r = admin.call_full(SCHED, "GetJobs", &json!({"project": "e2e"})).await?;
+        Ok((r.json["jobs"].as_array().map(|j| j.len()) == Some(1)).then_some(()))
+    })
+    .await
+    .expect("job loaded");
+    let emit = |id: &str| json!({"batches": [{"trigger": {"id": id, "noop": {}}, "jobs": [{"project": "e2e", "job": "nightly"}]}]});
+    let jobs = |c: &Prpc| {
+        let c = c.clone();
+        async move { c.call_full(SCHED, "GetJobs", &json!({"project": "e2e"})).await.expect("call") }
+    };
+    assert_eq!(jobs(viewer).await.json["jobs"].as_array().map(|j| j.len()), Some(1), "the reader sees it");
+    assert_eq!(jobs(stranger).await.json["jobs"].as_array().map(|j| j.len()).unwrap_or(0), 0, "a stranger does not");
+    let r = viewer.call_full(SCHED, "EmitTriggers", &emit("v1")).await.expect("call");
+    assert_eq!(r.code, PD, "a reader may not trigger: {}", r.text);
+    let r = stranger.call_full(SCHED, "EmitTriggers", &emit("s1")).await.expect("call");
+    assert_eq!(r.code, NF, "the job does not exist for a stranger: {}", r.text);
+    let r = triggerer.call_full(SCHED, "EmitTriggers", &emit("t1")).await.expect("call");
+    assert_eq!(r.code, OK, "a triggerer may: {}", r.text);
+    let r = viewer.call_full(SCHED, "PauseJob", &json!({"project": "e2e", "job": "nightly"})).await.expect("call");
+    assert_eq!(r.code, PD, "a reader may not pause: {}", r.text);
+    let r = admin.call_full(SCHED, "PauseJob", &json!({"project": "e2e", "job": "nightly"})).await.expect("call");
+    assert_eq!(r.code, OK, "an administrator may: {}", r.text);
+    server.stop().await;
+}
+
+/// NewTask's rate limit counts per authenticated identity: one identity
+/// over its burst is refused while another on the same address is not.
+#[tokio::test]
+async fn new_task_quotas_are_per_identity() {
+    let config = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        config.path().join("access.toml"),
+        "[[pool]]\nname = \"q\"\nsubmitters = [\"user:one@x.com\", \"user:two@x.com\"]\n",
+    )
+    .expect("write");
+    let holder = Arc::new(ConfigHolder::load(config.path(), LoadOptions::default()).expect("valid config"));
+    let server = TestServer::start_configured(
+        Arc::new(muster_core::time::SystemClock),
+        SchedConfig { long_poll: Duration::from_secs(1), ..Default::default() },
+        |c| {
+            c.access = holder.clone();
+            c.edge.new_task_rate = 0.001;
+            c.edge.new_task_burst = 2;
+        },
+    )
+    .await
+    .expect("server");
+    let mut clients = Vec::new();
+    for id in ["user:one@x.com", "user:two@x.com"] {
+        let id = Identity::parse(id).expect("identity");
+        let issued = token::create(server.store.as_ref(), &id, "test", &id, server.now(), 3600).await.expect("token");
+        clients.push(server.prpc().with_token(&issued.token));
+    }
+    let (one, two) = (&clients[0], &clients[1]);
+    for name in ["a", "b"] {
+        assert_eq!(one.call("Tasks", "NewTask", &new_task("q")).await.expect("call").code, OK, "{name}");
+    }
+    let r = one.call("Tasks", "NewTask", &new_task("q")).await.expect("call");
+    assert_eq!(r.code, 8, "one is over its burst: {}", r.text);
+    let r = two.call("Tasks", "NewTask", &new_task("q")).await.expect("call");
+    assert_eq!(r.code, OK, "two has its own budget: {}", r.text);
+    server.stop().await;
+}

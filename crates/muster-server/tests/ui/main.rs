@@ -9,6 +9,7 @@ mod forms;
 mod http;
 mod jobs;
 mod logview;
+mod signin;
 mod tour;
 mod webdriver;
 

@@ -202,6 +202,10 @@ impl Store for PostgresStore {
         read::list_api_tokens(&*self.client().await?).await
     }
 
+    async fn get_ui_session(&self, id_sha256: &[u8]) -> Result<Option<crate::UiSession>> {
+        read::get_ui_session(&*self.client().await?, id_sha256).await
+    }
+
     async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
         read::get_bot_token(&*self.client().await?, id).await
     }

@@ -486,3 +486,22 @@ pub(crate) async fn list_api_tokens(c: &Client) -> Result<Vec<crate::ApiToken>> 
     let rows = c.query(&st, &[]).await.map_err(pg_err("reading api tokens"))?;
     rows.iter().map(api_token_row).collect()
 }
+
+pub(crate) async fn get_ui_session(c: &Client, id_sha256: &[u8]) -> Result<Option<crate::UiSession>> {
+    use muster_core::time::from_micros;
+    let what = "reading ui session";
+    let st = c
+        .prepare_cached("SELECT id_sha256, identity, created_at, expires_at FROM ui_session WHERE id_sha256 = $1")
+        .await
+        .map_err(pg_err("preparing ui session read"))?;
+    let row = c.query_opt(&st, &[&id_sha256]).await.map_err(pg_err(what))?;
+    row.map(|r| {
+        Ok(crate::UiSession {
+            id_sha256: col(&r, 0, what)?,
+            identity: col(&r, 1, what)?,
+            created_at: from_micros(col(&r, 2, what)?),
+            expires_at: from_micros(col(&r, 3, what)?),
+        })
+    })
+    .transpose()
+}

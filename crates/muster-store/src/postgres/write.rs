@@ -233,6 +233,36 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<bool, Fail> {
             tx.execute(&st, &[id, &to_micros(*at)]).await.map_err(db("touching api token"))?;
             Ok(true)
         }
+        Write::PutUiSession(u) => {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO ui_session (id_sha256, identity, created_at, expires_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (id_sha256) DO NOTHING",
+                )
+                .await
+                .map_err(db("preparing ui session insert"))?;
+            let n = tx
+                .execute(&st, &[&u.id_sha256, &u.identity, &to_micros(u.created_at), &to_micros(u.expires_at)])
+                .await
+                .map_err(db("inserting ui session"))?;
+            Ok(n == 1)
+        }
+        Write::DeleteUiSession { id_sha256 } => {
+            let st = tx
+                .prepare_cached("DELETE FROM ui_session WHERE id_sha256 = $1")
+                .await
+                .map_err(db("preparing ui session delete"))?;
+            tx.execute(&st, &[id_sha256]).await.map_err(db("deleting ui session"))?;
+            Ok(true)
+        }
+        Write::PurgeUiSessions { before } => {
+            let st = tx
+                .prepare_cached("DELETE FROM ui_session WHERE expires_at < $1")
+                .await
+                .map_err(db("preparing ui session purge"))?;
+            tx.execute(&st, &[&to_micros(*before)]).await.map_err(db("purging ui sessions"))?;
+            Ok(true)
+        }
         Write::PutBotToken(t) => {
             let st = tx
                 .prepare_cached(

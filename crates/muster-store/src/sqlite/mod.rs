@@ -258,6 +258,11 @@ impl Store for SqliteStore {
         self.read(read::list_api_tokens).await
     }
 
+    async fn get_ui_session(&self, id_sha256: &[u8]) -> Result<Option<crate::UiSession>> {
+        let id = id_sha256.to_vec();
+        self.read(move |c| read::get_ui_session(c, &id)).await
+    }
+
     async fn get_bot_token(&self, id: &str) -> Result<Option<BotToken>> {
         let id = id.to_string();
         self.read(move |c| read::get_bot_token(c, &id)).await

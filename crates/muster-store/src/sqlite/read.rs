@@ -457,3 +457,20 @@ pub(crate) fn list_api_tokens(c: &Connection) -> Result<Vec<crate::ApiToken>> {
     let rows = st.query_map([], api_token_row).map_err(sql_err("reading api tokens"))?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_err("reading api tokens"))
 }
+
+pub(crate) fn get_ui_session(c: &Connection, id_sha256: &[u8]) -> Result<Option<crate::UiSession>> {
+    use muster_core::time::from_micros;
+    c.prepare_cached("SELECT id_sha256, identity, created_at, expires_at FROM ui_session WHERE id_sha256 = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![id_sha256], |r| {
+                Ok(crate::UiSession {
+                    id_sha256: r.get(0)?,
+                    identity: r.get(1)?,
+                    created_at: from_micros(r.get(2)?),
+                    expires_at: from_micros(r.get(3)?),
+                })
+            })
+            .optional()
+        })
+        .map_err(sql_err("reading ui session"))
+}

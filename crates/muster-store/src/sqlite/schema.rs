@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_drain.sql")),
     (6, include_str!("../../migrations/sqlite/0006_jobs.sql")),
     (7, include_str!("../../migrations/sqlite/0007_outbox.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_ui_sessions.sql")),
     (9, include_str!("../../migrations/sqlite/0009_bootstrap_use.sql")),
 ];
 

@@ -306,6 +306,30 @@ fn apply(conn: &Connection, w: &Write) -> Result<bool> {
                 .map_err(sql_err("touching api token"))?;
             Ok(true)
         }
+        Write::PutUiSession(u) => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO ui_session (id_sha256, identity, created_at, expires_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (id_sha256) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![u.id_sha256, u.identity, to_micros(u.created_at), to_micros(u.expires_at)])
+                })
+                .map_err(sql_err("inserting ui session"))?;
+            Ok(n == 1)
+        }
+        Write::DeleteUiSession { id_sha256 } => {
+            conn.prepare_cached("DELETE FROM ui_session WHERE id_sha256 = ?1")
+                .and_then(|mut s| s.execute(params![id_sha256]))
+                .map_err(sql_err("deleting ui session"))?;
+            Ok(true)
+        }
+        Write::PurgeUiSessions { before } => {
+            conn.prepare_cached("DELETE FROM ui_session WHERE expires_at < ?1")
+                .and_then(|mut s| s.execute(params![to_micros(*before)]))
+                .map_err(sql_err("purging ui sessions"))?;
+            Ok(true)
+        }
         Write::PutBotToken(t) => {
             conn.prepare_cached(
                 "INSERT INTO bot_token (id, host, secret_sha256, created, created_by, revoked) \

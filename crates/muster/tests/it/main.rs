@@ -17,6 +17,7 @@ mod expiry;
 mod idempotency;
 mod jobs;
 mod lease;
+mod login;
 mod notifications;
 mod ops;
 mod output_cap;

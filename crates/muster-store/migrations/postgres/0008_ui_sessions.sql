@@ -1,0 +1,9 @@
+-- muster PostgreSQL schema, version 8: web UI sign-in sessions. Only the
+-- SHA-256 of the session id (the browser's cookie) is stored.
+CREATE TABLE ui_session (
+    id_sha256  BYTEA  PRIMARY KEY,
+    identity   TEXT   NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX ui_session_expires ON ui_session (expires_at);
