@@ -1,10 +1,9 @@
 //! [`ObservedStore`]: a [`Store`] that reports what its commits did.
 
 use crate::metrics_text::pool_label;
-use async_trait::async_trait;
 use metrics::{counter, histogram};
-use muster_core::{BotEvent, BotInfo, Drain, TaskId, TaskRequest, TaskResult, TaskState, Time};
-use muster_store::{CommitOutcome, EventQuery, Feed, Page, Result, Store, TaskQuery, Txn, Write};
+use muster_core::{BotEvent, TaskId, TaskRequest, TaskResult, TaskState};
+use muster_store::{CommitOutcome, Result, Store, Txn, Write};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -135,8 +134,7 @@ fn bot_event(e: &BotEvent) {
     tracing::info!(bot_id = %e.bot_id, event = %e.event_type, message = %e.message, task_id = %e.task_id, "bot event");
 }
 
-#[async_trait]
-impl Store for ObservedStore {
+muster_store::decorate_store!(ObservedStore, inner, {
     async fn commit(&self, txn: Txn) -> Result<CommitOutcome> {
         let started = std::time::Instant::now();
         let notes = notes_of(&txn);
@@ -147,49 +145,6 @@ impl Store for ObservedStore {
         }
         out
     }
-
-    async fn get_request(&self, id: TaskId) -> Result<Option<TaskRequest>> {
-        self.inner.get_request(id).await
-    }
-    async fn get_requests(&self, ids: &[TaskId]) -> Result<Vec<TaskRequest>> {
-        self.inner.get_requests(ids).await
-    }
-    async fn get_result(&self, id: TaskId) -> Result<Option<TaskResult>> {
-        self.inner.get_result(id).await
-    }
-    async fn get_results(&self, ids: &[TaskId]) -> Result<Vec<Option<TaskResult>>> {
-        self.inner.get_results(ids).await
-    }
-    async fn lookup_request_uuid(&self, key: &str) -> Result<Option<TaskId>> {
-        self.inner.lookup_request_uuid(key).await
-    }
-    async fn find_dedup(&self, properties_hash: &str, since: Time) -> Result<Option<TaskResult>> {
-        self.inner.find_dedup(properties_hash, since).await
-    }
-    async fn list_results(&self, q: &TaskQuery) -> Result<Page<TaskResult>> {
-        self.inner.list_results(q).await
-    }
-    async fn list_requests(&self, q: &TaskQuery) -> Result<Page<TaskRequest>> {
-        self.inner.list_requests(q).await
-    }
-    async fn count_results(&self, q: &TaskQuery) -> Result<u64> {
-        self.inner.count_results(q).await
-    }
-    async fn read_output(&self, task: TaskId, offset: u64, length: u64) -> Result<Vec<u8>> {
-        self.inner.read_output(task, offset, length).await
-    }
-    async fn get_bot(&self, bot_id: &str) -> Result<Option<BotInfo>> {
-        self.inner.get_bot(bot_id).await
-    }
-    async fn get_bots(&self, ids: &[String]) -> Result<Vec<BotInfo>> {
-        self.inner.get_bots(ids).await
-    }
-    async fn load_bots(&self) -> Result<Vec<BotInfo>> {
-        self.inner.load_bots().await
-    }
-    async fn list_bot_events(&self, q: &EventQuery) -> Result<Page<BotEvent>> {
-        self.inner.list_bot_events(q).await
-    }
     async fn load_active(&self) -> Result<Vec<(TaskRequest, TaskResult)>> {
         let active = self.inner.load_active().await?;
         for (_, r) in &active {
@@ -197,40 +152,4 @@ impl Store for ObservedStore {
         }
         Ok(active)
     }
-    async fn evict(&self, before: Time, limit: usize) -> Result<u64> {
-        self.inner.evict(before, limit).await
-    }
-    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.get_meta(name).await
-    }
-    async fn load_drains(&self) -> Result<Vec<Drain>> {
-        self.inner.load_drains().await
-    }
-    async fn get_api_token(&self, id: &str) -> Result<Option<muster_store::ApiToken>> {
-        self.inner.get_api_token(id).await
-    }
-    async fn list_api_tokens(&self) -> Result<Vec<muster_store::ApiToken>> {
-        self.inner.list_api_tokens().await
-    }
-    async fn get_ui_session(&self, id_sha256: &[u8]) -> Result<Option<muster_store::UiSession>> {
-        self.inner.get_ui_session(id_sha256).await
-    }
-    async fn get_bot_token(&self, id: &str) -> Result<Option<muster_core::bot::BotToken>> {
-        self.inner.get_bot_token(id).await
-    }
-    async fn list_bot_tokens(&self) -> Result<Vec<muster_core::bot::BotToken>> {
-        self.inner.list_bot_tokens().await
-    }
-    async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<Feed>>> {
-        self.inner.subscribe().await
-    }
-    async fn lead(&self) -> Result<bool> {
-        self.inner.lead().await
-    }
-    fn jobs(&self) -> Option<&dyn muster_store::jobs::JobStore> {
-        self.inner.jobs()
-    }
-    fn outbox(&self) -> Option<&dyn muster_store::outbox::OutboxStore> {
-        self.inner.outbox()
-    }
-}
+});

@@ -23,6 +23,8 @@ use muster_core::dims::DimFilter;
 use muster_core::state::{SortQuery, StateQuery};
 use muster_core::{BotEvent, BotInfo, TaskId, TaskRequest, TaskResult, Time};
 
+#[doc(hidden)]
+pub use async_trait::async_trait as __async_trait;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -361,4 +363,110 @@ pub trait Store: Send + Sync + 'static {
     fn outbox(&self) -> Option<&dyn outbox::OutboxStore> {
         None
     }
+}
+
+/// Implements [`Store`] for a decorator that holds another store in field
+/// `$inner`: the items given (at least `commit` and `load_active`, the two
+/// a decorator has reasons to change) come first, every other method
+/// forwards to the inner store. A method added to [`Store`] is forwarded by
+/// every decorator from here.
+#[macro_export]
+macro_rules! decorate_store {
+    ($ty:ty, $inner:ident, { $($own:tt)* }) => {
+        #[$crate::__async_trait]
+        impl $crate::Store for $ty {
+            $($own)*
+
+            async fn get_request(&self, id: muster_core::TaskId) -> $crate::Result<Option<muster_core::TaskRequest>> {
+                self.$inner.get_request(id).await
+            }
+            async fn get_requests(&self, ids: &[muster_core::TaskId]) -> $crate::Result<Vec<muster_core::TaskRequest>> {
+                self.$inner.get_requests(ids).await
+            }
+            async fn get_result(&self, id: muster_core::TaskId) -> $crate::Result<Option<muster_core::TaskResult>> {
+                self.$inner.get_result(id).await
+            }
+            async fn get_results(
+                &self,
+                ids: &[muster_core::TaskId],
+            ) -> $crate::Result<Vec<Option<muster_core::TaskResult>>> {
+                self.$inner.get_results(ids).await
+            }
+            async fn lookup_request_uuid(&self, key: &str) -> $crate::Result<Option<muster_core::TaskId>> {
+                self.$inner.lookup_request_uuid(key).await
+            }
+            async fn find_dedup(
+                &self,
+                properties_hash: &str,
+                since: muster_core::Time,
+            ) -> $crate::Result<Option<muster_core::TaskResult>> {
+                self.$inner.find_dedup(properties_hash, since).await
+            }
+            async fn list_results(&self, q: &$crate::TaskQuery) -> $crate::Result<$crate::Page<muster_core::TaskResult>> {
+                self.$inner.list_results(q).await
+            }
+            async fn list_requests(
+                &self,
+                q: &$crate::TaskQuery,
+            ) -> $crate::Result<$crate::Page<muster_core::TaskRequest>> {
+                self.$inner.list_requests(q).await
+            }
+            async fn count_results(&self, q: &$crate::TaskQuery) -> $crate::Result<u64> {
+                self.$inner.count_results(q).await
+            }
+            async fn read_output(&self, task: muster_core::TaskId, offset: u64, length: u64) -> $crate::Result<Vec<u8>> {
+                self.$inner.read_output(task, offset, length).await
+            }
+            async fn get_bot(&self, bot_id: &str) -> $crate::Result<Option<muster_core::BotInfo>> {
+                self.$inner.get_bot(bot_id).await
+            }
+            async fn get_bots(&self, ids: &[String]) -> $crate::Result<Vec<muster_core::BotInfo>> {
+                self.$inner.get_bots(ids).await
+            }
+            async fn load_bots(&self) -> $crate::Result<Vec<muster_core::BotInfo>> {
+                self.$inner.load_bots().await
+            }
+            async fn list_bot_events(&self, q: &$crate::EventQuery) -> $crate::Result<$crate::Page<muster_core::BotEvent>> {
+                self.$inner.list_bot_events(q).await
+            }
+            async fn evict(&self, before: muster_core::Time, limit: usize) -> $crate::Result<u64> {
+                self.$inner.evict(before, limit).await
+            }
+            async fn get_meta(&self, name: &str) -> $crate::Result<Option<Vec<u8>>> {
+                self.$inner.get_meta(name).await
+            }
+            async fn load_drains(&self) -> $crate::Result<Vec<muster_core::Drain>> {
+                self.$inner.load_drains().await
+            }
+            async fn get_api_token(&self, id: &str) -> $crate::Result<Option<$crate::ApiToken>> {
+                self.$inner.get_api_token(id).await
+            }
+            async fn list_api_tokens(&self) -> $crate::Result<Vec<$crate::ApiToken>> {
+                self.$inner.list_api_tokens().await
+            }
+            async fn get_ui_session(&self, id_sha256: &[u8]) -> $crate::Result<Option<$crate::UiSession>> {
+                self.$inner.get_ui_session(id_sha256).await
+            }
+            async fn get_bot_token(&self, id: &str) -> $crate::Result<Option<muster_core::bot::BotToken>> {
+                self.$inner.get_bot_token(id).await
+            }
+            async fn list_bot_tokens(&self) -> $crate::Result<Vec<muster_core::bot::BotToken>> {
+                self.$inner.list_bot_tokens().await
+            }
+            async fn subscribe(
+                &self,
+            ) -> $crate::Result<Option<tokio::sync::mpsc::UnboundedReceiver<$crate::Feed>>> {
+                self.$inner.subscribe().await
+            }
+            async fn lead(&self) -> $crate::Result<bool> {
+                self.$inner.lead().await
+            }
+            fn jobs(&self) -> Option<&dyn $crate::jobs::JobStore> {
+                self.$inner.jobs()
+            }
+            fn outbox(&self) -> Option<&dyn $crate::outbox::OutboxStore> {
+                self.$inner.outbox()
+            }
+        }
+    };
 }
