@@ -91,7 +91,12 @@ step build cargo build -p muster --quiet
 # ending in "set VAR to run"; each runs when its VAR is set.
 ignored_tests() { grep -rnE '#\[ignore = ".*"\]' crates --include='*.rs' || true; }
 ignored_var() { echo "$1" | sed -nE 's/.*set ([A-Z0-9_]+) to run.*/\1/p'; }
-ignored_name() { local file=${1%%:*} rest=${1#*:}; tail -n "+${rest%%:*}" "$file" | grep -m1 -oE 'fn [a-z0-9_]+' | cut -c4-; }
+# The first `fn name` at or after the attribute's line. One process, no
+# pipe: a reader that stops early must not SIGPIPE a writer under pipefail.
+ignored_name() {
+  local file=${1%%:*} rest=${1#*:}
+  awk -v from="${rest%%:*}" 'NR >= from && match($0, /fn [a-z0-9_]+/) { print substr($0, RSTART + 3, RLENGTH - 3); exit }' "$file"
+}
 ignored_args=()
 missing=()
 any_present=0
@@ -120,6 +125,9 @@ step tests cargo nextest run --workspace --no-fail-fast --cargo-quiet "${threads
 step doctests cargo test --workspace --doc --quiet || status=1
 
 # ---- summary -------------------------------------------------------------
+# No pipefail from here: `head` closing a pipe early (SIGPIPE to `sort` or
+# `grep`) must not end the script before its closing line.
+set +o pipefail
 if [ ! -f "$junit" ] && [ -f "$junit_alt" ]; then
   mkdir -p "$(dirname "$junit")" && cp "$junit_alt" "$junit"
 fi
@@ -150,9 +158,7 @@ else
   echo "  no JUnit report at $junit (the test step did not run to the end)"
   failed=1
 fi
-# Every ignored test, with its reason. (No pipefail here: `grep -m1` closing
-# the pipe early must not end the script before its closing line.)
-set +o pipefail
+# Every ignored test, with its reason.
 while IFS= read -r line; do
   [ -n "$line" ] || continue
   file=${line%%:*}
