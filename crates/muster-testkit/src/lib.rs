@@ -14,6 +14,7 @@
 
 mod bot;
 mod clock;
+mod cookies;
 mod oidc;
 mod pg;
 mod prpc;
@@ -24,6 +25,7 @@ mod wait;
 
 pub use bot::TestBot;
 pub use clock::FakeClock;
+pub use cookies::{csrf_cookie, set_cookie};
 pub use oidc::OidcIssuer;
 pub use pg::TempPostgres;
 pub use prpc::Prpc;

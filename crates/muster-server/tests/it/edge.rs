@@ -332,13 +332,7 @@ async fn the_ui_new_task_form_shares_the_new_task_rate_limit() -> anyhow::Result
     let p = Prpc::new(&srv.url);
     p.new_task("by-prpc", "nobody", &["true"]).await?;
     let page = reqwest::get(format!("{}/botlist", srv.url)).await?;
-    let csrf = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("muster_csrf=").map(|r| r.split(';').next().unwrap_or_default().to_string()))
-        .unwrap_or_default();
+    let csrf = muster_testkit::csrf_cookie(&page).unwrap_or_default();
     anyhow::ensure!(!csrf.is_empty(), "a UI page sets the CSRF cookie");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let post = |name: &'static str| {

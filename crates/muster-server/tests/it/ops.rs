@@ -55,13 +55,7 @@ async fn no_resource_new_task_carries_the_explanation_and_why_answers_over_prpc(
     // The UI: the drain is listed with an Undrain button; the bot page has one too.
     let resp = reqwest::get(format!("{}/botlist", srv.url)).await?;
     // The page sets the CSRF cookie its forms carry back.
-    let csrf = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("muster_csrf=").map(|r| r.split(';').next().unwrap_or_default().to_string()))
-        .unwrap_or_default();
+    let csrf = muster_testkit::csrf_cookie(&resp).unwrap_or_default();
     let page = resp.text().await?;
     assert!(page.contains("id=\"drain-list\"") && page.contains("pool default") && page.contains("Undrain"), "{page}");
     assert!(!csrf.is_empty(), "the bot list sets a CSRF cookie");

@@ -37,15 +37,7 @@ pub fn no_redirects() -> reqwest::Client {
 /// The CSRF token a browser gets with any page (the `muster_csrf` cookie).
 pub async fn csrf_token(srv: &TestServer) -> anyhow::Result<String> {
     let r = reqwest::get(format!("{}/newtask", srv.url)).await?;
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("muster_csrf="))
-        .and_then(|v| v.split(';').next())
-        .ok_or_else(|| anyhow::anyhow!("no muster_csrf cookie"))?
-        .to_string();
+    let cookie = muster_testkit::csrf_cookie(&r).ok_or_else(|| anyhow::anyhow!("no muster_csrf cookie"))?;
     let body = r.text().await?;
     anyhow::ensure!(body.contains(&format!("name=\"csrf\" value=\"{cookie}\"")), "the form carries the token");
     Ok(cookie)

@@ -203,15 +203,7 @@ async fn forged_state_wrong_verifier_and_ended_sessions_are_refused() -> anyhow:
     let r =
         no_redirects().get(format!("{}/task?id={}", w.server.url, w.task_a)).header("cookie", &session).send().await?;
     assert_eq!(r.status().as_u16(), 200);
-    let csrf = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("muster_csrf="))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_string();
+    let csrf = muster_testkit::csrf_cookie(&r).unwrap_or_default();
     let body = r.text().await?;
     assert!(body.contains("user:viewer@x.com") && body.contains("Sign out"));
     assert!(body.contains(&format!("name=\"csrf\" value=\"{csrf}\"")), "the sign-out form carries the CSRF token");
