@@ -48,19 +48,17 @@ pub fn parse(file: &str, src: &str, project: &str, managers: &Managers) -> Resul
         message: e.message,
     })?;
     let mut out = Vec::new();
-    let mut one = |flavor: Flavor, id: &str, mut f: Fields, unsupported: Option<&str>| {
+    // `disabled_because`: the job is kept, disabled, with this problem.
+    let mut one = |flavor: Flavor, id: &str, mut f: Fields, disabled_because: Option<String>| {
         let at = locate(file, src, id);
         f.project = project.to_string();
         f.flavor = flavor;
         f.id = id.to_string();
         let loc = |_: &str| at.clone();
         let mut parsed = build(f, managers, at.clone(), &loc);
-        if let Some(kind) = unsupported {
+        if let Some(message) = disabled_because {
             parsed.def.disabled = true;
-            parsed.problems.push(Problem {
-                message: format!("{kind} tasks cannot run on muster: the job is imported disabled"),
-                ..at.clone()
-            });
+            parsed.problems.push(Problem { message, ..at.clone() });
         }
         out.push(parsed);
     };
@@ -71,8 +69,8 @@ pub fn parse(file: &str, src: &str, project: &str, managers: &Managers) -> Resul
         let payloads = [j.noop.is_some(), j.url_fetch.is_some(), j.buildbucket.is_some()];
         let mut unsupported = None;
         if payloads.iter().filter(|x| **x).count() > 1 {
-            // build() reports a missing task; more than one is reported here.
-            unsupported = Some("a job with several payloads");
+            f.task = Some(TaskSpec { kind: "noop".into(), params: serde_json::Value::Null });
+            unsupported = Some("a job has exactly one of noop, url_fetch or buildbucket; this one has several".into());
         } else if let Some(n) = &j.noop {
             f.task = Some(noop(n));
         } else if let Some(u) = &j.url_fetch {
@@ -86,7 +84,7 @@ pub fn parse(file: &str, src: &str, project: &str, managers: &Managers) -> Resul
             f.task = Some(TaskSpec { kind: "http".into(), params });
         } else if j.buildbucket.is_some() {
             f.task = Some(TaskSpec { kind: "noop".into(), params: serde_json::Value::Null });
-            unsupported = Some("buildbucket");
+            unsupported = Some(cannot_run("buildbucket"));
         }
         one(Flavor::Job, &j.id, f, unsupported);
     }
@@ -100,11 +98,15 @@ pub fn parse(file: &str, src: &str, project: &str, managers: &Managers) -> Resul
             f.task = Some(noop(n));
         } else if t.gitiles.is_some() {
             f.task = Some(TaskSpec { kind: "noop".into(), params: serde_json::Value::Null });
-            unsupported = Some("gitiles");
+            unsupported = Some(cannot_run("gitiles"));
         }
         one(Flavor::Trigger, &t.id, f, unsupported);
     }
     Ok(out)
+}
+
+fn cannot_run(kind: &str) -> String {
+    format!("{kind} tasks cannot run on muster: the job is imported disabled")
 }
 
 fn noop(n: &sc::NoopTask) -> TaskSpec {
@@ -203,5 +205,9 @@ trigger {
             .expect("parses");
         assert_eq!(parsed[0].problems.len(), 1, "{:?}", parsed[0].problems);
         assert_eq!(parsed[0].problems[0].line, 2);
+        let two = "job {\n  id: \"two\"\n  noop {}\n  url_fetch { url: \"https://example.com\" }\n}\n";
+        let parsed = parse("p.cfg", two, "p", &managers).expect("parses");
+        assert!(parsed[0].def.disabled, "a job with two payloads is disabled");
+        assert!(parsed[0].problems[0].message.contains("this one has several"), "{:?}", parsed[0].problems);
     }
 }
